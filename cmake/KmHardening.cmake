@@ -1,0 +1,17 @@
+# Release hardening (STYLE.md rule 39). Sanitizer builds skip FORTIFY, which
+# conflicts with ASan interceptors.
+include(CheckCCompilerFlag)
+set(KM_HARDEN_FLAGS -fstack-protector-strong -fstack-clash-protection)
+foreach(flag -ftrivial-auto-var-init=zero -fzero-call-used-regs=used)
+  string(MAKE_C_IDENTIFIER "HAVE${flag}" var)
+  check_c_compiler_flag(${flag} ${var})
+  if(${var})
+    list(APPEND KM_HARDEN_FLAGS ${flag})
+  endif()
+endforeach()
+add_compile_options(${KM_HARDEN_FLAGS})
+if(NOT KM_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+  add_compile_options(-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+endif()
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+add_link_options(-pie -Wl,-z,relro,-z,now,-z,noexecstack)

@@ -1,0 +1,52 @@
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/banned.h"
+
+const char *test_vectors_dir(void)
+{
+    const char *dir = getenv("KEYMELD_VECTORS_DIR");
+#ifdef KM_VECTORS_DIR_DEFAULT
+    if (dir == NULL || dir[0] == '\0')
+        dir = KM_VECTORS_DIR_DEFAULT;
+#endif
+    struct stat st;
+    if (dir != NULL && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return dir;
+
+    const char *ci = getenv("CI");
+    if (ci != NULL && strcmp(ci, "true") == 0) {
+        fprintf(stderr,
+                "FAIL: test vectors not found at '%s' (CI=true requires them; set "
+                "KEYMELD_VECTORS_DIR)\n",
+                dir ? dir : "(unset)");
+        exit(1);
+    }
+    fprintf(stderr,
+            "SKIP: test vectors not found at '%s'; set KEYMELD_VECTORS_DIR to run "
+            "the official-vector tests\n",
+            dir ? dir : "(unset)");
+    exit(TEST_SKIP_EXIT);
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n)
+        fail_msg("cannot read %s", path);
+    fclose(f);
+    p[n] = '\0';
+    if (len)
+        *len = (size_t)n;
+    return p;
+}
