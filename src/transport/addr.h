@@ -21,16 +21,16 @@ enum tp_kind {
     TP_KIND_UNIX = 3,
 };
 
-#define TP_HOST_MAX 253       /* DNS name limit */
-#define TP_UNIX_PATH_MAX 107  /* sizeof(sun_path) - 1 */
-#define TP_ADDR_STR_MAX 384   /* enough for any formatted address */
-#define TP_VSOCK_CID_ANY 0xffffffffu
-#define TP_VSOCK_CID_HOST 2u  /* CID 2: the host (development enclaves) */
+#define TP_HOST_MAX       253 /* DNS name limit */
+#define TP_UNIX_PATH_MAX  107 /* sizeof(sun_path) - 1 */
+#define TP_ADDR_STR_MAX   384 /* enough for any formatted address */
+#define TP_VSOCK_CID_ANY  0xffffffffu
+#define TP_VSOCK_CID_HOST 2u /* CID 2: the host (development enclaves) */
 
 struct tp_addr {
     enum tp_kind kind;
-    uint32_t cid;  /* vsock only */
-    uint32_t port; /* vsock (32-bit) or tcp (1..65535) */
+    uint32_t cid;                    /* vsock only */
+    uint32_t port;                   /* vsock (32-bit) or tcp (1..65535) */
     char host[TP_HOST_MAX + 1];      /* tcp only: name, IPv4 or IPv6 literal */
     char path[TP_UNIX_PATH_MAX + 1]; /* unix only */
 };
