@@ -23,10 +23,8 @@ int kdf_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *salt, size_t sal
     size_t np = 0;
     char digest[] = "SHA256";
 
-    if (outlen == 0 || outlen > KDF_HKDF_MAX_OUT || ikmlen == 0) {
-        r = KM_ERR_RANGE;
-        goto out;
-    }
+    if (outlen == 0 || outlen > KDF_HKDF_MAX_OUT || ikmlen == 0)
+        return KM_ERR_RANGE; /* out untouched: outlen itself is suspect */
     if (crypto_hkdf() == NULL || (kctx = EVP_KDF_CTX_new(crypto_hkdf())) == NULL)
         goto out;
     params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);

@@ -19,8 +19,8 @@
 /*
  * Derives out[0..outlen) = HKDF-SHA256(salt, ikm, info).
  * Returns: KM_OK, KM_ERR_RANGE (outlen is 0 or above KDF_HKDF_MAX_OUT, or
- *          ikm is empty) or KM_ERR_CRYPTO (OpenSSL failure). On error out is
- *          zeroed.
+ *          ikm is empty; out is then untouched) or KM_ERR_CRYPTO (OpenSSL
+ *          failure; out is then zeroed).
  * In:  salt/saltlen  NULL means "no salt" (RFC 5869: HashLen zero bytes,
  *                    which is also what saltlen 0 gives)
  *      ikm/ikmlen    input keying material (secret; not kept)
