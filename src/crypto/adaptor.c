@@ -87,7 +87,12 @@ int adaptor_adapt(uint8_t sig[ADAPTOR_SIG_LEN], const uint8_t presig[ADAPTOR_SIG
     }
     /* s = s' + t, or s' - t = -t + s' when R has odd Y. t is non-zero, so it
      * is the "seckey" operand; a zero sum leaves zero, the right answer. */
-    if (nonce_parity && !secp256k1_ec_seckey_negate(ctx, s))
+    ok = 1;
+    if (nonce_parity)
+        ok = secp256k1_ec_seckey_negate(ctx, s);
+    /* Public: negating a valid scalar cannot fail (a fault otherwise). */
+    ct_declassify(&ok, sizeof(ok));
+    if (!ok)
         KM_BUG("negating a valid scalar failed");
     ok = secp256k1_ec_seckey_tweak_add(ctx, s, presig + 32);
     (void)ok;

@@ -24,8 +24,12 @@ int keypair_init(struct keypair *kp, const uint8_t seckey[KEYPAIR_SECKEY_LEN])
     }
     if (!secp256k1_keypair_pub(ctx, &pub, &kp->kp))
         KM_BUG("keypair_pub failed on a valid keypair");
-    /* The public key is public by design. */
+    /* The public key is public by design: both our copy and the public half
+     * of libsecp256k1's keypair (data[32..96), see keypair_save in
+     * secp256k1's extrakeys module), which upstream declassifies in
+     * keypair_load only when built with valgrind support (Debian's is not). */
     ct_declassify(&pub, sizeof(pub));
+    ct_declassify(kp->kp.data + 32, sizeof(kp->kp.data) - 32);
     if (!secp256k1_ec_pubkey_serialize(ctx, kp->pubkey, &len, &pub, SECP256K1_EC_COMPRESSED))
         KM_BUG("pubkey serialize failed");
     memcpy(kp->xonly, kp->pubkey + 1, KEYPAIR_XONLY_LEN);

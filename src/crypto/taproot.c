@@ -55,24 +55,24 @@ int taproot_output_key(uint8_t output[TAPROOT_XONLY_LEN], int *parity, const uin
 int taproot_tweak_keypair(struct keypair *out, const struct keypair *in, const uint8_t *merkle_root)
 {
     const secp256k1_context *ctx = crypto_ctx();
-    secp256k1_keypair kp = in->kp;
     uint8_t t[32], sk[32];
-    int r;
+    int ok, r;
 
     memset(out, 0, sizeof(*out));
     if ((r = taproot_tweak(t, in->xonly, merkle_root)) != KM_OK)
-        goto out;
-    /* Negates the key if its point has odd Y, then adds t: constant time. */
-    int ok = secp256k1_keypair_xonly_tweak_add(ctx, &kp, t);
-    /* Public: the tweaked key is zero only for a tweak equal to -d. */
+        return r;
+    /* d = n - d' if d'*G has odd Y (public), then d + t: constant time in d.
+     * Done here rather than with secp256k1_keypair_xonly_tweak_add, whose
+     * internal validity branches are only declassified in valgrind-enabled
+     * builds of libsecp256k1 (the ctime check would flag them). */
+    memcpy(sk, in->seckey, 32);
+    ok = 1;
+    if (in->pubkey[0] == 3)
+        ok = secp256k1_ec_seckey_negate(ctx, sk);
+    ok &= secp256k1_ec_seckey_tweak_add(ctx, sk, t);
+    /* Public: the tweaked key is zero only if t = -d (not findable). */
     ct_declassify(&ok, sizeof(ok));
-    if (!ok || !secp256k1_keypair_sec(ctx, sk, &kp)) {
-        r = KM_ERR_CRYPTO;
-        goto out;
-    }
-    r = keypair_init(out, sk);
-out:
-    secure_wipe(&kp, sizeof(kp));
+    r = ok ? keypair_init(out, sk) : KM_ERR_CRYPTO;
     secure_wipe(sk, sizeof(sk));
     return r;
 }
