@@ -1,0 +1,43 @@
+/*
+ * dispatch.c - subcommand tables for the `keymeld` command line.
+ */
+#include "cmd/cmd.h"
+
+#include <string.h>
+
+#include "common/banned.h"
+
+int cmd_is_help(const char *s)
+{
+    return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0 || strcmp(s, "help") == 0;
+}
+
+void cmd_print_listing(FILE *out, const char *prog, const struct cmd_entry *table, size_t n)
+{
+    fprintf(out, "usage: %s <command> [options]\n\ncommands:\n", prog);
+    for (size_t i = 0; i < n; i++) {
+        char synopsis[96];
+        snprintf(synopsis, sizeof(synopsis), "%s %s", table[i].name, table[i].args);
+        fprintf(out, "  %-32s %s\n", synopsis, table[i].summary);
+    }
+    fprintf(out, "\nRun '%s <command> --help' for details.\n", prog);
+}
+
+int cmd_dispatch(const char *prog, const struct cmd_entry *table, size_t n, int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_print_listing(stderr, prog, table, n);
+        return CMD_EXIT_USAGE;
+    }
+    if (cmd_is_help(argv[1])) {
+        cmd_print_listing(stdout, prog, table, n);
+        return CMD_EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], table[i].name) == 0)
+            return table[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "%s: unknown command '%.100s'\n\n", prog, argv[1]);
+    cmd_print_listing(stderr, prog, table, n);
+    return CMD_EXIT_USAGE;
+}
