@@ -33,7 +33,8 @@
  * Returns: KM_OK; KM_ERR_INVALID (bad recipient key); KM_ERR_TOO_LARGE
  *          (ptlen above ECIES_MAX_PLAINTEXT, or outcap < ptlen +
  *          ECIES_OVERHEAD); KM_ERR_IO (no randomness); KM_ERR_CRYPTO.
- * Out: out[0..*outlen)  the ciphertext (*outlen = ptlen + ECIES_OVERHEAD)
+ * Out: out[0..*outlen)  the ciphertext (*outlen = ptlen + ECIES_OVERHEAD);
+ *      out must not overlap pt
  */
 int ecies_encrypt(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *recipient,
                   size_t recipient_len, const uint8_t *pt, size_t ptlen) KM_WUR;
@@ -48,7 +49,7 @@ int ecies_encrypt(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *re
  *          ECIES_OVERHEAD, or too long).
  *          On any error out is zeroed (up to the plaintext size) and a
  *          message is left in *err (err may be NULL).
- * Out: out[0..*outlen)  the plaintext
+ * Out: out[0..*outlen)  the plaintext; out must not overlap ct
  */
 int ecies_decrypt(uint8_t *out, size_t outcap, size_t *outlen, struct km_error *err,
                   const uint8_t seckey[32], const uint8_t *ct, size_t ctlen) KM_WUR;

@@ -36,7 +36,7 @@ size_t sessenc_blob_len(size_t ctxlen, size_t ptlen);
  * Returns: KM_OK; KM_ERR_INVALID (context empty or longer than 255 bytes);
  *          KM_ERR_TOO_LARGE (outcap < sessenc_blob_len, or ptlen too big);
  *          KM_ERR_IO (no randomness); KM_ERR_CRYPTO.
- * Out: out[0..*outlen)
+ * Out: out[0..*outlen)  the blob; out must not overlap pt
  */
 int sessenc_encrypt(uint8_t *out, size_t outcap, size_t *outlen,
                     const uint8_t secret[SESSENC_SECRET_LEN], const char *context,
@@ -49,7 +49,7 @@ int sessenc_encrypt(uint8_t *out, size_t outcap, size_t *outlen,
  *          KM_ERR_CRYPTO (authentication failed: tampered or wrong secret);
  *          KM_ERR_TOO_LARGE (outcap too small). On error out is zeroed and
  *          *err (may be NULL) says what was wrong.
- * Out: out[0..*outlen)  the plaintext
+ * Out: out[0..*outlen)  the plaintext; out must not overlap blob
  */
 int sessenc_decrypt(uint8_t *out, size_t outcap, size_t *outlen, struct km_error *err,
                     const uint8_t secret[SESSENC_SECRET_LEN], const char *expected_context,
