@@ -155,8 +155,8 @@ static void *plain_server_main(void *arg)
 static struct result bench_plain(const struct buf *req, const struct buf *rep, unsigned batch,
                                  size_t total)
 {
-    struct plain_server s = {.reply = buf_peek(rep), .reply_len = buf_len(rep),
-                             .req_len = buf_len(req)};
+    struct plain_server s = {
+        .reply = buf_peek(rep), .reply_len = buf_len(rep), .req_len = buf_len(req)};
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t salen = sizeof(sa);
     s.lfd = socket(AF_INET, SOCK_STREAM, 0);
