@@ -9,6 +9,8 @@
 #include "crypto/musig.h"
 
 #include <stdlib.h>
+#include <secp256k1_extrakeys.h>
+#include <secp256k1_schnorrsig.h>
 #include <string.h>
 
 #include "common/secure.h"
@@ -59,6 +61,8 @@ const char *musig_reason_str(enum musig_reason reason)
         return "invalid aggregate of the other signers' nonces";
     case MUSIG_R_PSIG:
         return "partial signature out of range";
+    case MUSIG_R_PSIG_INVALID:
+        return "partial signature does not verify";
     case MUSIG_R_ADAPTOR:
         return "invalid adaptor point";
     case MUSIG_R_KEYAGG_INFINITY:
@@ -787,6 +791,47 @@ int musig_partial_sig_agg(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame *blame,
     }
     memcpy(sig, s->r_x, 32);
     memcpy(sig + 32, acc, 32);
+    return KM_OK;
+}
+
+int musig_partial_sig_agg_verify(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame *blame,
+                                 const struct musig_keyagg *ka, const struct musig_session *s,
+                                 const struct musig_pubnonce *pubnonces,
+                                 const uint8_t (*psigs)[MUSIG_PSIG_LEN], size_t n,
+                                 const uint8_t *msg, size_t msglen)
+{
+    static const uint8_t empty[1];
+    secp256k1_xonly_pubkey q;
+    size_t explicit_checks = n;
+    int r;
+
+    keyagg_check(ka);
+    if ((r = musig_partial_sig_agg(sig, blame, s, psigs, n)) != KM_OK)
+        return r;
+    if (n != ka->n) {
+        memset(sig, 0, MUSIG_SIG_LEN);
+        return blame_set(blame, MUSIG_R_COUNT, -1, KM_ERR_INVALID);
+    }
+    if (!session_matches(s, ka)) {
+        memset(sig, 0, MUSIG_SIG_LEN);
+        return blame_set(blame, MUSIG_R_SESSION_KEYAGG, -1, KM_ERR_STATE);
+    }
+    /* A valid final signature plus n - 1 valid partial signatures implies
+     * the last one (sum of the verification equations). */
+    if (!s->has_adaptor && secp256k1_xonly_pubkey_parse(crypto_ctx(), &q, ka->q_x) &&
+        secp256k1_schnorrsig_verify(crypto_ctx(), sig, msglen ? msg : empty, msglen, &q))
+        explicit_checks = n - 1;
+    for (size_t i = 0; i < explicit_checks; i++) {
+        if (musig_partial_sig_verify(psigs[i], MUSIG_PSIG_LEN, &pubnonces[i], ka, i, s) != KM_OK) {
+            memset(sig, 0, MUSIG_SIG_LEN);
+            return blame_set(blame, MUSIG_R_PSIG_INVALID, (long)i, KM_ERR_CRYPTO);
+        }
+    }
+    if (explicit_checks == n && !s->has_adaptor) {
+        /* Every partial signature verified, yet the signature does not. */
+        memset(sig, 0, MUSIG_SIG_LEN);
+        return blame_set(blame, MUSIG_R_NONE, -1, KM_ERR_CRYPTO);
+    }
     return KM_OK;
 }
 

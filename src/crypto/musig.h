@@ -69,6 +69,7 @@ enum musig_reason {
     MUSIG_R_AGGNONCE,         /* aggregate nonce invalid (blame the aggregator) */
     MUSIG_R_AGGOTHERNONCE,    /* DeterministicSign: aggothernonce invalid */
     MUSIG_R_PSIG,             /* signer's partial signature is out of range */
+    MUSIG_R_PSIG_INVALID,     /* signer's partial signature does not verify */
     MUSIG_R_ADAPTOR,          /* adaptor point is invalid */
     MUSIG_R_KEYAGG_INFINITY,  /* the keys aggregate to infinity */
     MUSIG_R_TWEAK_RANGE,      /* "The tweak must be less than n." */
@@ -275,6 +276,30 @@ int musig_partial_sig_verify(const uint8_t *psig, size_t psiglen,
 int musig_partial_sig_agg(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame *blame,
                           const struct musig_session *s, const uint8_t (*psigs)[MUSIG_PSIG_LEN],
                           size_t n) KM_WUR;
+
+/*
+ * The coordinator's step: PartialSigAgg, then "every partial signature and
+ * the final signature verify" (DESIGN.md §7), at the cost of n - 1 partial
+ * verifications plus one BIP-340 verification: when the final signature
+ * verifies, signer n-1's partial signature is implied by the others (the
+ * aggregate equation is the sum of the partial ones). If the final signature
+ * fails, all n are checked to name the culprit. Adaptor sessions (whose
+ * result is a pre-signature) check all n partial signatures.
+ * Returns: KM_OK (sig is valid for msg under musig_keyagg_xonly(ka), or a
+ *          verified pre-signature); KM_ERR_INVALID {MUSIG_R_PSIG, i} (psig i
+ *          out of range), {MUSIG_R_COUNT}; KM_ERR_CRYPTO
+ *          {MUSIG_R_PSIG_INVALID, i} (psig i does not verify) or
+ *          {MUSIG_R_NONE, -1} (every partial verifies but the signature does
+ *          not: msg differs from the session's); KM_ERR_STATE (s was built
+ *          for another ka). sig is zeroed on error.
+ * In: pubnonces[i], psigs[i]  signer i's public nonce and partial signature,
+ *                             for all n = musig_keyagg_count(ka) signers
+ */
+int musig_partial_sig_agg_verify(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame *blame,
+                                 const struct musig_keyagg *ka, const struct musig_session *s,
+                                 const struct musig_pubnonce *pubnonces,
+                                 const uint8_t (*psigs)[MUSIG_PSIG_LEN], size_t n,
+                                 const uint8_t *msg, size_t msglen) KM_WUR;
 
 /*
  * DeterministicSign (BIP-327 "Deterministic and Stateless Signing for a

@@ -54,6 +54,22 @@ static void presign(struct presig_run *run)
         keypair_clear(&kp[i]);
     }
     CHECK_OK(musig_partial_sig_agg(run->presig, NULL, &s, (const uint8_t(*)[32])psig, 3));
+    {
+        /* The coordinator's checked aggregation gives the same pre-signature
+         * and still names a bad partial signature (no final-signature
+         * shortcut for pre-signatures). */
+        uint8_t again[64];
+        struct musig_blame b;
+        CHECK_OK(musig_partial_sig_agg_verify(again, &b, ka, &s, pn, (const uint8_t(*)[32])psig, 3,
+                                              run->msg, 32));
+        CHECK_MEM_EQ(again, run->presig, 64);
+        psig[2][5] ^= 1;
+        CHECK_ERR(musig_partial_sig_agg_verify(again, &b, ka, &s, pn, (const uint8_t(*)[32])psig, 3,
+                                               run->msg, 32),
+                  KM_ERR_CRYPTO);
+        CHECK_EQ(b.signer, 2);
+        psig[2][5] ^= 1;
+    }
     musig_keyagg_free(ka);
 }
 

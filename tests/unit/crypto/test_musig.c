@@ -451,6 +451,85 @@ static void test_deterministic_sign_round(void **state)
     party_clear(&p);
 }
 
+static void test_agg_verify(void **state)
+{
+    (void)state;
+    struct party p;
+    struct musig_secnonce *sn[3];
+    uint8_t pnb[3][66], psig[3][32], sig[64], xonly[32], msg[32] = {10}, zero[64] = {0};
+    struct musig_pubnonce pn[3];
+    struct musig_aggnonce an;
+    struct musig_session s;
+    struct musig_blame b;
+
+    party_init(&p, 3, 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(musig_nonce_gen(&sn[i], pnb[i], &p.kp[i], NULL, msg, 32, NULL, 0));
+        CHECK_OK(musig_pubnonce_parse(&pn[i], pnb[i], 66));
+    }
+    CHECK_OK(musig_nonce_agg(&an, NULL, pn, 3));
+    CHECK_OK(musig_session_init(&s, p.ka, &an, msg, 32, NULL, 0));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(musig_partial_sign(psig[i], NULL, sn[i], &p.kp[i], p.ka, &s));
+        musig_secnonce_free(sn[i]);
+    }
+    CHECK_OK(musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 3, msg,
+                                          32));
+    musig_keyagg_xonly(p.ka, xonly);
+    CHECK_OK(schnorr_verify(sig, 64, msg, 32, xonly, 32));
+
+    /* A bad partial signature is blamed, wherever it is (the last one is
+     * the implied one: found through the failing final signature). */
+    for (int bad = 0; bad < 3; bad++) {
+        psig[bad][0] ^= 0x01;
+        CHECK_ERR(musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 3,
+                                               msg, 32),
+                  KM_ERR_CRYPTO);
+        CHECK_EQ(b.reason, MUSIG_R_PSIG_INVALID);
+        CHECK_EQ(b.signer, bad);
+        CHECK_MEM_EQ(sig, zero, 64);
+        psig[bad][0] ^= 0x01;
+    }
+    /* Two colluders shifting value between them: the final signature is
+     * still valid, but the shifted partial signature is named. */
+    {
+        uint8_t one[32] = {0}, neg[32];
+        one[31] = 1;
+        uint8_t saved0[32], saved1[32];
+        memcpy(saved0, psig[0], 32);
+        memcpy(saved1, psig[1], 32);
+        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[0], one));
+        memcpy(neg, one, 32);
+        CHECK(secp256k1_ec_seckey_negate(secp256k1_context_static, neg));
+        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[1], neg));
+        CHECK_ERR(musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 3,
+                                               msg, 32),
+                  KM_ERR_CRYPTO);
+        CHECK_EQ(b.signer, 0);
+        memcpy(psig[0], saved0, 32);
+        memcpy(psig[1], saved1, 32);
+    }
+    /* Another message than the session's: nobody to blame. */
+    msg[0] ^= 1;
+    CHECK_ERR(
+        musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 3, msg, 32),
+        KM_ERR_CRYPTO);
+    CHECK_EQ(b.reason, MUSIG_R_NONE);
+    msg[0] ^= 1;
+    /* Wrong count, out-of-range psig. */
+    CHECK_ERR(
+        musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 2, msg, 32),
+        KM_ERR_INVALID);
+    CHECK_EQ(b.reason, MUSIG_R_COUNT);
+    memset(psig[1], 0xff, 32);
+    CHECK_ERR(
+        musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 3, msg, 32),
+        KM_ERR_INVALID);
+    CHECK_EQ(b.reason, MUSIG_R_PSIG);
+    CHECK_EQ(b.signer, 1);
+    party_clear(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +545,7 @@ int main(void)
         TEST(test_bad_encodings),
         TEST(test_session_adaptor_point_checked),
         TEST(test_deterministic_sign_round),
+        TEST(test_agg_verify),
     };
     return RUN_TESTS("crypto.musig", tests);
 }
