@@ -547,6 +547,7 @@ int musig_session_init(struct musig_session *s, const struct musig_keyagg *ka,
     int r;
 
     keyagg_check(ka);
+    KM_ASSERT(msg != NULL || msglen == 0);
     memset(s, 0, sizeof(*s));
     memcpy(s->q_x, ka->q_x, 32);
     s->q_even = ka->q_even;
@@ -806,6 +807,7 @@ int musig_partial_sig_agg_verify(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame 
     int r;
 
     keyagg_check(ka);
+    KM_ASSERT(msg != NULL || msglen == 0);
     if ((r = musig_partial_sig_agg(sig, blame, s, psigs, n)) != KM_OK)
         return r;
     if (n != ka->n) {
@@ -851,6 +853,7 @@ int musig_deterministic_sign(uint8_t pubnonce[MUSIG_PUBNONCE_LEN], uint8_t psig[
     int r = KM_ERR_INTERNAL;
 
     keyagg_check(ka);
+    KM_ASSERT(msg != NULL || msglen == 0);
     memset(pubnonce, 0, MUSIG_PUBNONCE_LEN);
     memset(psig, 0, MUSIG_PSIG_LEN);
     memset(k, 0, sizeof(k));

@@ -148,6 +148,9 @@ int musig_keyagg_find(const struct musig_keyagg *ka, const uint8_t pk[MUSIG_PUBK
 
 struct musig_secnonce;
 
+/* Only ever filled by musig_pubnonce_parse (or musig_nonce_agg's inputs
+ * built from it): a zeroed struct is not a nonce, and passing one on is a
+ * BUG (libsecp256k1's argument check aborts). */
 struct musig_pubnonce {
     secp256k1_pubkey r[2]; /* R*_1, R*_2 (never infinity) */
 };
