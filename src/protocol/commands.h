@@ -1,0 +1,352 @@
+/*
+ * commands.h - the enclave command set (docs/PROTOCOL.md): argument and
+ * result structs, their codecs, the limits, and the error codes.
+ *
+ * Both sides use the same codecs. The gateway fills an args struct and
+ * encodes it (proto_<cmd>_args_encode), sends it with pool_request(), and
+ * decodes the reply's result (proto_<cmd>_result_decode). The enclave
+ * decodes the args and encodes the result. Every struct owns what its
+ * decoder allocated: release with proto_<name>_clear (schema.h).
+ *
+ * Bytes are hex on the wire; a struct proto_blob holds a ciphertext (ECIES
+ * to an enclave key, or session-encrypted: docs/PROTOCOL.md "Encrypted
+ * values"). Optional fields: an empty blob, a nil UUID or a zero count means
+ * "absent" and is omitted by the encoder.
+ *
+ * Pure: no I/O, no crypto.
+ */
+#ifndef KM_PROTOCOL_COMMANDS_H
+#define KM_PROTOCOL_COMMANDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/uuid.h"
+#include "protocol/schema.h"
+
+/* ---- Limits (docs/PROTOCOL.md) ------------------------------------------ */
+
+#define PROTO_MIN_ENCLAVES        2
+#define PROTO_MAX_ENCLAVES        64
+#define PROTO_MIN_PARTICIPANTS    2
+#define PROTO_MAX_PARTICIPANTS    1000
+#define PROTO_MAX_SUBSETS         200
+#define PROTO_MAX_ITEMS           100
+#define PROTO_MAX_ADAPTOR_CONFIGS 16   /* per item */
+#define PROTO_MAX_ADAPTOR_POINTS  16   /* per config */
+#define PROTO_MAX_UNITS           1000 /* signing units per session */
+/* Signer-units per session: the sum over units of the unit's signers. Bounds
+ * the nonces, partial signatures and verifications of one session. */
+#define PROTO_MAX_SIGNER_UNITS 10000
+#define PROTO_MAX_TIMEOUT_SECS 86400
+#define PROTO_MAX_ENCLAVE_ID   UINT32_MAX
+
+#define PROTO_PUBKEY_LEN   33 /* compressed secp256k1 point */
+#define PROTO_XONLY_LEN    32
+#define PROTO_MSG_LEN      32 /* the enclave signs 32-byte digests only */
+#define PROTO_SIG_LEN      64
+#define PROTO_PUBNONCE_LEN 66
+#define PROTO_PSIG_LEN     32
+#define PROTO_CHECK_LEN    32 /* aggregate_check */
+#define PROTO_VERSION_MAX  31
+
+/* Decoded sizes of the encrypted fields (bytes, after hex). */
+#define PROTO_ECIES_MAX         512         /* secrets, keys, public keys */
+#define PROTO_SEALED_SMALL_MAX  1024        /* messages, tweaks, keys, sigs */
+#define PROTO_SEALED_CONFIG_MAX (64 * 1024) /* adaptor configs of one item */
+#define PROTO_SEALED_LARGE_MAX  (1 << 20)   /* nonces, partial sigs, adaptor results */
+
+/* ---- Error codes (the "code" of an error reply) ------------------------- */
+
+enum proto_code {
+    PROTO_E_INVALID_REQUEST = 0,
+    PROTO_E_UNKNOWN_COMMAND,
+    PROTO_E_INVALID_ARGUMENT,
+    PROTO_E_NOT_FOUND,
+    PROTO_E_INVALID_STATE,
+    PROTO_E_LIMIT_EXCEEDED,
+    PROTO_E_DECRYPT_FAILED,
+    PROTO_E_INVALID_KEY,
+    PROTO_E_INVALID_NONCE,
+    PROTO_E_INVALID_PARTIAL_SIGNATURE,
+    PROTO_E_VERIFICATION_FAILED,
+    PROTO_E_APPROVAL_REQUIRED,
+    PROTO_E_INVALID_APPROVAL,
+    PROTO_E_BUSY,
+    PROTO_E_TOO_LARGE,
+    PROTO_E_INTERNAL,
+    PROTO_E_COUNT_
+};
+
+/* The snake_case name ("invalid_state"). BUG for an out-of-range code. */
+const char *proto_code_name(enum proto_code code);
+/* Parses a name; KM_OK or KM_ERR_INVALID (an unknown code: treat it as
+ * internal). */
+int proto_code_parse(enum proto_code *out, const char *name) KM_WUR;
+/* Whether sending the same command again may succeed (only "busy"). */
+bool proto_code_retryable(enum proto_code code);
+
+/* ---- Shared element types ------------------------------------------------ */
+
+/* Arguments of commands without arguments ({}): ping, get_public_info. */
+struct proto_empty {
+    char unused_;
+};
+PROTO_CODEC(empty)
+
+struct proto_enclave_key {
+    uint32_t enclave_id;
+    uint8_t public_key[PROTO_PUBKEY_LEN];
+};
+
+/* A ciphertext for one enclave: {"enclave_id":1,"ciphertext":"<hex>"}. */
+struct proto_enclave_blob {
+    uint32_t enclave_id;
+    struct proto_blob ciphertext;
+};
+
+/* A ciphertext about one user. The JSON name of the blob depends on the
+ * list: "ciphertext" (public keys), "encrypted_nonces",
+ * "encrypted_partial_signatures". */
+struct proto_user_blob {
+    struct uuid user_id;
+    struct proto_blob ciphertext;
+};
+
+/* ---- System commands ----------------------------------------------------- */
+
+struct proto_ping_result {
+    bool pong;
+};
+PROTO_CODEC(ping_result)
+
+struct proto_active_sessions {
+    uint32_t keygen;
+    uint32_t signing;
+};
+
+/* Result of get_public_info and configure. */
+struct proto_public_info {
+    bool has_enclave_id; /* false until ENCLAVE_ID or configure sets it */
+    uint32_t enclave_id;
+    uint8_t public_key[PROTO_PUBKEY_LEN];
+    uint64_t key_epoch;
+    uint64_t uptime_secs;
+    struct proto_active_sessions active_sessions;
+    char version[PROTO_VERSION_MAX + 1];
+};
+PROTO_CODEC(public_info)
+
+struct proto_configure_args {
+    uint32_t enclave_id;
+};
+PROTO_CODEC(configure_args)
+
+/* Exactly one of the two ids. */
+struct proto_clear_session_args {
+    struct uuid keygen_session_id;
+    struct uuid signing_session_id;
+};
+PROTO_CODEC(clear_session_args)
+
+struct proto_clear_session_result {
+    bool cleared;
+};
+PROTO_CODEC(clear_session_result)
+
+/* ---- Keygen -------------------------------------------------------------- */
+
+struct proto_subset_def {
+    struct uuid subset_id;
+    size_t n_participants;
+    struct uuid *participants;
+};
+
+struct proto_keygen_init_args {
+    struct uuid keygen_session_id;
+    bool coordinator;
+    struct proto_blob encrypted_session_secret;
+    size_t n_enclaves;
+    struct proto_enclave_key *enclaves;
+    size_t n_participants;
+    struct uuid *participants;
+    struct proto_blob encrypted_taproot_tweak; /* optional */
+    size_t n_subsets;                          /* optional */
+    struct proto_subset_def *subsets;
+    uint32_t timeout_secs;
+};
+PROTO_CODEC(keygen_init_args)
+
+/* The coordinator's result lists one re-encrypted secret per other enclave;
+ * the others' result is empty. */
+struct proto_keygen_init_result {
+    size_t n_encrypted_session_secrets;
+    struct proto_enclave_blob *encrypted_session_secrets;
+};
+PROTO_CODEC(keygen_init_result)
+
+struct proto_participant_reg {
+    struct uuid user_id;
+    struct proto_blob encrypted_private_key;
+    uint8_t auth_pubkey[PROTO_XONLY_LEN];
+    bool require_signing_approval;
+};
+
+struct proto_keygen_add_participants_args {
+    struct uuid keygen_session_id;
+    size_t n_participants;
+    struct proto_participant_reg *participants;
+};
+PROTO_CODEC(keygen_add_participants_args)
+
+struct proto_participant_pubkeys {
+    struct uuid user_id;
+    size_t n_encrypted_public_keys;
+    struct proto_enclave_blob *encrypted_public_keys;
+};
+
+struct proto_keygen_add_participants_result {
+    size_t n_participants;
+    struct proto_participant_pubkeys *participants;
+    bool complete;
+    uint32_t known;
+    uint32_t expected;
+    bool has_aggregate_check; /* once complete */
+    uint8_t aggregate_check[PROTO_CHECK_LEN];
+};
+PROTO_CODEC(keygen_add_participants_result)
+
+struct proto_keygen_distribute_public_keys_args {
+    struct uuid keygen_session_id;
+    size_t n_public_keys;
+    struct proto_user_blob *public_keys; /* "ciphertext" */
+};
+PROTO_CODEC(keygen_distribute_public_keys_args)
+
+struct proto_keygen_progress {
+    bool complete;
+    uint32_t known;
+    uint32_t expected;
+    bool has_aggregate_check;
+    uint8_t aggregate_check[PROTO_CHECK_LEN];
+};
+PROTO_CODEC(keygen_progress)
+
+/* Arguments naming one keygen session (keygen_get_aggregate). */
+struct proto_keygen_ref_args {
+    struct uuid keygen_session_id;
+};
+PROTO_CODEC(keygen_ref_args)
+
+struct proto_subset_key {
+    struct uuid subset_id;
+    struct proto_blob encrypted_aggregate_public_key;
+};
+
+struct proto_keygen_get_aggregate_result {
+    struct proto_blob encrypted_aggregate_public_key;
+    uint32_t participant_count;
+    size_t n_subsets;
+    struct proto_subset_key *subsets;
+    uint8_t aggregate_check[PROTO_CHECK_LEN];
+};
+PROTO_CODEC(keygen_get_aggregate_result)
+
+/* ---- Signing ------------------------------------------------------------- */
+
+struct proto_item {
+    struct uuid item_id;
+    struct proto_blob encrypted_message;         /* sealed(session_data, msg32) */
+    struct proto_blob encrypted_taproot_tweak;   /* optional */
+    struct uuid subset_id;                       /* optional */
+    struct proto_blob encrypted_adaptor_configs; /* optional */
+};
+
+struct proto_approval {
+    struct uuid user_id;
+    uint64_t timestamp;
+    uint8_t signature[PROTO_SIG_LEN];
+};
+
+struct proto_signing_init_args {
+    struct uuid signing_session_id;
+    struct uuid keygen_session_id;
+    uint32_t timeout_secs;
+    size_t n_items;
+    struct proto_item *items;
+    size_t n_approvals; /* optional */
+    struct proto_approval *approvals;
+};
+PROTO_CODEC(signing_init_args)
+
+struct proto_signing_init_result {
+    size_t n_nonces;
+    struct proto_user_blob *nonces; /* "encrypted_nonces" */
+    uint32_t units;
+};
+PROTO_CODEC(signing_init_result)
+
+struct proto_signing_distribute_nonces_args {
+    struct uuid signing_session_id;
+    size_t n_nonces;
+    struct proto_user_blob *nonces; /* "encrypted_nonces" */
+};
+PROTO_CODEC(signing_distribute_nonces_args)
+
+struct proto_signing_distribute_nonces_result {
+    size_t n_partial_signatures;
+    struct proto_user_blob *partial_signatures; /* "encrypted_partial_signatures" */
+};
+PROTO_CODEC(signing_distribute_nonces_result)
+
+struct proto_signing_finalize_args {
+    struct uuid signing_session_id;
+    size_t n_partial_signatures;
+    struct proto_user_blob *partial_signatures; /* "encrypted_partial_signatures" */
+};
+PROTO_CODEC(signing_finalize_args)
+
+/* Exactly one of the two blobs. */
+struct proto_item_result {
+    struct uuid item_id;
+    struct proto_blob encrypted_signature;          /* sealed(signature, sig64) */
+    struct proto_blob encrypted_adaptor_signatures; /* sealed(adaptor_signatures, JSON) */
+};
+
+struct proto_signing_finalize_result {
+    size_t n_results;
+    struct proto_item_result *results;
+};
+PROTO_CODEC(signing_finalize_result)
+
+/* ---- The command table ---------------------------------------------------- */
+
+enum proto_cmd {
+    PROTO_CMD_PING = 0,
+    PROTO_CMD_GET_PUBLIC_INFO,
+    PROTO_CMD_CONFIGURE,
+    PROTO_CMD_KEYGEN_INIT,
+    PROTO_CMD_KEYGEN_ADD_PARTICIPANTS,
+    PROTO_CMD_KEYGEN_DISTRIBUTE_PUBLIC_KEYS,
+    PROTO_CMD_KEYGEN_GET_AGGREGATE,
+    PROTO_CMD_SIGNING_INIT,
+    PROTO_CMD_SIGNING_DISTRIBUTE_NONCES,
+    PROTO_CMD_SIGNING_FINALIZE,
+    PROTO_CMD_CLEAR_SESSION,
+    PROTO_CMD_COUNT_
+};
+
+struct proto_command {
+    enum proto_cmd cmd;
+    const char *name;                  /* the envelope's "cmd" */
+    const struct proto_schema *args;   /* decodes "args" */
+    const struct proto_schema *result; /* decodes "result" */
+};
+
+/* The command named name (NUL-terminated), or NULL if there is none. */
+const struct proto_command *proto_command_find(const char *name);
+/* The entry of cmd (BUG if out of range). */
+const struct proto_command *proto_command_get(enum proto_cmd cmd);
+
+#endif /* KM_PROTOCOL_COMMANDS_H */
