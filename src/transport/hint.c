@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/banned.h"
 
@@ -26,6 +27,18 @@ static char *hint_vsock_nodev(char *out, size_t cap, const struct tp_addr *a, co
                  "(config/development-tcp.yaml)");
     }
     return out;
+}
+
+/* Loopback names and IP literals: no Kubernetes service behind them. */
+static bool host_is_local(const char *host)
+{
+    if (strcmp(host, "localhost") == 0 || strchr(host, ':') != NULL)
+        return true;
+    for (const char *p = host; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || *p == '.'))
+            return false;
+    }
+    return true;
 }
 
 char *tp_error_hint(char *out, size_t outcap, const struct km_error *err,
@@ -74,6 +87,12 @@ char *tp_error_hint(char *out, size_t outcap, const struct km_error *err,
                      "hint: enclave not listening yet on port %u: check it is running (grep "
                      "\"VSock server listening\" logs/enclave-*.log) and the port matches",
                      addr->port);
+        else if (addr->kind == TP_KIND_TCP && host_is_local(addr->host))
+            snprintf(out, outcap,
+                     "hint: enclave not listening yet at %s:%u: check the enclave process runs "
+                     "with TRANSPORT_MODE=tcp and VSOCK_PORT=%u (grep \"TCP server listening\" "
+                     "logs/enclave-*.log), or that the socat bridge for it is up",
+                     addr->host, addr->port, addr->port);
         else if (addr->kind == TP_KIND_TCP)
             snprintf(out, outcap,
                      "hint: enclave not listening yet at %s:%u: check the enclave (or its socat "

@@ -33,6 +33,9 @@ static void test_seed_cases(void **state)
     CHECK_CONTAINS(h, "VSock server listening");
     h = hint_for(KM_ERR_CLOSED, ECONNRESET, "tcp://keymeld-enclave-0:5000", 0, true);
     CHECK_CONTAINS(h, "kubectl get svc keymeld-enclave-0");
+    h = hint_for(KM_ERR_CONNECT, ECONNREFUSED, "tcp://127.0.0.1:5002", 2, true);
+    CHECK_CONTAINS(h, "TRANSPORT_MODE=tcp and VSOCK_PORT=5002");
+    CHECK(strstr(h, "kubectl") == NULL);
     /* DNS. */
     h = hint_for(KM_ERR_RESOLVE, 0, "tcp://keymeld-enclave-0:5000", 0, true);
     CHECK_CONTAINS(h, "nslookup keymeld-enclave-0");

@@ -1,0 +1,514 @@
+/*
+ * keygen.c - keygen sessions and their participant slots.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "store/internal.h"
+#include "common/banned.h"
+
+static const char *const keygen_status_names[] = {"reserved", "collecting", "running", "completed",
+                                                  "failed"};
+
+const char *store_keygen_status_name(enum store_keygen_status st)
+{
+    return (unsigned)st < KM_ARRAY_LEN(keygen_status_names) ? keygen_status_names[st] : "?";
+}
+
+static int keygen_status_parse(const char *s, enum store_keygen_status *out)
+{
+    for (size_t i = 0; i < KM_ARRAY_LEN(keygen_status_names); i++) {
+        if (s != NULL && strcmp(s, keygen_status_names[i]) == 0) {
+            *out = (enum store_keygen_status)i;
+            return KM_OK;
+        }
+    }
+    return KM_ERR_INVALID;
+}
+
+void store_keygen_clear(struct store_keygen *k)
+{
+    json_decref(k->subsets);
+    json_decref(k->enclave_keys);
+    json_decref(k->state);
+    json_decref(k->subset_results);
+    free(k->encrypted_taproot_tweak);
+    free(k->encrypted_session_secret);
+    free(k->encrypted_aggregate_public_key);
+    free(k->error);
+    for (size_t i = 0; i < k->nparticipants; i++)
+        free(k->participants[i].encrypted_private_key);
+    free(k->participants);
+    memset(k, 0, sizeof(*k));
+}
+
+static const char SQL_KEYGEN_INSERT[] =
+    "INSERT INTO keygen_sessions (id, status, coordinator_user_id, coordinator_enclave_id,"
+    " subsets, encrypted_taproot_tweak, timeout_secs, max_signing_sessions, enclave_keys,"
+    " created_at, updated_at, expires_at)"
+    " VALUES (?1, 'reserved', ?2, ?3, ?4, ?5, ?6, ?7, ?10, ?8, ?8, ?9)";
+static const char SQL_SLOT_INSERT[] =
+    "INSERT INTO keygen_participants (keygen_session_id, position, user_id, enclave_id)"
+    " VALUES (?1, ?2, ?3, ?4)";
+
+int store_keygen_reserve(struct store *s, const struct store_keygen *k)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c), rc;
+    sqlite3_stmt *st;
+    if (r != KM_OK)
+        goto out;
+    st = store_stmt(c, SQL_KEYGEN_INSERT);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    int64_t now = store_now();
+    r = store_bind_text(st, 1, k->id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, k->coordinator_user_id);
+    sqlite3_bind_int64(st, 3, k->coordinator_enclave_id);
+    if (r == KM_OK)
+        r = store_bind_json(st, 4, k->subsets);
+    if (r == KM_OK)
+        r = store_bind_text(st, 5, k->encrypted_taproot_tweak);
+    sqlite3_bind_int64(st, 6, k->timeout_secs);
+    sqlite3_bind_int64(st, 7, k->max_signing_sessions);
+    sqlite3_bind_int64(st, 8, now);
+    sqlite3_bind_int64(st, 9, now + (int64_t)k->timeout_secs);
+    if (r == KM_OK)
+        r = store_bind_json(st, 10, k->enclave_keys);
+    if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "insert keygen session");
+    sqlite3_reset(st);
+    for (size_t i = 0; r == KM_OK && i < k->nparticipants; i++) {
+        st = store_stmt(c, SQL_SLOT_INSERT);
+        if (st == NULL) {
+            r = KM_ERR_INTERNAL;
+            break;
+        }
+        r = store_bind_text(st, 1, k->id);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        if (r == KM_OK)
+            r = store_bind_text(st, 3, k->participants[i].user_id);
+        sqlite3_bind_int64(st, 4, k->participants[i].enclave_id);
+        if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "insert participant slot");
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK)
+        r = store_commit(c);
+out:
+    if (r != KM_OK)
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_KEYGEN_GET[] =
+    "SELECT id, status, step, coordinator_user_id, coordinator_enclave_id, subsets,"
+    " encrypted_taproot_tweak, timeout_secs, max_signing_sessions, session_public_key,"
+    " encrypted_session_secret, enclave_keys, state, encrypted_aggregate_public_key,"
+    " aggregate_check, subset_results, error, attempts, next_attempt_at, created_at,"
+    " updated_at, expires_at, completed_at FROM keygen_sessions WHERE id = ?1";
+static const char SQL_SLOTS_GET[] =
+    "SELECT user_id, enclave_id, registered, encrypted_private_key, auth_pubkey,"
+    " require_signing_approval, registered_at FROM keygen_participants"
+    " WHERE keygen_session_id = ?1 ORDER BY position";
+
+static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st)
+{
+    store_col_copy(k->id, sizeof(k->id), st, 0);
+    if (keygen_status_parse((const char *)sqlite3_column_text(st, 1), &k->status) != KM_OK)
+        k->status = STORE_KEYGEN_FAILED;
+    k->step = sqlite3_column_int(st, 2);
+    store_col_copy(k->coordinator_user_id, sizeof(k->coordinator_user_id), st, 3);
+    k->coordinator_enclave_id = (uint32_t)sqlite3_column_int64(st, 4);
+    k->subsets = store_col_json(st, 5);
+    k->encrypted_taproot_tweak = store_col_strdup(st, 6);
+    k->timeout_secs = (uint32_t)sqlite3_column_int64(st, 7);
+    k->max_signing_sessions = (uint32_t)sqlite3_column_int64(st, 8);
+    store_col_copy(k->session_public_key, sizeof(k->session_public_key), st, 9);
+    k->encrypted_session_secret = store_col_strdup(st, 10);
+    k->enclave_keys = store_col_json(st, 11);
+    k->state = store_col_json(st, 12);
+    k->encrypted_aggregate_public_key = store_col_strdup(st, 13);
+    store_col_copy(k->aggregate_check, sizeof(k->aggregate_check), st, 14);
+    k->subset_results = store_col_json(st, 15);
+    k->error = store_col_strdup(st, 16);
+    k->attempts = sqlite3_column_int(st, 17);
+    k->next_attempt_at = sqlite3_column_int64(st, 18);
+    k->created_at = sqlite3_column_int64(st, 19);
+    k->updated_at = sqlite3_column_int64(st, 20);
+    k->expires_at = sqlite3_column_int64(st, 21);
+    k->completed_at = sqlite3_column_int64(st, 22);
+}
+
+static void participant_from_row(struct store_participant *p, sqlite3_stmt *st)
+{
+    store_col_copy(p->user_id, sizeof(p->user_id), st, 0);
+    p->enclave_id = (uint32_t)sqlite3_column_int64(st, 1);
+    p->registered = sqlite3_column_int(st, 2) != 0;
+    p->encrypted_private_key = store_col_strdup(st, 3);
+    store_col_copy(p->auth_pubkey, sizeof(p->auth_pubkey), st, 4);
+    p->require_signing_approval = sqlite3_column_int(st, 5) != 0;
+    p->registered_at = sqlite3_column_int64(st, 6);
+}
+
+/* Reads the session row and its slots on connection c (inside or outside
+ * a transaction). */
+static int keygen_load(struct store_conn *c, const char *id, struct store_keygen *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_GET);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    int r = store_bind_text(st, 1, id);
+    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    if (rc == SQLITE_ROW)
+        keygen_from_row(out, st);
+    else if (rc == SQLITE_DONE)
+        r = KM_ERR_NOT_FOUND;
+    else if (r == KM_OK)
+        r = store_sqlite_err(c, rc, "load keygen session");
+    sqlite3_reset(st);
+    if (r != KM_OK)
+        return r;
+
+    st = store_stmt(c, SQL_SLOTS_GET);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    r = store_bind_text(st, 1, id);
+    size_t cap = 0;
+    while (r == KM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->nparticipants == cap) {
+            cap = cap ? cap * 2 : 8;
+            out->participants = xrealloc(out->participants, cap * sizeof(*out->participants));
+        }
+        struct store_participant *p = &out->participants[out->nparticipants++];
+        memset(p, 0, sizeof(*p));
+        participant_from_row(p, st);
+        if (p->registered)
+            out->nregistered++;
+    }
+    if (r == KM_OK && rc != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "load participants");
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_keygen_get(struct store *s, const char *id, struct store_keygen *out)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = keygen_load(c, id, out);
+    store_conn_release(s, c);
+    if (r != KM_OK)
+        store_keygen_clear(out);
+    return r;
+}
+
+static const char SQL_KEYGEN_INIT[] =
+    "UPDATE keygen_sessions SET status = 'collecting', session_public_key = ?2,"
+    " encrypted_session_secret = ?3, updated_at = ?4 WHERE id = ?1 AND status = 'reserved'";
+static const char SQL_SLOT_REGISTER[] =
+    "UPDATE keygen_participants SET registered = 1, encrypted_private_key = ?3,"
+    " auth_pubkey = ?4, require_signing_approval = ?5, registered_at = ?6"
+    " WHERE keygen_session_id = ?1 AND user_id = ?2 AND registered = 0";
+static const char SQL_SLOT_GET[] =
+    "SELECT registered, encrypted_private_key, auth_pubkey, require_signing_approval"
+    " FROM keygen_participants WHERE keygen_session_id = ?1 AND user_id = ?2";
+static const char SQL_KEYGEN_STATUS[] = "SELECT status FROM keygen_sessions WHERE id = ?1";
+static const char SQL_KEYGEN_COUNTS[] =
+    "SELECT count(*), sum(registered) FROM keygen_participants WHERE keygen_session_id = ?1";
+static const char SQL_KEYGEN_SET_RUNNING[] =
+    "UPDATE keygen_sessions SET status = 'running', step = 0, updated_at = ?2"
+    " WHERE id = ?1 AND status = 'collecting'";
+
+/* Fills one slot; KM_ERR_EXISTS if registered before with other data,
+ * KM_ERR_NOT_FOUND if the user has no slot. */
+static int slot_register(struct store_conn *c, const char *id, const struct store_participant *p)
+{
+    sqlite3_stmt *st = store_stmt(c, SQL_SLOT_REGISTER);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    int r = store_bind_text(st, 1, id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, p->user_id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 3, p->encrypted_private_key);
+    if (r == KM_OK)
+        r = store_bind_text(st, 4, p->auth_pubkey);
+    sqlite3_bind_int(st, 5, p->require_signing_approval ? 1 : 0);
+    sqlite3_bind_int64(st, 6, store_now());
+    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    if (r == KM_OK && rc != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "register participant");
+    sqlite3_reset(st);
+    if (r != KM_OK || sqlite3_changes(c->db) == 1)
+        return r;
+
+    /* Nothing updated: unknown user, or registered already. The same data
+     * again is a retried request, not a conflict. */
+    st = store_stmt(c, SQL_SLOT_GET);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    r = store_bind_text(st, 1, id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, p->user_id);
+    rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    if (rc == SQLITE_DONE) {
+        r = KM_ERR_NOT_FOUND;
+    } else if (rc == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        const char *auth = (const char *)sqlite3_column_text(st, 2);
+        bool same = key != NULL && strcmp(key, p->encrypted_private_key) == 0 && auth != NULL &&
+                    strcmp(auth, p->auth_pubkey) == 0 &&
+                    (sqlite3_column_int(st, 3) != 0) == p->require_signing_approval;
+        r = same ? KM_OK : KM_ERR_EXISTS;
+    } else if (r == KM_OK) {
+        r = store_sqlite_err(c, rc, "read participant");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_keygen_initialize(struct store *s, const char *id, const char *session_public_key,
+                            const char *encrypted_session_secret,
+                            const struct store_participant *coordinator)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c), rc;
+    if (r != KM_OK)
+        goto out;
+    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_INIT);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, session_public_key);
+    if (r == KM_OK)
+        r = store_bind_text(st, 3, encrypted_session_secret);
+    sqlite3_bind_int64(st, 4, store_now());
+    if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "initialize keygen session");
+    sqlite3_reset(st);
+    if (r == KM_OK && sqlite3_changes(c->db) != 1) {
+        st = store_stmt(c, SQL_KEYGEN_STATUS);
+        r = KM_ERR_INTERNAL;
+        if (st != NULL) {
+            r = store_bind_text(st, 1, id);
+            rc = sqlite3_step(st);
+            r = rc == SQLITE_ROW ? KM_ERR_STATE : KM_ERR_NOT_FOUND;
+            sqlite3_reset(st);
+        }
+    }
+    if (r == KM_OK)
+        r = slot_register(c, id, coordinator);
+    if (r == KM_OK)
+        r = store_commit(c);
+out:
+    if (r != KM_OK)
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}
+
+int store_keygen_register(struct store *s, const char *id, const struct store_participant *p,
+                          size_t *registered, size_t *expected, bool *now_running)
+{
+    *registered = *expected = 0;
+    *now_running = false;
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c), rc;
+    sqlite3_stmt *st;
+    if (r != KM_OK)
+        goto out;
+    /* Registration is open only while collecting. */
+    st = store_stmt(c, SQL_KEYGEN_STATUS);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = KM_ERR_NOT_FOUND;
+    else if (rc != SQLITE_ROW)
+        r = store_sqlite_err(c, rc, "read keygen status");
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "collecting") != 0)
+        r = KM_ERR_STATE;
+    sqlite3_reset(st);
+    if (r == KM_OK)
+        r = slot_register(c, id, p);
+    if (r != KM_OK)
+        goto out;
+
+    st = store_stmt(c, SQL_KEYGEN_COUNTS);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, id);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *expected = (size_t)sqlite3_column_int64(st, 0);
+        *registered = (size_t)sqlite3_column_int64(st, 1);
+    } else {
+        r = store_sqlite_err(c, rc, "count participants");
+    }
+    sqlite3_reset(st);
+    if (r == KM_OK && *registered == *expected) {
+        st = store_stmt(c, SQL_KEYGEN_SET_RUNNING);
+        if (st == NULL) {
+            r = KM_ERR_INTERNAL;
+            goto out;
+        }
+        r = store_bind_text(st, 1, id);
+        sqlite3_bind_int64(st, 2, store_now());
+        if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "start keygen");
+        *now_running = sqlite3_changes(c->db) == 1;
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK)
+        r = store_commit(c);
+out:
+    if (r != KM_OK)
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_KEYGEN_ADVANCE[] =
+    "UPDATE keygen_sessions SET step = ?3, status = ?4, state = ?5, attempts = 0,"
+    " next_attempt_at = 0, error = NULL, updated_at = ?6,"
+    " encrypted_aggregate_public_key = coalesce(?7, encrypted_aggregate_public_key),"
+    " aggregate_check = coalesce(?8, aggregate_check),"
+    " subset_results = coalesce(?9, subset_results),"
+    " completed_at = CASE WHEN ?4 = 'completed' THEN ?6 ELSE completed_at END"
+    " WHERE id = ?1 AND step = ?2 AND status = 'running'";
+
+int store_keygen_advance(struct store *s, const char *id, const struct store_keygen_progress *p)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_ADVANCE);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        r = store_bind_text(st, 1, id);
+        sqlite3_bind_int(st, 2, p->from_step);
+        sqlite3_bind_int(st, 3, p->to_step);
+        if (r == KM_OK)
+            r = store_bind_text(st, 4, store_keygen_status_name(p->status));
+        if (r == KM_OK)
+            r = store_bind_json(st, 5, p->state);
+        sqlite3_bind_int64(st, 6, store_now());
+        if (r == KM_OK)
+            r = store_bind_text(st, 7, p->encrypted_aggregate_public_key);
+        if (r == KM_OK)
+            r = store_bind_text(st, 8, p->aggregate_check);
+        if (r == KM_OK)
+            r = store_bind_json(st, 9, p->subset_results);
+        int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+        if (r == KM_OK && rc != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "advance keygen session");
+        else if (r == KM_OK && sqlite3_changes(c->db) != 1)
+            r = KM_ERR_STATE;
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_KEYGEN_RETRY[] =
+    "UPDATE keygen_sessions SET attempts = attempts + 1, next_attempt_at = ?3, error = ?4,"
+    " updated_at = ?5 WHERE id = ?1 AND step = ?2 AND status = 'running'";
+static const char SQL_KEYGEN_FAIL[] =
+    "UPDATE keygen_sessions SET status = 'failed', error = ?2, updated_at = ?3"
+    " WHERE id = ?1 AND status <> 'failed'";
+static const char SQL_KEYGEN_DELETE[] = "DELETE FROM keygen_sessions WHERE id = ?1";
+
+/* Runs an UPDATE/DELETE bound as (id text, then the given values). */
+static int exec_on_session(struct store *s, const char *sql, const char *id, int step, int64_t when,
+                           const char *text, bool with_step)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, sql);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        int i = 1;
+        r = store_bind_text(st, i++, id);
+        if (with_step) {
+            sqlite3_bind_int(st, i++, step);
+            sqlite3_bind_int64(st, i++, when);
+        }
+        if (r == KM_OK && text != NULL)
+            r = store_bind_text(st, i++, text);
+        if (sqlite3_bind_parameter_count(st) >= i)
+            sqlite3_bind_int64(st, i, store_now());
+        int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+        if (r == KM_OK && rc != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "update session");
+        else if (r == KM_OK && sqlite3_changes(c->db) == 0)
+            r = KM_ERR_STATE;
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}
+
+int store_keygen_retry_later(struct store *s, const char *id, int step, int64_t next_attempt_at,
+                             const char *error)
+{
+    return exec_on_session(s, SQL_KEYGEN_RETRY, id, step, next_attempt_at, error, true);
+}
+
+int store_keygen_fail(struct store *s, const char *id, const char *error)
+{
+    return exec_on_session(s, SQL_KEYGEN_FAIL, id, 0, 0, error, false);
+}
+
+int store_keygen_delete(struct store *s, const char *id)
+{
+    int r = exec_on_session(s, SQL_KEYGEN_DELETE, id, 0, 0, NULL, false);
+    return r == KM_ERR_STATE ? KM_ERR_NOT_FOUND : r;
+}
+
+static const char SQL_KEYGEN_RUNNING[] =
+    "SELECT id FROM keygen_sessions WHERE status = 'running' ORDER BY created_at";
+static const char SQL_KEYGEN_EXPIRED[] =
+    "SELECT id FROM keygen_sessions WHERE status IN ('reserved','collecting','running')"
+    " AND expires_at <= ?1";
+
+int store_keygen_list_running(struct store *s, char (**ids)[37], size_t *n)
+{
+    return store_list_ids(s, SQL_KEYGEN_RUNNING, -1, ids, n);
+}
+
+int store_keygen_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n)
+{
+    return store_list_ids(s, SQL_KEYGEN_EXPIRED, now, ids, n);
+}
+
+static const char SQL_KEYGEN_SIGNING_COUNT[] =
+    "SELECT count(*) FROM signing_sessions WHERE keygen_session_id = ?1";
+
+int store_keygen_signing_count(struct store *s, const char *id, int64_t *count)
+{
+    *count = 0;
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_SIGNING_COUNT);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        r = store_bind_text(st, 1, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *count = sqlite3_column_int64(st, 0);
+        else if (r == KM_OK)
+            r = store_sqlite_err(c, rc, "count signing sessions");
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}

@@ -1,0 +1,414 @@
+/*
+ * signing.c - signing sessions, approvals, and failing the sessions of a
+ * restarted enclave.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "store/internal.h"
+#include "common/banned.h"
+
+static const char *const signing_status_names[] = {"awaiting_approvals", "running", "completed",
+                                                   "failed"};
+
+const char *store_signing_status_name(enum store_signing_status st)
+{
+    return (unsigned)st < KM_ARRAY_LEN(signing_status_names) ? signing_status_names[st] : "?";
+}
+
+static enum store_signing_status signing_status_parse(const char *s)
+{
+    for (size_t i = 0; i < KM_ARRAY_LEN(signing_status_names); i++) {
+        if (s != NULL && strcmp(s, signing_status_names[i]) == 0)
+            return (enum store_signing_status)i;
+    }
+    return STORE_SIGNING_FAILED;
+}
+
+void store_signing_clear(struct store_signing *sg)
+{
+    json_decref(sg->items);
+    json_decref(sg->state);
+    json_decref(sg->results);
+    free(sg->error);
+    free(sg->approvals);
+    memset(sg, 0, sizeof(*sg));
+}
+
+static const char SQL_KEYGEN_QUOTA[] =
+    "SELECT k.status, k.max_signing_sessions,"
+    " (SELECT count(*) FROM signing_sessions WHERE keygen_session_id = k.id)"
+    " FROM keygen_sessions k WHERE k.id = ?1";
+static const char SQL_SIGNING_INSERT[] =
+    "INSERT INTO signing_sessions (id, keygen_session_id, status, items, timeout_secs,"
+    " created_at, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)";
+
+int store_signing_create(struct store *s, const struct store_signing *sg)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c), rc;
+    sqlite3_stmt *st;
+    if (r != KM_OK)
+        goto out;
+    st = store_stmt(c, SQL_KEYGEN_QUOTA);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, sg->keygen_session_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = KM_ERR_NOT_FOUND;
+    else if (rc != SQLITE_ROW)
+        r = store_sqlite_err(c, rc, "read keygen quota");
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "completed") != 0)
+        r = KM_ERR_STATE;
+    else if (sqlite3_column_int64(st, 2) >= sqlite3_column_int64(st, 1))
+        r = KM_ERR_LIMIT;
+    sqlite3_reset(st);
+    if (r != KM_OK)
+        goto out;
+
+    st = store_stmt(c, SQL_SIGNING_INSERT);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    int64_t now = store_now();
+    r = store_bind_text(st, 1, sg->id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, sg->keygen_session_id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 3, store_signing_status_name(sg->status));
+    if (r == KM_OK)
+        r = store_bind_json(st, 4, sg->items);
+    sqlite3_bind_int64(st, 5, sg->timeout_secs);
+    sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_int64(st, 7, now + (int64_t)sg->timeout_secs);
+    if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "insert signing session");
+    sqlite3_reset(st);
+    if (r == KM_OK)
+        r = store_commit(c);
+out:
+    if (r != KM_OK)
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_SIGNING_GET[] =
+    "SELECT id, keygen_session_id, status, step, items, timeout_secs, state, results, error,"
+    " attempts, next_attempt_at, created_at, updated_at, expires_at, completed_at"
+    " FROM signing_sessions WHERE id = ?1";
+static const char SQL_APPROVALS_GET[] =
+    "SELECT user_id, timestamp, signature, approved_at FROM signing_approvals"
+    " WHERE signing_session_id = ?1 ORDER BY user_id";
+
+static int signing_load(struct store_conn *c, const char *id, struct store_signing *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_GET);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    int r = store_bind_text(st, 1, id);
+    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    if (rc == SQLITE_ROW) {
+        store_col_copy(out->id, sizeof(out->id), st, 0);
+        store_col_copy(out->keygen_session_id, sizeof(out->keygen_session_id), st, 1);
+        out->status = signing_status_parse((const char *)sqlite3_column_text(st, 2));
+        out->step = sqlite3_column_int(st, 3);
+        out->items = store_col_json(st, 4);
+        out->timeout_secs = (uint32_t)sqlite3_column_int64(st, 5);
+        out->state = store_col_json(st, 6);
+        out->results = store_col_json(st, 7);
+        out->error = store_col_strdup(st, 8);
+        out->attempts = sqlite3_column_int(st, 9);
+        out->next_attempt_at = sqlite3_column_int64(st, 10);
+        out->created_at = sqlite3_column_int64(st, 11);
+        out->updated_at = sqlite3_column_int64(st, 12);
+        out->expires_at = sqlite3_column_int64(st, 13);
+        out->completed_at = sqlite3_column_int64(st, 14);
+    } else if (rc == SQLITE_DONE) {
+        r = KM_ERR_NOT_FOUND;
+    } else if (r == KM_OK) {
+        r = store_sqlite_err(c, rc, "load signing session");
+    }
+    sqlite3_reset(st);
+    if (r != KM_OK)
+        return r;
+
+    st = store_stmt(c, SQL_APPROVALS_GET);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    r = store_bind_text(st, 1, id);
+    size_t cap = 0;
+    while (r == KM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->napprovals == cap) {
+            cap = cap ? cap * 2 : 4;
+            out->approvals = xrealloc(out->approvals, cap * sizeof(*out->approvals));
+        }
+        struct store_approval *a = &out->approvals[out->napprovals++];
+        store_col_copy(a->user_id, sizeof(a->user_id), st, 0);
+        a->timestamp = sqlite3_column_int64(st, 1);
+        store_col_copy(a->signature, sizeof(a->signature), st, 2);
+        a->approved_at = sqlite3_column_int64(st, 3);
+    }
+    if (r == KM_OK && rc != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "load approvals");
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_signing_get(struct store *s, const char *id, struct store_signing *out)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = signing_load(c, id, out);
+    store_conn_release(s, c);
+    if (r != KM_OK)
+        store_signing_clear(out);
+    return r;
+}
+
+static const char SQL_SIGNING_STATUS[] = "SELECT status FROM signing_sessions WHERE id = ?1";
+static const char SQL_APPROVAL_PUT[] =
+    "INSERT OR REPLACE INTO signing_approvals (signing_session_id, user_id, timestamp,"
+    " signature, approved_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_APPROVAL_HAS[] =
+    "SELECT 1 FROM signing_approvals WHERE signing_session_id = ?1 AND user_id = ?2";
+static const char SQL_SIGNING_SET_RUNNING[] =
+    "UPDATE signing_sessions SET status = 'running', updated_at = ?2"
+    " WHERE id = ?1 AND status = 'awaiting_approvals'";
+
+static int step_one(struct store_conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KM_OK : store_sqlite_err(c, rc, what);
+    return r;
+}
+
+int store_signing_approve(struct store *s, const char *id, const struct store_approval *a,
+                          size_t required, const char *const *required_users, bool *now_running)
+{
+    *now_running = false;
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c), rc;
+    sqlite3_stmt *st;
+    if (r != KM_OK)
+        goto out;
+    st = store_stmt(c, SQL_SIGNING_STATUS);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = KM_ERR_NOT_FOUND;
+    else if (rc != SQLITE_ROW)
+        r = store_sqlite_err(c, rc, "read signing status");
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "awaiting_approvals") != 0)
+        r = KM_ERR_STATE;
+    sqlite3_reset(st);
+    if (r != KM_OK)
+        goto out;
+
+    st = store_stmt(c, SQL_APPROVAL_PUT);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, a->user_id);
+    sqlite3_bind_int64(st, 3, a->timestamp);
+    if (r == KM_OK)
+        r = store_bind_text(st, 4, a->signature);
+    sqlite3_bind_int64(st, 5, store_now());
+    if (r == KM_OK)
+        r = step_one(c, st, "record approval");
+    sqlite3_reset(st);
+
+    size_t have = 0;
+    for (size_t i = 0; r == KM_OK && i < required; i++) {
+        st = store_stmt(c, SQL_APPROVAL_HAS);
+        if (st == NULL) {
+            r = KM_ERR_INTERNAL;
+            break;
+        }
+        r = store_bind_text(st, 1, id);
+        if (r == KM_OK)
+            r = store_bind_text(st, 2, required_users[i]);
+        if (r == KM_OK && sqlite3_step(st) == SQLITE_ROW)
+            have++;
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK && have == required) {
+        st = store_stmt(c, SQL_SIGNING_SET_RUNNING);
+        if (st == NULL) {
+            r = KM_ERR_INTERNAL;
+            goto out;
+        }
+        r = store_bind_text(st, 1, id);
+        sqlite3_bind_int64(st, 2, store_now());
+        if (r == KM_OK)
+            r = step_one(c, st, "start signing");
+        *now_running = r == KM_OK && sqlite3_changes(c->db) == 1;
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK)
+        r = store_commit(c);
+out:
+    if (r != KM_OK)
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_SIGNING_ADVANCE[] =
+    "UPDATE signing_sessions SET step = ?3, status = ?4, state = ?5, attempts = 0,"
+    " next_attempt_at = 0, error = NULL, updated_at = ?6,"
+    " results = coalesce(?7, results),"
+    " completed_at = CASE WHEN ?4 = 'completed' THEN ?6 ELSE completed_at END"
+    " WHERE id = ?1 AND step = ?2 AND status = 'running'";
+
+int store_signing_advance(struct store *s, const char *id, const struct store_signing_progress *p)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_ADVANCE);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        r = store_bind_text(st, 1, id);
+        sqlite3_bind_int(st, 2, p->from_step);
+        sqlite3_bind_int(st, 3, p->to_step);
+        if (r == KM_OK)
+            r = store_bind_text(st, 4, store_signing_status_name(p->status));
+        if (r == KM_OK)
+            r = store_bind_json(st, 5, p->state);
+        sqlite3_bind_int64(st, 6, store_now());
+        if (r == KM_OK)
+            r = store_bind_json(st, 7, p->results);
+        if (r == KM_OK)
+            r = step_one(c, st, "advance signing session");
+        if (r == KM_OK && sqlite3_changes(c->db) != 1)
+            r = KM_ERR_STATE;
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_SIGNING_RETRY[] =
+    "UPDATE signing_sessions SET attempts = attempts + 1, next_attempt_at = ?3, error = ?4,"
+    " updated_at = ?5 WHERE id = ?1 AND step = ?2 AND status = 'running'";
+static const char SQL_SIGNING_FAIL[] =
+    "UPDATE signing_sessions SET status = 'failed', error = ?2, updated_at = ?3"
+    " WHERE id = ?1 AND status NOT IN ('failed','completed')";
+
+int store_signing_retry_later(struct store *s, const char *id, int step, int64_t next_attempt_at,
+                              const char *error)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_RETRY);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        r = store_bind_text(st, 1, id);
+        sqlite3_bind_int(st, 2, step);
+        sqlite3_bind_int64(st, 3, next_attempt_at);
+        if (r == KM_OK)
+            r = store_bind_text(st, 4, error);
+        sqlite3_bind_int64(st, 5, store_now());
+        if (r == KM_OK)
+            r = step_one(c, st, "record signing retry");
+        if (r == KM_OK && sqlite3_changes(c->db) != 1)
+            r = KM_ERR_STATE;
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}
+
+int store_signing_fail(struct store *s, const char *id, const char *error)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_FAIL);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        r = store_bind_text(st, 1, id);
+        if (r == KM_OK)
+            r = store_bind_text(st, 2, error);
+        sqlite3_bind_int64(st, 3, store_now());
+        if (r == KM_OK)
+            r = step_one(c, st, "fail signing session");
+        if (r == KM_OK && sqlite3_changes(c->db) != 1)
+            r = KM_ERR_STATE;
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}
+
+static const char SQL_SIGNING_RUNNING[] =
+    "SELECT id FROM signing_sessions WHERE status = 'running' ORDER BY created_at";
+static const char SQL_SIGNING_EXPIRED[] =
+    "SELECT id FROM signing_sessions WHERE status IN ('awaiting_approvals','running')"
+    " AND expires_at <= ?1";
+
+int store_signing_list_running(struct store *s, char (**ids)[37], size_t *n)
+{
+    return store_list_ids(s, SQL_SIGNING_RUNNING, -1, ids, n);
+}
+
+int store_signing_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n)
+{
+    return store_list_ids(s, SQL_SIGNING_EXPIRED, now, ids, n);
+}
+
+/* A session relies on an enclave when the keys it recorded at
+ * initialization include that enclave's key. */
+static const char SQL_FAIL_KEYGENS_OF_ENCLAVE[] =
+    "UPDATE keygen_sessions SET status = 'failed', error = ?3, updated_at = ?4"
+    " WHERE status IN ('collecting','running','completed')"
+    " AND json_extract(enclave_keys, '$.\"' || ?1 || '\"') = ?2";
+static const char SQL_FAIL_SIGNINGS_OF_ENCLAVE[] =
+    "UPDATE signing_sessions SET status = 'failed', error = ?3, updated_at = ?4"
+    " WHERE status IN ('awaiting_approvals','running') AND keygen_session_id IN"
+    " (SELECT id FROM keygen_sessions"
+    "  WHERE json_extract(enclave_keys, '$.\"' || ?1 || '\"') = ?2)";
+
+int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const char *old_key,
+                                   const char *error, size_t *failed)
+{
+    *failed = 0;
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c);
+    /* Signing sessions first: the keygen update below changes nothing they
+     * are matched on, but keep the order obvious. */
+    const char *sqls[] = {SQL_FAIL_SIGNINGS_OF_ENCLAVE, SQL_FAIL_KEYGENS_OF_ENCLAVE};
+    for (size_t i = 0; r == KM_OK && i < 2; i++) {
+        sqlite3_stmt *st = store_stmt(c, sqls[i]);
+        if (st == NULL) {
+            r = KM_ERR_INTERNAL;
+            break;
+        }
+        char idtext[16];
+        snprintf(idtext, sizeof(idtext), "%u", enclave_id);
+        r = store_bind_text(st, 1, idtext);
+        if (r == KM_OK)
+            r = store_bind_text(st, 2, old_key);
+        if (r == KM_OK)
+            r = store_bind_text(st, 3, error);
+        sqlite3_bind_int64(st, 4, store_now());
+        if (r == KM_OK)
+            r = step_one(c, st, "fail sessions of enclave");
+        *failed += (size_t)sqlite3_changes(c->db);
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK)
+        r = store_commit(c);
+    else
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}

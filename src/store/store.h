@@ -1,0 +1,277 @@
+/*
+ * store.h - the gateway's SQLite database: versioned schema, migrations and
+ * every query the gateway runs.
+ *
+ * What is stored: session metadata (ids, states, counts, timestamps,
+ * enclave assignments) and ciphertext. Everything secret arrives already
+ * encrypted by a client or an enclave (ECIES to an enclave key, or sealed
+ * with the participants' session secret) and is stored as the hex string it
+ * arrived as. The store never sees a plaintext key, secret, message, nonce
+ * or signature.
+ *
+ * Durability: WAL journal with synchronous=NORMAL: a committed transaction
+ * survives a crash of the gateway process (kill -9); an operating-system
+ * crash or power loss may lose the last commits before a checkpoint.
+ * store_close() checkpoints with wal_checkpoint(TRUNCATE).
+ *
+ * Concurrency: a small pool of connections, so HTTP threads and
+ * coordinator workers read in parallel; writes are serialized by SQLite
+ * (BEGIN IMMEDIATE, busy timeout). Every function is thread-safe.
+ *
+ * Statements: prepared once per connection and reused; values are always
+ * bound, never formatted into SQL.
+ *
+ * JSON columns are exchanged as jansson values: functions taking json_t*
+ * borrow it; rows returned own theirs (released by the row's _clear).
+ */
+#ifndef KM_STORE_STORE_H
+#define KM_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+struct store_options {
+    const char *path;         /* database file; its directory is created */
+    unsigned connections;     /* pool size, 0 = 4 */
+    uint32_t busy_timeout_ms; /* 0 = 5000 */
+    bool wal;                 /* journal_mode=WAL (default true via store_options_default) */
+};
+
+void store_options_default(struct store_options *o, const char *path);
+
+/* Opens (creating if needed) and migrates the database to
+ * STORE_SCHEMA_VERSION. Refuses a database from a newer version. Returns
+ * KM_OK, KM_ERR_IO (cannot open/create) or KM_ERR_STATE (migration
+ * refused/failed), with the reason in *err. */
+int store_open(struct store **out, const struct store_options *opts, struct km_error *err) KM_WUR;
+
+/* Checkpoints the WAL (TRUNCATE), closes every connection, frees. NULL is
+ * a no-op. */
+void store_close(struct store *s);
+
+/* Liveness: SELECT 1 on a pooled connection. */
+int store_ping(struct store *s, struct km_error *err) KM_WUR;
+
+/* The schema version of the open database. */
+int store_schema_version(struct store *s, int *version) KM_WUR;
+
+struct store_stats {
+    int64_t keygen_total, keygen_active;
+    int64_t signing_total, signing_active;
+    int64_t db_size_bytes;
+};
+int store_stats(struct store *s, struct store_stats *out) KM_WUR;
+
+/* ---- enclaves -------------------------------------------------------- */
+
+/*
+ * Records the public key an enclave reported. Returns KM_OK and sets
+ * *changed when it differs from the last one stored (an enclave restart:
+ * its in-memory keypair is new), copying the previous key to old_key
+ * (at least 67 bytes; "" when none); *first when none was stored before.
+ * *epoch is the enclave's key epoch: 1 for the first key seen, +1 on every
+ * change.
+ */
+int store_enclave_observe_key(struct store *s, uint32_t enclave_id, const char *public_key_hex,
+                              char *old_key, size_t old_cap, bool *changed, bool *first,
+                              int64_t *epoch) KM_WUR;
+
+/* ---- keygen sessions ------------------------------------------------- */
+
+enum store_keygen_status {
+    STORE_KEYGEN_RESERVED = 0, /* reserved, waiting for initialize */
+    STORE_KEYGEN_COLLECTING,   /* initialized, participants registering */
+    STORE_KEYGEN_RUNNING,      /* all registered; coordinator driving enclaves */
+    STORE_KEYGEN_COMPLETED,
+    STORE_KEYGEN_FAILED,
+};
+const char *store_keygen_status_name(enum store_keygen_status st);
+
+struct store_participant {
+    char user_id[37];
+    uint32_t enclave_id;
+    bool registered;
+    char *encrypted_private_key; /* NULL until registered */
+    char auth_pubkey[65];
+    bool require_signing_approval;
+    int64_t registered_at;
+};
+
+struct store_keygen {
+    char id[37];
+    enum store_keygen_status status;
+    int step;
+    char coordinator_user_id[37];
+    uint32_t coordinator_enclave_id;
+    json_t *subsets;               /* JSON array or NULL */
+    char *encrypted_taproot_tweak; /* NULL = none */
+    uint32_t timeout_secs;
+    uint32_t max_signing_sessions;
+    char session_public_key[65];    /* "" until initialized */
+    char *encrypted_session_secret; /* NULL until initialized */
+    json_t *enclave_keys;           /* {"<id>":"<pubkey hex>"}: keys the session relies on */
+    json_t *state;                  /* coordinator step outputs (ciphertext) */
+    char *encrypted_aggregate_public_key;
+    char aggregate_check[65];
+    json_t *subset_results;
+    char *error;
+    int attempts;
+    int64_t next_attempt_at;
+    int64_t created_at, updated_at, expires_at, completed_at;
+    struct store_participant *participants; /* in the order given at reserve */
+    size_t nparticipants;
+    size_t nregistered;
+};
+
+void store_keygen_clear(struct store_keygen *k);
+
+/* Inserts a reserved session, the enclave keys it relies on (k->enclave_keys:
+ * the keys handed to its clients) and its participant slots (user ->
+ * enclave) in one transaction. KM_ERR_EXISTS if the id is taken. */
+int store_keygen_reserve(struct store *s, const struct store_keygen *k) KM_WUR;
+
+/* Loads a session with its participants. KM_ERR_NOT_FOUND if absent. */
+int store_keygen_get(struct store *s, const char *id, struct store_keygen *out) KM_WUR;
+
+/*
+ * reserved -> collecting: stores the session auth key and the encrypted
+ * session secret, and registers the coordinator's own participant slot.
+ * KM_ERR_STATE if not reserved, KM_ERR_NOT_FOUND if absent.
+ */
+int store_keygen_initialize(struct store *s, const char *id, const char *session_public_key,
+                            const char *encrypted_session_secret,
+                            const struct store_participant *coordinator) KM_WUR;
+
+/*
+ * Registers one participant (its slot must exist and be unregistered:
+ * KM_ERR_EXISTS if already registered with other data; registering the
+ * identical data again is KM_OK). When the last participant registers the
+ * session moves to running. Returns the counts after the update.
+ */
+int store_keygen_register(struct store *s, const char *id, const struct store_participant *p,
+                          size_t *registered, size_t *expected, bool *now_running) KM_WUR;
+
+/*
+ * Commits one coordinator step: compare-and-set on (status, step). Sets the
+ * new step, status and state; when status is COMPLETED also the results.
+ * Resets attempts. KM_ERR_STATE when another writer moved the session.
+ */
+struct store_keygen_progress {
+    int from_step;
+    int to_step;
+    enum store_keygen_status status;
+    const json_t *state;
+    const char *encrypted_aggregate_public_key; /* COMPLETED only */
+    const char *aggregate_check;
+    const json_t *subset_results;
+};
+int store_keygen_advance(struct store *s, const char *id,
+                         const struct store_keygen_progress *p) KM_WUR;
+
+/* Records a failed attempt: attempts+1, next_attempt_at, last error. */
+int store_keygen_retry_later(struct store *s, const char *id, int step, int64_t next_attempt_at,
+                             const char *error) KM_WUR;
+
+/* Terminal failure with a readable error (any non-terminal status). */
+int store_keygen_fail(struct store *s, const char *id, const char *error) KM_WUR;
+
+/* Deletes a session, its participants and its signing sessions. */
+int store_keygen_delete(struct store *s, const char *id) KM_WUR;
+
+/* Ids of sessions the coordinator must drive (running), and of unfinished
+ * sessions (reserved/collecting/running) whose expires_at <= now. Caller
+ * frees the arrays (each element 37 bytes). */
+int store_keygen_list_running(struct store *s, char (**ids)[37], size_t *n) KM_WUR;
+int store_keygen_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n) KM_WUR;
+
+/* Number of signing sessions ever created under a keygen (quota). */
+int store_keygen_signing_count(struct store *s, const char *id, int64_t *count) KM_WUR;
+
+/* ---- signing sessions ------------------------------------------------ */
+
+enum store_signing_status {
+    STORE_SIGNING_AWAITING_APPROVALS = 0,
+    STORE_SIGNING_RUNNING,
+    STORE_SIGNING_COMPLETED,
+    STORE_SIGNING_FAILED,
+};
+const char *store_signing_status_name(enum store_signing_status st);
+
+struct store_approval {
+    char user_id[37];
+    int64_t timestamp;
+    char signature[129];
+    int64_t approved_at;
+};
+
+struct store_signing {
+    char id[37];
+    char keygen_session_id[37];
+    enum store_signing_status status;
+    int step;
+    json_t *items; /* JSON array as accepted from the client (ciphertext) */
+    uint32_t timeout_secs;
+    json_t *state;   /* coordinator step outputs (ciphertext) */
+    json_t *results; /* JSON array of per-item results (ciphertext) */
+    char *error;
+    int attempts;
+    int64_t next_attempt_at;
+    int64_t created_at, updated_at, expires_at, completed_at;
+    struct store_approval *approvals;
+    size_t napprovals;
+};
+
+void store_signing_clear(struct store_signing *sg);
+
+/* Inserts a signing session. KM_ERR_EXISTS if the id is taken;
+ * KM_ERR_LIMIT if the keygen's quota (max_signing_sessions) is used up;
+ * KM_ERR_STATE if the keygen is not completed. */
+int store_signing_create(struct store *s, const struct store_signing *sg) KM_WUR;
+
+int store_signing_get(struct store *s, const char *id, struct store_signing *out) KM_WUR;
+
+/* Records (or replaces) a user's approval while awaiting approvals. When
+ * every required user has approved the session moves to running.
+ * KM_ERR_STATE if not awaiting approvals. */
+int store_signing_approve(struct store *s, const char *id, const struct store_approval *a,
+                          size_t required, const char *const *required_users,
+                          bool *now_running) KM_WUR;
+
+struct store_signing_progress {
+    int from_step;
+    int to_step;
+    enum store_signing_status status;
+    const json_t *state;
+    const json_t *results; /* COMPLETED only */
+};
+int store_signing_advance(struct store *s, const char *id,
+                          const struct store_signing_progress *p) KM_WUR;
+int store_signing_retry_later(struct store *s, const char *id, int step, int64_t next_attempt_at,
+                              const char *error) KM_WUR;
+int store_signing_fail(struct store *s, const char *id, const char *error) KM_WUR;
+int store_signing_list_running(struct store *s, char (**ids)[37], size_t *n) KM_WUR;
+int store_signing_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n) KM_WUR;
+
+/* Fails every unfinished keygen and signing session that relies on an
+ * enclave whose key changed (enclave restart). Returns how many. */
+int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const char *old_key,
+                                   const char *error, size_t *failed) KM_WUR;
+
+/* ---- request-auth replay cache ---------------------------------------- */
+
+/* Records (key, nonce) until expires_at. KM_ERR_EXISTS if already seen
+ * (a replay). Persistent, so a restart does not reopen the window. */
+int store_auth_nonce_claim(struct store *s, const char *key_hex, const char *nonce_hex,
+                           int64_t expires_at) KM_WUR;
+int store_auth_nonce_prune(struct store *s, int64_t now) KM_WUR;
+
+#endif /* KM_STORE_STORE_H */
