@@ -1,0 +1,480 @@
+/*
+ * enclave.c - the enclave object, the dispatch table with its command x
+ * state rules, the reply cache around every command, the system commands
+ * (ping, get_public_info, configure, clear_session) and the expiry reaper.
+ */
+#include "enclave/enclave.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/secure.h"
+#include "common/xmalloc.h"
+#include "enclave/internal.h"
+#include "common/banned.h"
+
+/* ---- States ---------------------------------------------------------------- */
+
+const char *en_state_name(enum session_kind kind, int state)
+{
+    static const char *const keygen[] = {"collecting_keys", "completed"};
+    static const char *const signing[] = {"nonces_issued", "partials_issued", "completed"};
+    if (kind == SESSION_KEYGEN && state >= 0 && state < 2)
+        return keygen[state];
+    if (kind == SESSION_SIGNING && state >= 0 && state < 3)
+        return signing[state];
+    KM_BUG("no state %d for session kind %d", state, (int)kind);
+}
+
+/* ---- System commands ----------------------------------------------------------- */
+
+static int en_ping(struct en_req *r)
+{
+    struct proto_ping_result res = {.pong = true};
+    r->result = proto_ping_result_encode(&res);
+    return KM_OK;
+}
+
+static void public_info(struct enclave *en, uint64_t now_ms, struct proto_public_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&en->lock);
+    out->has_enclave_id = en->has_enclave_id;
+    out->enclave_id = en->enclave_id;
+    pthread_mutex_unlock(&en->lock);
+    memcpy(out->public_key, en->kp.pubkey, PROTO_PUBKEY_LEN);
+    out->key_epoch = ENCLAVE_KEY_EPOCH;
+    out->uptime_secs = (now_ms - en->started_ms) / 1000;
+    store_counts(en->store, &out->active_sessions.keygen, &out->active_sessions.signing);
+    snprintf(out->version, sizeof(out->version), "%s", KM_VERSION);
+}
+
+static int en_get_public_info(struct en_req *r)
+{
+    struct proto_public_info info;
+    public_info(r->en, r->now_ms, &info);
+    r->result = proto_public_info_encode(&info);
+    return KM_OK;
+}
+
+static int en_configure(struct en_req *r)
+{
+    const struct proto_configure_args *a = r->args;
+    struct enclave *en = r->en;
+    pthread_mutex_lock(&en->lock);
+    bool clash = en->has_enclave_id && en->enclave_id != a->enclave_id;
+    uint32_t have = en->enclave_id;
+    if (!clash) {
+        en->has_enclave_id = true;
+        en->enclave_id = a->enclave_id;
+    }
+    pthread_mutex_unlock(&en->lock);
+    if (clash)
+        return en_fail(&r->err, PROTO_E_INVALID_ARGUMENT,
+                       "this is enclave %u, not enclave %u: check the gateway's enclave address "
+                       "(CID/port) for enclave %u",
+                       have, a->enclave_id, a->enclave_id);
+    return en_get_public_info(r);
+}
+
+void en_on_removed(void *ud, const struct session *s)
+{
+    struct enclave *en = ud;
+    char sid[UUID_STR_LEN + 1];
+    idem_drop_session(en->idem, &s->id);
+    uuid_format(sid, &s->id);
+    log_debug(LOG_COMP, "%s session %s removed; its secrets are wiped",
+              s->kind == SESSION_KEYGEN ? "keygen" : "signing", sid);
+}
+
+static int en_clear_session(struct en_req *r)
+{
+    const struct proto_clear_session_args *a = r->args;
+    bool keygen = !uuid_is_nil(&a->keygen_session_id);
+    const struct uuid *id = keygen ? &a->keygen_session_id : &a->signing_session_id;
+    struct proto_clear_session_result res = {0};
+    uint64_t ticket;
+    struct session *s = store_acquire(r->en->store, keygen ? SESSION_KEYGEN : SESSION_SIGNING, id,
+                                      r->now_ms, &ticket);
+    r->session_id = *id;
+    if (s != NULL) {
+        /* Commands already queued on the session finish first. */
+        store_turn_wait(r->en->store, s, ticket);
+        res.cleared = store_remove(r->en->store, s, en_on_removed, r->en);
+        store_turn_end(r->en->store, s);
+        store_release(r->en->store, s);
+    }
+    r->result = proto_clear_session_result_encode(&res);
+    return KM_OK;
+}
+
+/* ---- The dispatch table ------------------------------------------------------------ */
+
+enum en_flags {
+    EN_F_KEYGEN = 1 << 0,   /* runs on the keygen session named at id_off */
+    EN_F_SIGNING = 1 << 1,  /* runs on the signing session named at id_off */
+    EN_F_NO_CACHE = 1 << 2, /* pure read: repeating it is harmless, not cached */
+};
+
+#define STATE(s) (1u << (s))
+#define NO_ID    SIZE_MAX
+
+struct en_command {
+    int (*fn)(struct en_req *r);
+    unsigned flags;  /* enum en_flags */
+    size_t id_off;   /* session commands: offsetof the session id in the args */
+    unsigned states; /* session commands: the states it is allowed in */
+    size_t sid_off;  /* session-creating commands: offsetof the new session's id */
+    size_t kid_off;  /* ... and of its keygen session's id (for the reply cache) */
+};
+
+/* Indexed by enum proto_cmd. Session-creating commands (keygen_init,
+ * signing_init) check existence themselves: "no session" is their state. */
+static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
+    [PROTO_CMD_PING] = {en_ping, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_GET_PUBLIC_INFO] = {en_get_public_info, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_CONFIGURE] = {en_configure, 0, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_KEYGEN_INIT] = {en_keygen_init, 0, NO_ID, 0,
+                               offsetof(struct proto_keygen_init_args, keygen_session_id),
+                               offsetof(struct proto_keygen_init_args, keygen_session_id)},
+    [PROTO_CMD_KEYGEN_ADD_PARTICIPANTS] = {en_keygen_add_participants, EN_F_KEYGEN,
+                                           offsetof(struct proto_keygen_add_participants_args,
+                                                    keygen_session_id),
+                                           STATE(KEYGEN_COLLECTING_KEYS), NO_ID, NO_ID},
+    [PROTO_CMD_KEYGEN_DISTRIBUTE_PUBLIC_KEYS] =
+        {en_keygen_distribute_public_keys, EN_F_KEYGEN,
+         offsetof(struct proto_keygen_distribute_public_keys_args, keygen_session_id),
+         STATE(KEYGEN_COLLECTING_KEYS), NO_ID, NO_ID},
+    [PROTO_CMD_KEYGEN_GET_AGGREGATE] = {en_keygen_get_aggregate, EN_F_KEYGEN,
+                                        offsetof(struct proto_keygen_ref_args, keygen_session_id),
+                                        STATE(KEYGEN_COMPLETED), NO_ID, NO_ID},
+    [PROTO_CMD_SIGNING_INIT] = {en_signing_init, 0, NO_ID, 0,
+                                offsetof(struct proto_signing_init_args, signing_session_id),
+                                offsetof(struct proto_signing_init_args, keygen_session_id)},
+    [PROTO_CMD_SIGNING_DISTRIBUTE_NONCES] = {en_signing_distribute_nonces, EN_F_SIGNING,
+                                             offsetof(struct proto_signing_distribute_nonces_args,
+                                                      signing_session_id),
+                                             STATE(SIGNING_NONCES_ISSUED), NO_ID, NO_ID},
+    [PROTO_CMD_SIGNING_FINALIZE] = {en_signing_finalize, EN_F_SIGNING,
+                                    offsetof(struct proto_signing_finalize_args,
+                                             signing_session_id),
+                                    STATE(SIGNING_PARTIALS_ISSUED), NO_ID, NO_ID},
+    [PROTO_CMD_CLEAR_SESSION] = {en_clear_session, 0, NO_ID, 0, NO_ID, NO_ID},
+};
+
+/* The test hook's handler: fails without saying why. */
+static int en_injected_failure(struct en_req *r)
+{
+    (void)r;
+    return KM_ERR_INTERNAL;
+}
+
+static const struct uuid *arg_uuid(const void *args, size_t off)
+{
+    return (const struct uuid *)(const void *)((const uint8_t *)args + off);
+}
+
+/* Runs a session command: lookup, turn, state check, handler. */
+static int run_on_session(struct en_req *r, const struct en_command *ec, int (*fn)(struct en_req *))
+{
+    enum session_kind kind = (ec->flags & EN_F_KEYGEN) ? SESSION_KEYGEN : SESSION_SIGNING;
+    const char *kname = kind == SESSION_KEYGEN ? "keygen" : "signing";
+    const struct uuid *id = arg_uuid(r->args, ec->id_off);
+    char sid[UUID_STR_LEN + 1];
+    uint64_t ticket;
+    uuid_format(sid, id);
+    r->session_id = *id;
+    struct session *s = store_acquire(r->en->store, kind, id, r->now_ms, &ticket);
+    if (s == NULL)
+        return en_fail(&r->err, PROTO_E_NOT_FOUND,
+                       "%s session %s not found (never created, cleared or expired)", kname, sid);
+    int rc;
+    r->keygen_id = s->keygen_id;
+    if (!store_turn_wait(r->en->store, s, ticket))
+        rc =
+            en_fail(&r->err, PROTO_E_NOT_FOUND, "%s session %s was cleared or expired", kname, sid);
+    else if (!(ec->states & STATE(s->state)))
+        rc =
+            en_fail(&r->err, PROTO_E_INVALID_STATE, "%s is not allowed in state %s (%s session %s)",
+                    r->pc->name, en_state_name(kind, s->state), kname, sid);
+    else {
+        r->sess = s;
+        rc = fn(r);
+        r->sess = NULL;
+    }
+    store_turn_end(r->en->store, s);
+    store_release(r->en->store, s);
+    return rc;
+}
+
+static int run_command(struct en_req *r)
+{
+    const struct en_command *ec = &dispatch[r->pc->cmd];
+    int (*fn)(struct en_req *) = ec->fn;
+    const char *fault = r->en->cfg.fault_cmd;
+    if (fault != NULL && strcmp(fault, r->pc->name) == 0)
+        fn = en_injected_failure;
+    if (ec->sid_off != NO_ID) {
+        r->session_id = *arg_uuid(r->args, ec->sid_off);
+        r->keygen_id = *arg_uuid(r->args, ec->kid_off);
+    }
+    if (ec->flags & (EN_F_KEYGEN | EN_F_SIGNING))
+        return run_on_session(r, ec, fn);
+    return fn(r);
+}
+
+/* ---- The handler ---------------------------------------------------------------------- */
+
+static void set_error(struct tp_call *call, enum proto_code code, const char *msg)
+{
+    snprintf(call->error.code, sizeof(call->error.code), "%s", proto_code_name(code));
+    snprintf(call->error.message, sizeof(call->error.message), "%s", msg);
+    call->error.retryable = proto_code_retryable(code);
+}
+
+/* Turns a cached reply into the call's outcome. */
+static int replay(struct tp_call *call, const struct idem_reply *cached)
+{
+    if (!cached->ok) {
+        call->error = cached->error;
+        return KM_ERR_REMOTE;
+    }
+    json_error_t jerr;
+    call->result = json_loads(cached->result_json, 0, &jerr);
+    if (call->result == NULL)
+        KM_BUG("cached reply does not parse: %s", jerr.text);
+    return KM_OK;
+}
+
+static int decode_args(struct tp_call *call, const struct proto_command *pc, void *args)
+{
+    struct km_error err;
+    int r = proto_decode(pc->args, args, call->args, &err);
+    if (r != KM_OK)
+        set_error(call, r == KM_ERR_LIMIT ? PROTO_E_LIMIT_EXCEEDED : PROTO_E_INVALID_ARGUMENT,
+                  err.msg);
+    return r;
+}
+
+/* Runs a decoded command and converts its outcome into the cacheable
+ * reply. A handler that fails without a message is a bug: it still gets
+ * an "internal" reply. */
+static void execute(const struct tp_call *call, struct en_req *req, struct idem_reply *out)
+{
+    int rc = run_command(req);
+    memset(out, 0, sizeof(*out));
+    if (rc == KM_OK) {
+        if (req->result == NULL)
+            req->result = json_object();
+        out->ok = true;
+        out->result_json = json_dumps(req->result, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (out->result_json == NULL)
+            KM_BUG("out of memory encoding a result");
+        return;
+    }
+    json_decref(req->result);
+    req->result = NULL;
+    if (req->err.msg[0] == '\0')
+        en_fail(&req->err, PROTO_E_INTERNAL, "%s failed unexpectedly (%s)", call->cmd,
+                km_strerror(rc));
+    snprintf(out->error.code, sizeof(out->error.code), "%s", proto_code_name(req->err.code));
+    snprintf(out->error.message, sizeof(out->error.message), "%s", req->err.msg);
+    out->error.retryable = proto_code_retryable(req->err.code);
+}
+
+static uint64_t now_ms(const struct enclave *en)
+{
+    return en->cfg.now_ms();
+}
+
+static void log_outcome(const struct tp_call *call, const struct idem_reply *rep, uint64_t t0,
+                        const char *how)
+{
+    uint64_t us = (clock_now_ns() - t0) / 1000;
+    if (rep->ok)
+        log_debug(LOG_COMP, "%s ok%s (%llu us)", call->cmd, how, (unsigned long long)us);
+    else
+        log_info(LOG_COMP, "%s failed%s: %s: %s", call->cmd, how, rep->error.code,
+                 rep->error.message);
+}
+
+int enclave_handle(void *ud, struct tp_call *call)
+{
+    struct enclave *en = ud;
+    uint64_t t0 = clock_now_ns();
+    const struct proto_command *pc = proto_command_find(call->cmd);
+    if (pc == NULL) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "unknown command \"%.64s\"", call->cmd);
+        set_error(call, PROTO_E_UNKNOWN_COMMAND, msg);
+        log_info(LOG_COMP, "%s", msg);
+        return KM_ERR_INVALID;
+    }
+    char cid[UUID_STR_LEN + 1];
+    uuid_format(cid, &call->command_id);
+    log_context_set("command_id", cid);
+    void *args = xcalloc(1, pc->args->size);
+    struct idem_reply rep = {0};
+    int rc = decode_args(call, pc, args);
+    if (rc != KM_OK) {
+        log_info(LOG_COMP, "%s refused: %s", call->cmd, call->error.message);
+        goto out;
+    }
+
+    bool cache = !(dispatch[pc->cmd].flags & EN_F_NO_CACHE);
+    uint8_t digest[IDEM_DIGEST_LEN];
+    enum idem_status st = IDEM_RUN;
+    if (cache) {
+        idem_digest(digest, call->cmd, call->args);
+        st = idem_begin(en->idem, &call->command_id, digest, en->cfg.duplicate_wait_ms, &rep);
+    }
+    if (st == IDEM_DONE) {
+        log_outcome(call, &rep, t0, " (repeated command_id: cached reply)");
+        rc = replay(call, &rep);
+        goto out;
+    }
+    if (st == IDEM_CONFLICT || st == IDEM_BUSY) {
+        set_error(call, st == IDEM_BUSY ? PROTO_E_BUSY : PROTO_E_INVALID_ARGUMENT,
+                  st == IDEM_BUSY ? "the first request with this command_id is still running"
+                                  : "this command_id was already used for a different command");
+        log_info(LOG_COMP, "%s refused: %s", call->cmd, call->error.message);
+        rc = KM_ERR_INVALID;
+        goto out;
+    }
+
+    struct en_req req = {
+        .en = en, .command_id = &call->command_id, .pc = pc, .args = args, .now_ms = now_ms(en)};
+    execute(call, &req, &rep);
+    if (cache)
+        idem_finish(
+            en->idem, &call->command_id, uuid_is_nil(&req.session_id) ? NULL : &req.session_id,
+            uuid_is_nil(&req.keygen_id) ? NULL : &req.keygen_id, &rep, !rep.error.retryable);
+    log_outcome(call, &rep, t0, "");
+    if (rep.ok) {
+        call->result = req.result;
+        rc = KM_OK;
+    } else {
+        call->error = rep.error;
+        rc = KM_ERR_REMOTE;
+    }
+out:
+    idem_reply_clear(&rep);
+    proto_clear(pc->args, args);
+    free(args);
+    log_context_set("command_id", NULL);
+    return rc;
+}
+
+/* ---- Lifecycle --------------------------------------------------------------------------- */
+
+static uint64_t wall_secs_default(void)
+{
+    return (uint64_t)time(NULL);
+}
+
+struct enclave *enclave_new(const struct enclave_config *cfg, struct km_error *err)
+{
+    struct enclave *en = xcalloc(1, sizeof(*en));
+    if (cfg != NULL)
+        en->cfg = *cfg;
+    if (en->cfg.max_sessions == 0)
+        en->cfg.max_sessions = ENCLAVE_MAX_SESSIONS_DEFAULT;
+    if (en->cfg.idem_entries == 0)
+        en->cfg.idem_entries = ENCLAVE_IDEM_ENTRIES_DEFAULT;
+    if (en->cfg.idem_bytes == 0)
+        en->cfg.idem_bytes = ENCLAVE_IDEM_BYTES_DEFAULT;
+    if (en->cfg.duplicate_wait_ms == 0)
+        en->cfg.duplicate_wait_ms = ENCLAVE_DUP_WAIT_MS_DEFAULT;
+    if (en->cfg.now_ms == NULL)
+        en->cfg.now_ms = clock_now_ms;
+    if (en->cfg.wall_secs == NULL)
+        en->cfg.wall_secs = wall_secs_default;
+
+    int r = en->cfg.seckey ? keypair_init(&en->kp, en->cfg.seckey) : keypair_generate(&en->kp);
+    en->cfg.seckey = NULL; /* borrowed: not kept */
+    if (r != KM_OK) {
+        km_error_set(err, r, 0, "cannot create the enclave keypair: %s", km_strerror(r));
+        secure_free(en, sizeof(*en));
+        return NULL;
+    }
+    pthread_mutex_init(&en->lock, NULL);
+    pthread_cond_init(&en->reaper_wake, NULL);
+    en->has_enclave_id = en->cfg.has_enclave_id;
+    en->enclave_id = en->cfg.enclave_id;
+    en->started_ms = now_ms(en);
+    en->store = store_new(en->cfg.max_sessions);
+    en->idem = idem_new(en->cfg.idem_entries, en->cfg.idem_bytes);
+    return en;
+}
+
+size_t enclave_reap(struct enclave *en)
+{
+    return store_reap(en->store, now_ms(en), en_on_removed, en);
+}
+
+static void *reaper_main(void *arg)
+{
+    struct enclave *en = arg;
+    pthread_mutex_lock(&en->lock);
+    while (!en->reaper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)en->reaper_interval_ms * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&en->reaper_wake, &en->lock, &ts);
+        if (en->reaper_stop)
+            break;
+        pthread_mutex_unlock(&en->lock);
+        size_t n = enclave_reap(en);
+        if (n > 0)
+            log_info(LOG_COMP, "%zu expired session(s) wiped", n);
+        pthread_mutex_lock(&en->lock);
+    }
+    pthread_mutex_unlock(&en->lock);
+    return NULL;
+}
+
+int enclave_start_reaper(struct enclave *en, uint32_t interval_ms)
+{
+    if (en->reaper_running)
+        KM_BUG("reaper started twice");
+    en->reaper_interval_ms = interval_ms ? interval_ms : 1000;
+    if (pthread_create(&en->reaper, NULL, reaper_main, en) != 0)
+        return KM_ERR_INTERNAL;
+    en->reaper_running = true;
+    return KM_OK;
+}
+
+void enclave_public_key(const struct enclave *en, uint8_t out[33])
+{
+    memcpy(out, en->kp.pubkey, PROTO_PUBKEY_LEN);
+}
+
+void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *signing)
+{
+    store_counts(en->store, keygen, signing);
+}
+
+void enclave_free(struct enclave *en)
+{
+    if (en == NULL)
+        return;
+    if (en->reaper_running) {
+        pthread_mutex_lock(&en->lock);
+        en->reaper_stop = true;
+        pthread_cond_signal(&en->reaper_wake);
+        pthread_mutex_unlock(&en->lock);
+        pthread_join(en->reaper, NULL);
+    }
+    store_free(en->store);
+    idem_free(en->idem);
+    keypair_clear(&en->kp);
+    pthread_cond_destroy(&en->reaper_wake);
+    pthread_mutex_destroy(&en->lock);
+    secure_free(en, sizeof(*en));
+}

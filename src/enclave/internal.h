@@ -1,0 +1,221 @@
+/*
+ * internal.h - what the enclave's source files share (not for other
+ * modules): the enclave object, the request context handlers receive, the
+ * session data of keygen and signing sessions, and the crypto helpers.
+ */
+#ifndef KM_ENCLAVE_INTERNAL_H
+#define KM_ENCLAVE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/uuid.h"
+#include "crypto/keypair.h"
+#include "crypto/musig.h"
+#include "enclave/enclave.h"
+#include "enclave/idem.h"
+#include "enclave/store.h"
+#include "protocol/commands.h"
+#include "protocol/payload.h"
+
+#define LOG_COMP "enclave"
+
+struct enclave {
+    struct enclave_config cfg;
+    struct keypair kp; /* the enclave's own key: secret */
+    uint64_t started_ms;
+    struct store *store;
+    struct idem *idem;
+
+    pthread_mutex_t lock; /* enclave_id, reaper */
+    bool has_enclave_id;
+    uint32_t enclave_id;
+    pthread_t reaper;
+    bool reaper_running;
+    bool reaper_stop;
+    pthread_cond_t reaper_wake;
+    uint32_t reaper_interval_ms;
+};
+
+/* An error for the reply: a protocol code and a message (no secrets). */
+struct en_err {
+    enum proto_code code;
+    char msg[ENV_ERROR_MSG_MAX + 1];
+};
+
+/* Sets e and returns KM_ERR_INVALID (handlers return it as their failure). */
+int en_fail(struct en_err *e, enum proto_code code, const char *fmt, ...) KM_PRINTF(3, 4);
+
+/* What a handler gets. */
+struct en_req {
+    struct enclave *en;
+    const struct uuid *command_id;
+    const struct proto_command *pc;
+    void *args;           /* decoded, of pc->args */
+    struct session *sess; /* session commands: the session, turn held */
+    uint64_t now_ms;      /* monotonic, at dispatch */
+    json_t *result;       /* out: a new reference on success */
+    struct en_err err;    /* out: on failure */
+    /* out: the sessions this command belongs to, for the reply cache */
+    struct uuid session_id, keygen_id;
+};
+
+/* ---- Session states ------------------------------------------------------ */
+
+enum keygen_state {
+    KEYGEN_COLLECTING_KEYS = 0,
+    KEYGEN_COMPLETED,
+};
+
+enum signing_state {
+    SIGNING_NONCES_ISSUED = 0,
+    SIGNING_PARTIALS_ISSUED,
+    SIGNING_COMPLETED,
+};
+
+const char *en_state_name(enum session_kind kind, int state);
+
+/* ---- Keygen session data --------------------------------------------------- */
+
+struct kg_participant {
+    struct uuid user_id;
+    bool known; /* public key known */
+    bool local; /* this enclave holds the private key */
+    bool require_approval;
+    uint8_t pubkey[PROTO_PUBKEY_LEN];
+    uint8_t auth_pubkey[PROTO_XONLY_LEN];
+    struct keypair kp; /* local only; secret */
+};
+
+/* A set of signers with its KeyAgg contexts: the full set or a subset. */
+struct kg_group {
+    struct uuid subset_id;     /* nil for the full set */
+    size_t n;                  /* signers */
+    size_t *members;           /* participant index of each signer; KeySort order once complete */
+    long *signer_of;           /* per participant: signer index, or -1 (once complete) */
+    struct musig_keyagg *base; /* untweaked (once complete) */
+    struct musig_keyagg *tweaked; /* with the keygen tweak */
+    uint8_t aggkey[PROTO_PUBKEY_LEN];
+};
+
+struct keygen_data {
+    bool coordinator;
+    uint8_t secret[PROTO_SECRET_LEN]; /* the session secret */
+    size_t n_enclaves;
+    struct proto_enclave_key *enclaves;
+    size_t self; /* index of this enclave in enclaves */
+    size_t n_parts;
+    struct kg_participant *parts;
+    size_t known;
+    struct proto_tweak tweak; /* type none when absent */
+    struct kg_group full;
+    size_t n_subsets;
+    struct kg_group *subsets;
+    uint8_t check[PROTO_CHECK_LEN]; /* aggregate_check, once complete */
+};
+
+/* Participant index of user, or -1. */
+long kg_find_participant(const struct keygen_data *kg, const struct uuid *user);
+/* The subset with this id, or NULL. */
+const struct kg_group *kg_find_subset(const struct keygen_data *kg, const struct uuid *id);
+
+/* ---- Signing session data ---------------------------------------------------- */
+
+struct sg_unit {
+    size_t item;    /* index in items */
+    uint32_t index; /* within the item */
+    bool adaptor;
+    uint8_t point[PROTO_PUBKEY_LEN]; /* adaptor point T */
+    struct uuid adaptor_id;
+    int adaptor_type; /* enum proto_adaptor_type */
+    uint32_t branch;
+    uint8_t (*pubnonces)[PROTO_PUBNONCE_LEN]; /* per signer */
+    struct musig_pubnonce *parsed;            /* per signer, once distributed */
+    struct musig_secnonce **secnonces;        /* per signer: local ones until used */
+    struct musig_session ms;                  /* once distributed */
+};
+
+struct sg_item {
+    struct uuid item_id;
+    uint8_t msg[PROTO_MSG_LEN];
+    const struct kg_group *group;  /* full set or a subset */
+    struct musig_keyagg *own_ka;   /* the item's own tweak, or NULL */
+    const struct musig_keyagg *ka; /* own_ka or group->tweaked */
+    size_t first_unit, n_units;
+    bool adaptor;
+};
+
+struct signing_data {
+    struct store *st;
+    struct session *keygen; /* referenced while the data lives */
+    const struct keygen_data *kg;
+    bool coordinator; /* kg->coordinator, kept after the data is wiped */
+    size_t n_items;
+    struct sg_item *items;
+    size_t n_units;
+    struct sg_unit *units;
+};
+
+/* Wipes everything but the shell (on completion); idempotent. */
+void sg_wipe(struct signing_data *sd);
+
+/* ---- Handlers (keygen.c, signing.c, enclave.c) --------------------------------- */
+
+int en_keygen_init(struct en_req *r);
+int en_keygen_add_participants(struct en_req *r);
+int en_keygen_distribute_public_keys(struct en_req *r);
+int en_keygen_get_aggregate(struct en_req *r);
+int en_signing_init(struct en_req *r);
+int en_signing_distribute_nonces(struct en_req *r);
+int en_signing_finalize(struct en_req *r);
+
+/* Inserts a new session expiring timeout_secs from now (parent: a signing
+ * session's keygen). On failure fills r->err (invalid_state naming the
+ * existing session's state, limit_exceeded, not_found) and discards s. */
+int en_store_insert(struct en_req *r, struct session *s, const struct session *parent,
+                    uint32_t timeout_secs);
+
+/* store_removed_fn for every removal (ud: the enclave): drops the session's
+ * cached replies and logs it. */
+void en_on_removed(void *ud, const struct session *s);
+
+/* ---- Crypto helpers (seal.c) -------------------------------------------------------- */
+
+/* ECIES-decrypts ct with the enclave key into out (cap bytes; wiped on
+ * error). what names the value in the error (decrypt_failed). */
+int en_ecies_open(uint8_t *out, size_t cap, size_t *len, const struct enclave *en,
+                  const struct proto_blob *ct, struct en_err *e, const char *what);
+/* ECIES-encrypts pt to pk into *out (new blob). Failure is internal. */
+int en_ecies_seal(struct proto_blob *out, const uint8_t pk[PROTO_PUBKEY_LEN], const uint8_t *pt,
+                  size_t len, struct en_err *e);
+/* Session-decrypts blob (context ctx) into out (cap bytes); decrypt_failed
+ * naming what. */
+int en_open(uint8_t *out, size_t cap, size_t *len, const uint8_t secret[PROTO_SECRET_LEN],
+            const char *ctx, const struct proto_blob *blob, struct en_err *e, const char *what);
+/* Like en_open for a large plaintext: *out is malloc'd (caller frees). */
+int en_open_alloc(uint8_t **out, size_t *len, size_t max, const uint8_t secret[PROTO_SECRET_LEN],
+                  const char *ctx, const struct proto_blob *blob, struct en_err *e,
+                  const char *what);
+/* Session-encrypts pt under ctx into *out (new blob). */
+int en_seal(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], const char *ctx,
+            const uint8_t *pt, size_t len, struct en_err *e);
+/* Encodes obj with schema s and seals the JSON. */
+int en_seal_json(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], const char *ctx,
+                 const struct proto_schema *s, const void *obj, struct en_err *e);
+/* Decrypts and parses a sealed tweak ("taproot_tweak" context). A tweak
+ * that does not decrypt or parse is an error, never "none". */
+int en_open_tweak(struct proto_tweak *out, const uint8_t secret[PROTO_SECRET_LEN],
+                  const struct proto_blob *blob, struct en_err *e, const char *what);
+/* Applies a tweak (docs/PROTOCOL.md "Tweak JSON") to ka. */
+int en_apply_tweak(struct musig_keyagg *ka, const struct proto_tweak *t, struct en_err *e);
+/* Sums compressed points into out (an "and" adaptor point). */
+int en_point_sum(uint8_t out[PROTO_PUBKEY_LEN], const uint8_t (*points)[PROTO_PUBKEY_LEN], size_t n,
+                 struct en_err *e);
+/* Checks a compressed point. */
+bool en_point_valid(const uint8_t p[PROTO_PUBKEY_LEN]);
+/* aggregate_check over the keygen's aggregate and subset keys. */
+int en_aggregate_check(struct keygen_data *kg, struct en_err *e);
+
+#endif /* KM_ENCLAVE_INTERNAL_H */
