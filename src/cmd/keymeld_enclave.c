@@ -1,0 +1,340 @@
+/*
+ * keymeld_enclave.c - main() of `keymeld-enclave`, the signer process
+ * (DESIGN.md §2, §4, §7; docs/PROTOCOL.md).
+ *
+ * Configured by environment variables (the seed's names), each overridden
+ * by the matching flag; see usage() below. At start-up it creates its
+ * keypair (memory only), binds its listener and logs the line operators
+ * grep for ("VSock server listening on CID ANY, port 5000" or "TCP server
+ * listening on 127.0.0.1:5000"). A bind failure names the address and the
+ * cause and exits 1. SIGTERM/SIGINT stop accepting, let in-flight commands
+ * finish and reply, then wipe every secret and exit 0.
+ *
+ * Exit codes: 0 clean shutdown, 1 start-up failure, 2 usage or
+ * configuration error.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "common/hex.h"
+#include "common/log.h"
+#include "enclave/enclave.h"
+#include "transport/addr.h"
+#include "transport/server.h"
+#include "transport/sock.h"
+#include "common/banned.h"
+
+#define COMP "main"
+
+enum { EXIT_START = 1, EXIT_USAGE = 2 };
+
+struct options {
+    enum tp_kind transport;
+    uint32_t port;
+    bool has_cid;
+    uint32_t cid;
+    bool has_enclave_id;
+    uint32_t enclave_id;
+    char tcp_host[TP_HOST_MAX + 1];
+    char unix_path[TP_UNIX_PATH_MAX + 1];
+    enum log_level level;
+    enum log_format format;
+    uint32_t max_sessions;
+    uint32_t workers;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: keymeld-enclave [options]\n"
+            "\n"
+            "The KeyMeld signer: holds its keypair and the participants' keys in memory\n"
+            "and runs MuSig2 rounds for the gateway (docs/PROTOCOL.md).\n"
+            "\n"
+            "options (each overrides the environment variable in brackets):\n"
+            "  --transport vsock|tcp|unix  listener kind [TRANSPORT_MODE] (default vsock)\n"
+            "  --port N                    VSock or TCP port [VSOCK_PORT] (default 5000;\n"
+            "                              0 = any free port, shown in the start-up line)\n"
+            "  --cid N                     the CID this enclave expects to have\n"
+            "                              [ENCLAVE_CID]; checked against the local CID\n"
+            "  --enclave-id N              this enclave's id in the gateway configuration\n"
+            "                              [ENCLAVE_ID]; unset: the first `configure` sets it\n"
+            "  --tcp-host HOST             TCP listen address [TCP_HOST] (default 127.0.0.1)\n"
+            "  --unix-path PATH            Unix socket path [UNIX_PATH] (transport unix)\n"
+            "  --log-level LEVEL           trace|debug|info|warn|error [KEYMELD_LOG_LEVEL]\n"
+            "                              (default info)\n"
+            "  --log-format pretty|json    [KEYMELD_LOG_FORMAT] (default pretty)\n"
+            "  --max-sessions N            live keygen + signing sessions\n"
+            "                              [ENCLAVE_MAX_SESSIONS] (default %d)\n"
+            "  --workers N                 command worker threads [ENCLAVE_WORKERS] (default 8)\n"
+            "  -h, --help                  this text\n"
+            "  --version                   print the version\n",
+            ENCLAVE_MAX_SESSIONS_DEFAULT);
+}
+
+/* Parses a decimal u32 in [lo, hi] without leading junk or trailing bytes. */
+static int parse_u32(uint32_t *out, const char *s, uint32_t lo, uint32_t hi)
+{
+    char *end = NULL;
+    if (s[0] < '0' || s[0] > '9')
+        return KM_ERR_INVALID;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return KM_ERR_INVALID;
+    *out = (uint32_t)v;
+    return KM_OK;
+}
+
+/* Copies a non-empty string that fits. */
+static int set_str(char *dst, size_t cap, const char *val)
+{
+    size_t n = strlen(val);
+    if (n == 0 || n >= cap)
+        return KM_ERR_INVALID;
+    memcpy(dst, val, n + 1);
+    return KM_OK;
+}
+
+/* Applies one setting by its variable name; src names it in errors
+ * ("TRANSPORT_MODE" or "--transport"). */
+static int apply(struct options *o, const char *var, const char *val, const char *src)
+{
+    int r = KM_ERR_INVALID;
+    if (strcmp(var, "TRANSPORT_MODE") == 0) {
+        r = tp_kind_parse(&o->transport, val);
+    } else if (strcmp(var, "VSOCK_PORT") == 0) {
+        r = parse_u32(&o->port, val, 0, 0xfffffffeu);
+    } else if (strcmp(var, "ENCLAVE_CID") == 0) {
+        r = parse_u32(&o->cid, val, 1, 0xfffffffeu);
+        o->has_cid = r == KM_OK;
+    } else if (strcmp(var, "ENCLAVE_ID") == 0) {
+        r = parse_u32(&o->enclave_id, val, 0, UINT32_MAX);
+        o->has_enclave_id = r == KM_OK;
+    } else if (strcmp(var, "TCP_HOST") == 0) {
+        r = set_str(o->tcp_host, sizeof(o->tcp_host), val);
+    } else if (strcmp(var, "UNIX_PATH") == 0) {
+        r = set_str(o->unix_path, sizeof(o->unix_path), val);
+    } else if (strcmp(var, "KEYMELD_LOG_LEVEL") == 0) {
+        r = log_level_parse(&o->level, val);
+    } else if (strcmp(var, "KEYMELD_LOG_FORMAT") == 0) {
+        r = log_format_parse(&o->format, val);
+    } else if (strcmp(var, "ENCLAVE_MAX_SESSIONS") == 0) {
+        r = parse_u32(&o->max_sessions, val, 1, 1000000);
+    } else if (strcmp(var, "ENCLAVE_WORKERS") == 0) {
+        r = parse_u32(&o->workers, val, 1, 256);
+    }
+    if (r != KM_OK)
+        fprintf(stderr, "keymeld-enclave: invalid %s '%.100s'\n", src, val);
+    return r;
+}
+
+static const struct {
+    const char *flag;
+    const char *var;
+} flags[] = {
+    {"--transport", "TRANSPORT_MODE"},
+    {"--port", "VSOCK_PORT"},
+    {"--cid", "ENCLAVE_CID"},
+    {"--enclave-id", "ENCLAVE_ID"},
+    {"--tcp-host", "TCP_HOST"},
+    {"--unix-path", "UNIX_PATH"},
+    {"--log-level", "KEYMELD_LOG_LEVEL"},
+    {"--log-format", "KEYMELD_LOG_FORMAT"},
+    {"--max-sessions", "ENCLAVE_MAX_SESSIONS"},
+    {"--workers", "ENCLAVE_WORKERS"},
+};
+
+/* Environment first, then flags. Returns -1 to continue, else an exit
+ * code (0 after --help/--version). */
+static int load_options(struct options *o, int argc, char **argv)
+{
+    *o = (struct options){.transport = TP_KIND_VSOCK,
+                          .port = 5000,
+                          .tcp_host = "127.0.0.1",
+                          .level = LOG_LEVEL_INFO,
+                          .format = LOG_FORMAT_PRETTY};
+    for (size_t i = 0; i < KM_ARRAY_LEN(flags); i++) {
+        const char *v = getenv(flags[i].var);
+        if (v != NULL && apply(o, flags[i].var, v, flags[i].var) != KM_OK)
+            return EXIT_USAGE;
+    }
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[a], "--version") == 0) {
+            printf("keymeld-enclave %s\n", KM_VERSION);
+            return 0;
+        }
+        size_t i = 0;
+        while (i < KM_ARRAY_LEN(flags) && strcmp(argv[a], flags[i].flag) != 0)
+            i++;
+        if (i == KM_ARRAY_LEN(flags) || a + 1 == argc) {
+            fprintf(stderr, "keymeld-enclave: %s '%.100s'\n\n",
+                    i == KM_ARRAY_LEN(flags) ? "unknown option" : "missing value for", argv[a]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (apply(o, flags[i].var, argv[a + 1], flags[i].flag) != KM_OK)
+            return EXIT_USAGE;
+        a++;
+    }
+    return -1;
+}
+
+/* The listening address; port 0 asks for any free port. */
+static int listen_addr(struct tp_addr *a, const struct options *o, struct km_error *err)
+{
+    int r;
+    switch (o->transport) {
+    case TP_KIND_VSOCK:
+        r = tp_addr_vsock(a, TP_VSOCK_CID_ANY, o->port ? o->port : 1, err);
+        if (r == KM_OK && o->port == 0)
+            a->port = TP_VSOCK_PORT_ANY;
+        return r;
+    case TP_KIND_TCP:
+        if (o->port > 65535)
+            return km_error_set(err, KM_ERR_INVALID, 0, "TCP port %u out of range", o->port);
+        r = tp_addr_tcp(a, o->tcp_host, o->port ? o->port : 1, err);
+        if (r == KM_OK && o->port == 0)
+            a->port = 0;
+        return r;
+    case TP_KIND_UNIX:
+        if (o->unix_path[0] == '\0')
+            return km_error_set(err, KM_ERR_INVALID, 0,
+                                "TRANSPORT_MODE=unix needs UNIX_PATH (or --unix-path)");
+        return tp_addr_unix(a, o->unix_path, err);
+    }
+    return km_error_set(err, KM_ERR_INVALID, 0, "unknown transport");
+}
+
+/* ENCLAVE_CID is what the operator believes; the kernel knows. A mismatch
+ * is normal in development (every enclave claims the host's CID 2). */
+static void check_cid(const struct options *o)
+{
+    uint32_t local;
+    if (tp_vsock_local_cid(&local) != KM_OK) {
+        if (o->has_cid)
+            log_info(COMP, "ENCLAVE_CID=%u (the local CID cannot be read here)", o->cid);
+        return;
+    }
+    if (o->has_cid && o->cid != local)
+        log_warn(COMP,
+                 "ENCLAVE_CID=%u but the local CID is %u (expected in development, where all "
+                 "enclaves use CID 2; in production check KEYMELD_ENCLAVE_N_CID)",
+                 o->cid, local);
+    else
+        log_info(COMP, "local CID %u", local);
+}
+
+static void log_listening(const struct options *o, const struct tp_addr *a, uint32_t port)
+{
+    if (a->kind == TP_KIND_VSOCK)
+        log_info(COMP, "VSock server listening on CID ANY, port %u", port);
+    else if (a->kind == TP_KIND_TCP)
+        log_info(COMP, "TCP server listening on %s%s%s:%u", strchr(a->host, ':') ? "[" : "",
+                 a->host, strchr(a->host, ':') ? "]" : "", port);
+    else
+        log_info(COMP, "Unix server listening on %s", o->unix_path);
+}
+
+static struct tp_server *g_server;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_server != NULL)
+        tp_server_stop(g_server);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Creates the enclave and serves until a signal; returns the exit code. */
+static int serve(const struct options *o)
+{
+    struct km_error err;
+    struct tp_addr addr;
+    if (listen_addr(&addr, o, &err) != KM_OK) {
+        log_error(COMP, "%s", err.msg);
+        return EXIT_USAGE;
+    }
+    struct enclave_config ecfg = {.has_enclave_id = o->has_enclave_id,
+                                  .enclave_id = o->enclave_id,
+                                  .max_sessions = o->max_sessions};
+    struct enclave *en = enclave_new(&ecfg, &err);
+    if (en == NULL) {
+        log_error(COMP, "%s", err.msg);
+        return EXIT_START;
+    }
+    uint8_t pk[33];
+    char pkhex[67];
+    enclave_public_key(en, pk);
+    log_info(COMP, "enclave public key %s (key epoch %d, in memory only)",
+             hex_encode(pkhex, sizeof(pkhex), pk, sizeof(pk)), ENCLAVE_KEY_EPOCH);
+
+    struct tp_server_config scfg = {.workers = o->workers};
+    struct tp_server *srv = tp_server_new(&scfg, enclave_handle, en);
+    int code = EXIT_START;
+    if (tp_server_listen(srv, &addr, &err) != KM_OK) {
+        log_error(COMP, "%s", err.msg);
+    } else if (enclave_start_reaper(en, 1000) != KM_OK) {
+        log_error(COMP, "cannot start the session reaper thread");
+    } else {
+        g_server = srv;
+        install_signals();
+        log_listening(o, &addr, tp_server_port(srv));
+        if (tp_server_run(srv) == KM_OK)
+            code = 0;
+        g_server = NULL;
+        uint32_t kg = 0, sg = 0;
+        enclave_session_counts(en, &kg, &sg);
+        log_info(COMP,
+                 "shutting down: in-flight commands done; wiping %u keygen and %u signing "
+                 "sessions and the enclave key",
+                 kg, sg);
+    }
+    tp_server_free(srv);
+    enclave_free(en);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct km_error err;
+    int code = load_options(&o, argc, argv);
+    if (code >= 0)
+        return code;
+    if (log_configure(o.level, o.format, NULL, &err) != KM_OK) {
+        fprintf(stderr, "keymeld-enclave: %s\n", err.msg);
+        return EXIT_START;
+    }
+    /* A core dump would hold every secret in memory. */
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);
+    log_info(COMP, "keymeld-enclave %s starting (transport %s)", KM_VERSION,
+             tp_kind_name(o.transport));
+    if (o.has_enclave_id)
+        log_info(COMP, "enclave id %u", o.enclave_id);
+    check_cid(&o);
+    code = serve(&o);
+    log_info(COMP, "stopped");
+    log_shutdown();
+    return code;
+}
