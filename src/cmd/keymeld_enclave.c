@@ -163,7 +163,8 @@ static int load_options(struct options *o, int argc, char **argv)
         if (v != NULL && apply(o, flags[i].var, v, flags[i].var) != KM_OK)
             return EXIT_USAGE;
     }
-    for (int a = 1; a < argc; a++) {
+    int a = 1;
+    while (a < argc) {
         if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -183,7 +184,7 @@ static int load_options(struct options *o, int argc, char **argv)
         }
         if (apply(o, flags[i].var, argv[a + 1], flags[i].flag) != KM_OK)
             return EXIT_USAGE;
-        a++;
+        a += 2;
     }
     return -1;
 }
