@@ -30,6 +30,47 @@ const char *en_state_name(enum session_kind kind, int state)
     KM_BUG("no state %d for session kind %d", state, (int)kind);
 }
 
+const char *en_uuid_str(char buf[UUID_STR_LEN + 1], const struct uuid *u)
+{
+    uuid_format(buf, u);
+    return buf;
+}
+
+/* ---- Session creation ----------------------------------------------------------- */
+
+static int insert_error(struct en_req *r, int rc, enum session_kind kind, const struct uuid *id,
+                        int existing_state)
+{
+    char sid[UUID_STR_LEN + 1];
+    uuid_format(sid, id);
+    const char *what = kind == SESSION_KEYGEN ? "keygen" : "signing";
+    if (rc == KM_ERR_EXISTS)
+        return en_fail(&r->err, PROTO_E_INVALID_STATE,
+                       "%s is not allowed: %s session %s already exists in state %s", r->pc->name,
+                       what, sid, en_state_name(kind, existing_state));
+    if (rc == KM_ERR_LIMIT)
+        return en_fail(&r->err, PROTO_E_LIMIT_EXCEEDED,
+                       "too many sessions in this enclave (at most %zu): clear finished ones",
+                       r->en->cfg.max_sessions);
+    return en_fail(&r->err, PROTO_E_NOT_FOUND, "keygen session of %s session %s was cleared", what,
+                   sid);
+}
+
+int en_store_insert(struct en_req *r, struct session *s, const struct session *parent,
+                    uint32_t timeout_secs)
+{
+    int existing = 0;
+    int rc = store_insert(r->en->store, s, parent, r->now_ms + (uint64_t)timeout_secs * 1000,
+                          r->now_ms, &existing);
+    if (rc != KM_OK) {
+        struct uuid id = s->id;
+        enum session_kind kind = s->kind;
+        session_discard(s);
+        return insert_error(r, rc, kind, &id, existing);
+    }
+    return KM_OK;
+}
+
 /* ---- System commands ----------------------------------------------------------- */
 
 static int en_ping(struct en_req *r)

@@ -77,6 +77,9 @@ enum signing_state {
 
 const char *en_state_name(enum session_kind kind, int state);
 
+/* The UUID's text form in buf, for messages; returns buf. */
+const char *en_uuid_str(char buf[UUID_STR_LEN + 1], const struct uuid *u);
+
 /* ---- Keygen session data --------------------------------------------------- */
 
 struct kg_participant {

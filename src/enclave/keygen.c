@@ -71,13 +71,6 @@ static void keygen_destroy(void *data)
     secure_free(kg, sizeof(*kg));
 }
 
-/* "user <uuid>" for messages. */
-static const char *user_str(char buf[UUID_STR_LEN + 1], const struct uuid *u)
-{
-    uuid_format(buf, u);
-    return buf;
-}
-
 /* ---- keygen_init ---------------------------------------------------------- */
 
 /* Decrypts the session secret: the client's raw 32 bytes for the
@@ -162,39 +155,6 @@ static struct keygen_data *keygen_data_new(const struct proto_keygen_init_args *
     return kg;
 }
 
-static int insert_error(struct en_req *r, int rc, enum session_kind kind, const struct uuid *id,
-                        int existing_state)
-{
-    char sid[UUID_STR_LEN + 1];
-    uuid_format(sid, id);
-    const char *what = kind == SESSION_KEYGEN ? "keygen" : "signing";
-    if (rc == KM_ERR_EXISTS)
-        return en_fail(&r->err, PROTO_E_INVALID_STATE,
-                       "%s is not allowed: %s session %s already exists in state %s", r->pc->name,
-                       what, sid, en_state_name(kind, existing_state));
-    if (rc == KM_ERR_LIMIT)
-        return en_fail(&r->err, PROTO_E_LIMIT_EXCEEDED,
-                       "too many sessions in this enclave (at most %zu): clear finished ones",
-                       r->en->cfg.max_sessions);
-    return en_fail(&r->err, PROTO_E_NOT_FOUND, "keygen session of %s session %s was cleared", what,
-                   sid);
-}
-
-int en_store_insert(struct en_req *r, struct session *s, const struct session *parent,
-                    uint32_t timeout_secs)
-{
-    int existing = 0;
-    int rc = store_insert(r->en->store, s, parent, r->now_ms + (uint64_t)timeout_secs * 1000,
-                          r->now_ms, &existing);
-    if (rc != KM_OK) {
-        struct uuid id = s->id;
-        enum session_kind kind = s->kind;
-        session_discard(s);
-        return insert_error(r, rc, kind, &id, existing);
-    }
-    return KM_OK;
-}
-
 int en_keygen_init(struct en_req *r)
 {
     const struct proto_keygen_init_args *a = r->args;
@@ -233,7 +193,7 @@ int en_keygen_init(struct en_req *r)
         log_debug(LOG_COMP,
                   "keygen %s: created (%s, %zu participants, %zu enclaves, %zu subsets, "
                   "timeout %us)",
-                  user_str(sid, &a->keygen_session_id),
+                  en_uuid_str(sid, &a->keygen_session_id),
                   a->coordinator ? "coordinator" : "not coordinator", a->n_participants,
                   a->n_enclaves, a->n_subsets, a->timeout_secs);
         r->result = proto_keygen_init_result_encode(&res);
@@ -306,7 +266,7 @@ static int keygen_complete(struct en_req *r, struct keygen_data *kg)
     store_set_expiry(r->en->store, r->sess, STORE_NEVER);
     char sid[UUID_STR_LEN + 1];
     log_debug(LOG_COMP, "keygen %s: completed (%zu participants, %zu subsets)",
-              user_str(sid, &r->sess->id), kg->n_parts, kg->n_subsets);
+              en_uuid_str(sid, &r->sess->id), kg->n_parts, kg->n_subsets);
     return KM_OK;
 }
 
@@ -343,17 +303,17 @@ static int check_new_key(struct en_err *e, const struct keygen_data *kg, size_t 
         return en_fail(e, PROTO_E_INVALID_ARGUMENT,
                        "user %s is already registered with another "
                        "key",
-                       user_str(u, &pp->user_id));
+                       en_uuid_str(u, &pp->user_id));
     for (size_t i = 0; i < kg->n_parts; i++) {
         if (i != p && kg->parts[i].known && memcmp(kg->parts[i].pubkey, pk, PROTO_PUBKEY_LEN) == 0)
             return en_fail(e, PROTO_E_INVALID_ARGUMENT, "users %s and %s have the same public key",
-                           user_str(u, &kg->parts[i].user_id), user_str(v, &pp->user_id));
+                           en_uuid_str(u, &kg->parts[i].user_id), en_uuid_str(v, &pp->user_id));
     }
     for (size_t i = 0; i < n; i++) {
         if (staged_parts[i] != p && memcmp(staged[i], pk, PROTO_PUBKEY_LEN) == 0)
             return en_fail(e, PROTO_E_INVALID_ARGUMENT, "users %s and %s have the same public key",
-                           user_str(u, &kg->parts[staged_parts[i]].user_id),
-                           user_str(v, &pp->user_id));
+                           en_uuid_str(u, &kg->parts[staged_parts[i]].user_id),
+                           en_uuid_str(v, &pp->user_id));
     }
     return KM_OK;
 }
@@ -366,7 +326,7 @@ static int open_registration(struct en_req *r, const struct keygen_data *kg,
     char u[UUID_STR_LEN + 1], what[96];
     secp256k1_xonly_pubkey xo;
     long p = kg_find_participant(kg, &reg->user_id);
-    user_str(u, &reg->user_id);
+    en_uuid_str(u, &reg->user_id);
     if (p < 0)
         return en_fail(&r->err, PROTO_E_INVALID_ARGUMENT,
                        "user %s is not a participant of this keygen session", u);
@@ -453,7 +413,7 @@ int en_keygen_add_participants(struct en_req *r)
         res.expected = (uint32_t)kg->n_parts;
         res.has_aggregate_check = res.complete;
         log_debug(LOG_COMP, "keygen %s: %zu local participants added, %zu/%zu keys known",
-                  user_str(sid, &r->sess->id), n, kg->known, kg->n_parts);
+                  en_uuid_str(sid, &r->sess->id), n, kg->known, kg->n_parts);
         r->result = proto_keygen_add_participants_result_encode(&res);
     }
     secure_free(kps, n * sizeof(*kps));
@@ -470,7 +430,7 @@ static int open_pubkey(struct en_req *r, const struct keygen_data *kg,
 {
     char u[UUID_STR_LEN + 1], what[96];
     long p = kg_find_participant(kg, &b->user_id);
-    user_str(u, &b->user_id);
+    en_uuid_str(u, &b->user_id);
     if (p < 0)
         return en_fail(&r->err, PROTO_E_INVALID_ARGUMENT,
                        "user %s is not a participant of this keygen session", u);
@@ -520,7 +480,7 @@ int en_keygen_distribute_public_keys(struct en_req *r)
         res.expected = (uint32_t)kg->n_parts;
         res.has_aggregate_check = res.complete;
         log_debug(LOG_COMP, "keygen %s: %zu public keys received, %zu/%zu keys known",
-                  user_str(sid, &r->sess->id), n, kg->known, kg->n_parts);
+                  en_uuid_str(sid, &r->sess->id), n, kg->known, kg->n_parts);
         r->result = proto_keygen_progress_encode(&res);
     }
     free(parts);

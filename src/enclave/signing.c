@@ -71,12 +71,6 @@ static void signing_destroy(void *data)
     free(data);
 }
 
-static const char *id_str(char buf[UUID_STR_LEN + 1], const struct uuid *u)
-{
-    uuid_format(buf, u);
-    return buf;
-}
-
 static long find_item(const struct signing_data *sd, const struct uuid *id)
 {
     for (size_t i = 0; i < sd->n_items; i++)
@@ -116,7 +110,7 @@ static int build_item(struct en_req *r, struct signing_data *sd, const struct pr
 {
     const struct keygen_data *kg = sd->kg;
     char iid[UUID_STR_LEN + 1], what[96];
-    id_str(iid, &pi->item_id);
+    en_uuid_str(iid, &pi->item_id);
     it->item_id = pi->item_id;
 
     uint8_t msg[PROTO_SEALED_SMALL_MAX];
@@ -344,7 +338,7 @@ static struct session *acquire_keygen(struct en_req *r, const struct uuid *id)
     char kid[UUID_STR_LEN + 1];
     uint64_t ticket;
     struct session *kgs = store_acquire(r->en->store, SESSION_KEYGEN, id, r->now_ms, &ticket);
-    id_str(kid, id);
+    en_uuid_str(kid, id);
     if (kgs == NULL) {
         en_fail(&r->err, PROTO_E_NOT_FOUND,
                 "keygen session %s not found (never created, cleared or expired)", kid);
@@ -399,7 +393,7 @@ int en_signing_init(struct en_req *r)
     if (rc == KM_OK) {
         char sid[UUID_STR_LEN + 1];
         log_debug(LOG_COMP, "signing %s: %zu items, %zu units, nonces for %zu local signers",
-                  id_str(sid, &a->signing_session_id), items, units, res.n_nonces);
+                  en_uuid_str(sid, &a->signing_session_id), items, units, res.n_nonces);
         r->result = proto_signing_init_result_encode(&res);
     }
     proto_signing_init_result_clear(&res);
@@ -436,7 +430,7 @@ static int find_sender(struct en_req *r, const struct signing_data *sd, const st
 {
     char uid[UUID_STR_LEN + 1];
     long p = kg_find_participant(sd->kg, user);
-    id_str(uid, user);
+    en_uuid_str(uid, user);
     if (p < 0)
         return en_fail(&r->err, code,
                        "%s from user %s, who is not a participant of the keygen "
@@ -456,7 +450,7 @@ static int resolve_entry(struct en_req *r, const struct signing_data *sd, struct
 {
     char iid[UUID_STR_LEN + 1];
     long i = find_item(sd, item_id);
-    id_str(iid, item_id);
+    en_uuid_str(iid, item_id);
     if (i < 0)
         return en_fail(&r->err, code, "%s: item %s is not in this session", what, iid);
     const struct sg_item *it = &sd->items[i];
@@ -481,7 +475,7 @@ static int check_all_seen(struct en_req *r, const struct signing_data *sd, const
         if (!st->seen[p] && units_of(sd, p) > 0) {
             char uid[UUID_STR_LEN + 1];
             return en_fail(&r->err, PROTO_E_INVALID_ARGUMENT, "no %s from user %s", what,
-                           id_str(uid, &sd->kg->parts[p].user_id));
+                           en_uuid_str(uid, &sd->kg->parts[p].user_id));
         }
     }
     return KM_OK;
@@ -551,7 +545,7 @@ static int stage_user_nonces(struct en_req *r, struct signing_data *sd, struct n
 {
     char uid[UUID_STR_LEN + 1], what[96];
     size_t p = 0;
-    snprintf(what, sizeof(what), "the nonces of user %s", id_str(uid, &b->user_id));
+    snprintf(what, sizeof(what), "the nonces of user %s", en_uuid_str(uid, &b->user_id));
     int rc = find_sender(r, sd, &b->user_id, PROTO_E_INVALID_NONCE, "nonces", &p);
     if (rc != KM_OK)
         return rc;
@@ -684,7 +678,7 @@ int en_signing_distribute_nonces(struct en_req *r)
         char sid[UUID_STR_LEN + 1];
         store_set_state(r->en->store, r->sess, SIGNING_PARTIALS_ISSUED);
         log_debug(LOG_COMP, "signing %s: %zu units signed for %zu local signers",
-                  id_str(sid, &r->sess->id), sd->n_units, res.n_partial_signatures);
+                  en_uuid_str(sid, &r->sess->id), sd->n_units, res.n_partial_signatures);
         /* Only the coordinator finalizes; the others are done. */
         if (!sd->coordinator)
             sg_wipe(sd);
@@ -704,7 +698,8 @@ static int stage_user_psigs(struct en_req *r, struct signing_data *sd, struct st
 {
     char uid[UUID_STR_LEN + 1], what[112];
     size_t p = 0;
-    snprintf(what, sizeof(what), "the partial signatures of user %s", id_str(uid, &b->user_id));
+    snprintf(what, sizeof(what), "the partial signatures of user %s",
+             en_uuid_str(uid, &b->user_id));
     int rc = find_sender(r, sd, &b->user_id, PROTO_E_INVALID_ARGUMENT, "partial signatures", &p);
     if (rc != KM_OK)
         return rc;
@@ -739,14 +734,14 @@ static int aggregate_unit(struct en_req *r, const struct signing_data *sd, size_
     const struct sg_item *it = &sd->items[u->item];
     struct musig_blame blame = {MUSIG_R_NONE, -1};
     char iid[UUID_STR_LEN + 1], uid[UUID_STR_LEN + 1];
-    id_str(iid, &it->item_id);
+    en_uuid_str(iid, &it->item_id);
     int rc = musig_partial_sig_agg_verify(sig, &blame, it->ka, &u->ms, u->parsed, psigs,
                                           it->group->n, it->msg, PROTO_MSG_LEN);
     if (rc != KM_OK && blame.signer >= 0 && (size_t)blame.signer < it->group->n) {
         const struct uuid *user = &sd->kg->parts[it->group->members[blame.signer]].user_id;
         return en_fail(&r->err, PROTO_E_INVALID_PARTIAL_SIGNATURE,
                        "the partial signature of user %s for item %s (unit %u) does not verify",
-                       id_str(uid, user), iid, u->index);
+                       en_uuid_str(uid, user), iid, u->index);
     }
     if (rc != KM_OK)
         return en_fail(&r->err, PROTO_E_VERIFICATION_FAILED,
@@ -812,7 +807,7 @@ int en_signing_finalize(struct en_req *r)
     struct signing_data *sd = r->sess->data;
     struct proto_signing_finalize_result res = {0};
     char sid[UUID_STR_LEN + 1];
-    id_str(sid, &r->sess->id);
+    en_uuid_str(sid, &r->sess->id);
     if (!sd->coordinator)
         return en_fail(&r->err, PROTO_E_INVALID_STATE,
                        "signing_finalize is not allowed here: this enclave is not the "

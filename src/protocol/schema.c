@@ -206,7 +206,7 @@ static int check_distinct(const void *ids, size_t n, size_t stride, struct pctx 
 
 static int dec_uuids(const struct proto_field *f, void *base, const json_t *v, struct pctx *c)
 {
-    size_t n;
+    size_t n = 0;
     int r = check_count(f, v, &n, c);
     if (r != KM_OK || n == 0)
         return r;
@@ -225,7 +225,7 @@ static int dec_uuids(const struct proto_field *f, void *base, const json_t *v, s
 
 static int dec_hex_array(const struct proto_field *f, void *base, const json_t *v, struct pctx *c)
 {
-    size_t n;
+    size_t n = 0;
     int r = check_count(f, v, &n, c);
     if (r != KM_OK || n == 0)
         return r;
@@ -242,7 +242,7 @@ static int dec_hex_array(const struct proto_field *f, void *base, const json_t *
 
 static int dec_array(const struct proto_field *f, void *base, const json_t *v, struct pctx *c)
 {
-    size_t n;
+    size_t n = 0;
     int r = check_count(f, v, &n, c);
     if (r != KM_OK || n == 0)
         return r;

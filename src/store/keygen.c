@@ -225,6 +225,34 @@ static const char SQL_KEYGEN_SET_RUNNING[] =
     "UPDATE keygen_sessions SET status = 'running', step = 0, updated_at = ?2"
     " WHERE id = ?1 AND status = 'collecting'";
 
+/* Compares a registered slot with p: KM_OK when identical, KM_ERR_EXISTS
+ * when registered with other data, KM_ERR_STATE when not registered,
+ * KM_ERR_NOT_FOUND when the user has no slot. */
+static int slot_matches(struct store_conn *c, const char *id, const struct store_participant *p)
+{
+    sqlite3_stmt *st = store_stmt(c, SQL_SLOT_GET);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    int r = store_bind_text(st, 1, id);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, p->user_id);
+    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    if (rc == SQLITE_DONE) {
+        r = KM_ERR_NOT_FOUND;
+    } else if (rc == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        const char *auth = (const char *)sqlite3_column_text(st, 2);
+        bool same = key != NULL && strcmp(key, p->encrypted_private_key) == 0 && auth != NULL &&
+                    strcmp(auth, p->auth_pubkey) == 0 &&
+                    (sqlite3_column_int(st, 3) != 0) == p->require_signing_approval;
+        r = sqlite3_column_int(st, 0) == 0 ? KM_ERR_STATE : same ? KM_OK : KM_ERR_EXISTS;
+    } else if (r == KM_OK) {
+        r = store_sqlite_err(c, rc, "read participant");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
 /* Fills one slot; KM_ERR_EXISTS if registered before with other data,
  * KM_ERR_NOT_FOUND if the user has no slot. */
 static int slot_register(struct store_conn *c, const char *id, const struct store_participant *p)
@@ -250,27 +278,7 @@ static int slot_register(struct store_conn *c, const char *id, const struct stor
 
     /* Nothing updated: unknown user, or registered already. The same data
      * again is a retried request, not a conflict. */
-    st = store_stmt(c, SQL_SLOT_GET);
-    if (st == NULL)
-        return KM_ERR_INTERNAL;
-    r = store_bind_text(st, 1, id);
-    if (r == KM_OK)
-        r = store_bind_text(st, 2, p->user_id);
-    rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
-    if (rc == SQLITE_DONE) {
-        r = KM_ERR_NOT_FOUND;
-    } else if (rc == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 1);
-        const char *auth = (const char *)sqlite3_column_text(st, 2);
-        bool same = key != NULL && strcmp(key, p->encrypted_private_key) == 0 && auth != NULL &&
-                    strcmp(auth, p->auth_pubkey) == 0 &&
-                    (sqlite3_column_int(st, 3) != 0) == p->require_signing_approval;
-        r = same ? KM_OK : KM_ERR_EXISTS;
-    } else if (r == KM_OK) {
-        r = store_sqlite_err(c, rc, "read participant");
-    }
-    sqlite3_reset(st);
-    return r;
+    return slot_matches(c, id, p);
 }
 
 int store_keygen_initialize(struct store *s, const char *id, const char *session_public_key,
@@ -343,6 +351,8 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
     sqlite3_reset(st);
     if (r == KM_OK)
         r = slot_register(c, id, p);
+    else if (r == KM_ERR_STATE && slot_matches(c, id, p) == KM_OK)
+        r = KM_OK; /* a retry of a registration that already counted */
     if (r != KM_OK)
         goto out;
 

@@ -412,3 +412,33 @@ int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const c
     store_conn_release(s, c);
     return r;
 }
+
+static const char SQL_PRUNE_SIGNING[] =
+    "DELETE FROM signing_sessions WHERE status IN ('completed','failed') AND updated_at < ?1";
+static const char SQL_PRUNE_KEYGEN[] =
+    "DELETE FROM keygen_sessions WHERE status = 'failed' AND updated_at < ?1";
+
+int store_prune_finished(struct store *s, int64_t before, size_t *deleted)
+{
+    *deleted = 0;
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c);
+    const char *sqls[] = {SQL_PRUNE_SIGNING, SQL_PRUNE_KEYGEN};
+    for (size_t i = 0; r == KM_OK && i < 2; i++) {
+        sqlite3_stmt *st = store_stmt(c, sqls[i]);
+        if (st == NULL) {
+            r = KM_ERR_INTERNAL;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, before);
+        r = step_one(c, st, "prune finished sessions");
+        *deleted += (size_t)sqlite3_changes(c->db);
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK)
+        r = store_commit(c);
+    else
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}

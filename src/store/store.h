@@ -261,6 +261,11 @@ int store_signing_fail(struct store *s, const char *id, const char *error) KM_WU
 int store_signing_list_running(struct store *s, char (**ids)[37], size_t *n) KM_WUR;
 int store_signing_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n) KM_WUR;
 
+/* Retention: deletes signing sessions that completed or failed, and
+ * keygen sessions that failed, last updated before `before` (completed
+ * keygens stay until deleted on purpose). Returns how many in *deleted. */
+int store_prune_finished(struct store *s, int64_t before, size_t *deleted) KM_WUR;
+
 /* Fails every unfinished keygen and signing session that relies on an
  * enclave whose key changed (enclave restart). Returns how many. */
 int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const char *old_key,

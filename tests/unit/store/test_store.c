@@ -173,6 +173,12 @@ static void test_keygen_lifecycle(void **state)
     struct store_participant p3 = reg(U3, "c3");
     CHECK_OK(store_keygen_register(s, K1, &p3, &n, &expected, &running));
     CHECK(n == 3 && running);
+    /* The last registration retried after the session started: still OK
+     * (a client that lost the reply can retry); other data: refused. */
+    CHECK_OK(store_keygen_register(s, K1, &p3, &n, &expected, &running));
+    CHECK(n == 3 && !running);
+    struct store_participant p3b = reg(U3, "other");
+    CHECK_ERR(store_keygen_register(s, K1, &p3b, &n, &expected, &running), KM_ERR_STATE);
 
     char(*ids)[37];
     size_t nids;

@@ -1,0 +1,83 @@
+#include "gateway/auth.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/hex.h"
+#include "crypto/auth.h"
+#include "common/banned.h"
+
+static int unauthorized(struct http_response *resp, const char *msg, const char *detail)
+{
+    http_reply_error(resp, 401, "unauthorized", "%s%s", msg, detail);
+    return KM_ERR_CRYPTO;
+}
+
+static bool parse_timestamp(const char *s, uint64_t *out)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > 19)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+    }
+    errno = 0;
+    *out = strtoull(s, NULL, 10);
+    return errno == 0;
+}
+
+int gw_auth_check(struct gateway *gw, const struct http_request *req, const char *pubkey_hex,
+                  const char *who, struct http_response *resp)
+{
+    const char *ts_s = http_header(req, GW_HDR_TIMESTAMP);
+    const char *nonce_s = http_header(req, GW_HDR_NONCE);
+    const char *sig_s = http_header(req, GW_HDR_SIGNATURE);
+    if (ts_s == NULL || nonce_s == NULL || sig_s == NULL)
+        return unauthorized(resp,
+                            "missing request signature: send X-KeyMeld-Timestamp, X-KeyMeld-Nonce "
+                            "and X-KeyMeld-Signature signed by ",
+                            who);
+
+    struct auth_request ar = {0};
+    uint8_t sig[AUTH_SIG_LEN], pubkey[AUTH_PUBKEY_LEN];
+    if (!parse_timestamp(ts_s, &ar.timestamp))
+        return unauthorized(resp, "X-KeyMeld-Timestamp must be Unix seconds", "");
+    if (hex_decode_exact(ar.nonce, AUTH_NONCE_LEN, nonce_s, strlen(nonce_s)) != KM_OK)
+        return unauthorized(resp, "X-KeyMeld-Nonce must be 32 hex characters", "");
+    if (hex_decode_exact(sig, sizeof(sig), sig_s, strlen(sig_s)) != KM_OK)
+        return unauthorized(resp, "X-KeyMeld-Signature must be 128 hex characters", "");
+    uint64_t now = clock_wall_ms() / 1000u;
+    if (!auth_timestamp_fresh(now, ar.timestamp, GW_AUTH_WINDOW_SECS))
+        return unauthorized(resp,
+                            "request timestamp outside the accepted window (+/- 300 s): check "
+                            "the client's clock",
+                            "");
+    if (hex_decode_exact(pubkey, sizeof(pubkey), pubkey_hex, strlen(pubkey_hex)) != KM_OK) {
+        http_reply_error(resp, 500, "internal_error", "stored auth key is unreadable");
+        return KM_ERR_INTERNAL;
+    }
+
+    ar.method = req->method;
+    ar.method_len = strlen(req->method);
+    ar.path = req->url;
+    ar.path_len = strlen(req->url);
+    if (auth_body_hash(ar.body_hash, req->body, req->body_len) != KM_OK ||
+        auth_verify(sig, sizeof(sig), pubkey, sizeof(pubkey), &ar) != KM_OK)
+        return unauthorized(resp, "invalid request signature for ", who);
+
+    /* Only now, with a valid signature, spend the nonce, in canonical form
+     * (re-encoded: "AB" and "ab" are the same nonce). */
+    char nonce_hex[2 * AUTH_NONCE_LEN + 1];
+    hex_encode(nonce_hex, sizeof(nonce_hex), ar.nonce, AUTH_NONCE_LEN);
+    int r = store_auth_nonce_claim(gw->store, pubkey_hex, nonce_hex,
+                                   (int64_t)now + 2 * GW_AUTH_WINDOW_SECS);
+    if (r == KM_ERR_EXISTS)
+        return unauthorized(resp, "replayed request: this nonce was already used", "");
+    if (r != KM_OK) {
+        http_reply_error(resp, 500, "internal_error", "database error while checking the nonce");
+        return r;
+    }
+    return KM_OK;
+}

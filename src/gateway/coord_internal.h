@@ -1,0 +1,103 @@
+/*
+ * coord_internal.h - shared by coordinator.c and the step files
+ * (coord_keygen.c, coord_signing.c); not an API.
+ */
+#ifndef KM_GATEWAY_COORD_INTERNAL_H
+#define KM_GATEWAY_COORD_INTERNAL_H
+
+#include <pthread.h>
+
+#include "gateway/coordinator.h"
+#include "gateway/fanout.h"
+#include "protocol/commands.h"
+
+#define COORD_GEN_BUCKETS 256
+#define COORD_ERR_MAX     1024
+
+struct coord_item {
+    enum coord_kind kind;
+    char id[37];
+    uint64_t due_ms; /* monotonic; 0 = now */
+    bool running;
+    bool again; /* woken while running */
+};
+
+struct coord {
+    const struct cfg *cfg;
+    struct store *store;
+    struct enclave_mgr *em;
+    unsigned max_attempts;
+    uint32_t call_timeout_ms;
+
+    pthread_mutex_t lock;
+    pthread_cond_t work;    /* an item became due, or stopping (workers only) */
+    pthread_cond_t sweep;   /* wakes the expiry sweeper to stop */
+    pthread_cond_t changed; /* some session changed (long polls) */
+    struct coord_item *items;
+    size_t nitems, capitems;
+    uint64_t gens[COORD_GEN_BUCKETS];
+    bool stopping;
+    pthread_t *workers;
+    unsigned nworkers;
+    pthread_t sweeper;
+    bool started;
+    struct coord_stats stats;
+};
+
+/* What one attempt at a session's next step did. */
+enum step_result {
+    STEP_IDLE,     /* nothing to do now (terminal, or waiting for clients) */
+    STEP_ADVANCED, /* a step committed: run the next one */
+    STEP_RETRY,    /* a retryable failure was recorded: run again at *retry_at */
+};
+
+/* Advance one session by one step (coord_keygen.c / coord_signing.c). */
+enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
+enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
+
+/* How a fan-out went. */
+enum calls_verdict {
+    CALLS_OK,
+    CALLS_RETRY, /* transport failure or "busy": worth another attempt */
+    CALLS_FAIL,  /* an enclave rejected the command: final */
+};
+
+/* Classifies finished calls; on failure writes a message naming the
+ * enclave, the command and the cause (with the seed's hint) to err. */
+enum calls_verdict coord_calls_verdict(struct coord *c, const struct fanout_call *calls, size_t n,
+                                       char *err, size_t errcap);
+
+/* Back-off before attempt `attempts` + 1 (monotonic ms deadline), and that
+ * moment as wall-clock seconds (what the store records). */
+uint64_t coord_backoff_at(const struct coord *c, int attempts);
+int64_t coord_wall_secs(uint64_t monotonic_ms);
+
+/* Counting helpers (take the lock). */
+void coord_count_step(struct coord *c, bool retried);
+void coord_count_end(struct coord *c, enum coord_kind kind, bool completed, bool expired);
+
+/* Hex <-> blob for ciphertexts kept as hex in the store. */
+int coord_blob_from_hex(struct proto_blob *out, const char *hex) KM_WUR;
+int coord_bytes_from_hex(uint8_t *out, size_t len, const char *hex) KM_WUR;
+char *coord_hex(const uint8_t *p, size_t len); /* malloc'd */
+
+/* The distinct enclaves of a keygen's participants, ascending (at most
+ * PROTO_MAX_ENCLAVES: KM_ERR_LIMIT beyond). */
+int coord_session_enclaves(const struct store_keygen *k, uint32_t *out, size_t *n) KM_WUR;
+
+/* The key (hex) the session recorded for an enclave at reserve, or NULL. */
+const char *coord_snapshot_key(const struct store_keygen *k, uint32_t eid);
+
+/*
+ * The keys the clients encrypted to must still be the enclaves' keys: a
+ * different key means the enclave restarted and lost the session
+ * (CALLS_FAIL); an unknown key means it has not been reached yet
+ * (CALLS_RETRY).
+ */
+enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *k,
+                                    const uint32_t *enclaves, size_t n, char *err, size_t errcap);
+
+/* "<id>" keys of a JSON object for an enclave id. */
+void coord_eid_key(char out[16], uint32_t enclave_id);
+
+#endif /* KM_GATEWAY_COORD_INTERNAL_H */

@@ -1,0 +1,286 @@
+/*
+ * coord_signing.c - the signing steps (docs/PROTOCOL.md, docs/API.md):
+ *
+ *   0 signing_init to every enclave of the keygen: each returns its
+ *     participants' encrypted public nonces
+ *   1 signing_distribute_nonces: every enclave gets all nonces and returns
+ *     its participants' encrypted partial signatures
+ *   2 signing_finalize on the coordinator enclave: it verifies every
+ *     partial signature and the final signatures -> completed
+ *
+ * Then, best effort, clear_session on every enclave. Step outputs
+ * accumulate in the state JSON: {"nonces":{"<eid>":{...}},"partials":{...}}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "gateway/coord_internal.h"
+#include "common/banned.h"
+
+#define LOG_COMP "coordinator"
+
+enum sg_step {
+    SG_INIT = 0,
+    SG_NONCES,
+    SG_FINALIZE,
+    SG_DONE,
+};
+
+static const char *const sg_step_names[] = {"signing_init", "signing_distribute_nonces",
+                                            "signing_finalize"};
+
+struct sg_ctx {
+    struct coord *c;
+    struct store_signing sg;
+    struct store_keygen k;
+    uint32_t enclaves[PROTO_MAX_ENCLAVES];
+    size_t nenclaves;
+    char err[COORD_ERR_MAX];
+};
+
+static void call_prepare(struct fanout_call *call, struct sg_ctx *x, uint32_t eid, const char *cmd,
+                         json_t *args, const char *step)
+{
+    memset(call, 0, sizeof(*call));
+    call->enclave_id = eid;
+    call->cmd = cmd;
+    call->args = args;
+    fanout_command_id(&call->command_id, x->sg.id, step, eid);
+}
+
+/* Sends cmd with args to every enclave of the session (args built per
+ * enclave by the same JSON), then checks every result with decode. */
+static enum calls_verdict fan_to_all(struct sg_ctx *x, const char *cmd, json_t *args,
+                                     enum sg_step step, json_t *collect,
+                                     const struct proto_schema *result_schema)
+{
+    struct fanout_call calls[PROTO_MAX_ENCLAVES];
+    for (size_t i = 0; i < x->nenclaves; i++)
+        call_prepare(&calls[i], x, x->enclaves[i], cmd, json_incref(args), sg_step_names[step]);
+    fanout_run(x->c->em, calls, x->nenclaves, x->c->call_timeout_ms);
+    enum calls_verdict v = coord_calls_verdict(x->c, calls, x->nenclaves, x->err, sizeof(x->err));
+    for (size_t i = 0; i < x->nenclaves && v == CALLS_OK; i++) {
+        /* Validate the shape now, so a later step never trips on it. */
+        union {
+            struct proto_signing_init_result a;
+            struct proto_signing_distribute_nonces_result b;
+        } res;
+        struct km_error e;
+        if (proto_decode(result_schema, &res, calls[i].reply.result, &e) != KM_OK) {
+            snprintf(x->err, sizeof(x->err), "enclave %u: bad %s result: %s", calls[i].enclave_id,
+                     cmd, e.msg);
+            v = CALLS_FAIL;
+            break;
+        }
+        proto_clear(result_schema, &res);
+        char key[16];
+        coord_eid_key(key, calls[i].enclave_id);
+        json_object_set(collect, key, calls[i].reply.result);
+    }
+    fanout_clear(calls, x->nenclaves);
+    return v;
+}
+
+/* Concatenates field `list` of every enclave's result in state[from]. */
+static json_t *union_of(json_t *state, const char *from, const char *list)
+{
+    json_t *all = json_array();
+    const char *key;
+    json_t *val;
+    json_object_foreach(json_object_get(state, from), key, val)
+    {
+        json_array_extend(all, json_object_get(val, list));
+    }
+    return all;
+}
+
+static json_t *approvals_json(const struct store_signing *sg)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < sg->napprovals; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "user_id", sg->approvals[i].user_id,
+                                             "timestamp", (json_int_t)sg->approvals[i].timestamp,
+                                             "signature", sg->approvals[i].signature));
+    return arr;
+}
+
+static enum calls_verdict step_init(struct sg_ctx *x, json_t *state)
+{
+    json_t *args = json_pack("{s:s, s:s, s:i, s:O}", "signing_session_id", x->sg.id,
+                             "keygen_session_id", x->sg.keygen_session_id, "timeout_secs",
+                             (int)x->sg.timeout_secs, "items", x->sg.items);
+    if (x->sg.napprovals > 0)
+        json_object_set_new(args, "approvals", approvals_json(&x->sg));
+    json_t *nonces = json_object();
+    enum calls_verdict v =
+        fan_to_all(x, "signing_init", args, SG_INIT, nonces, &proto_signing_init_result_schema);
+    if (v == CALLS_OK)
+        json_object_set(state, "nonces", nonces);
+    json_decref(nonces);
+    json_decref(args);
+    return v;
+}
+
+static enum calls_verdict step_nonces(struct sg_ctx *x, json_t *state)
+{
+    json_t *args = json_pack("{s:s, s:o}", "signing_session_id", x->sg.id, "nonces",
+                             union_of(state, "nonces", "nonces"));
+    json_t *partials = json_object();
+    enum calls_verdict v = fan_to_all(x, "signing_distribute_nonces", args, SG_NONCES, partials,
+                                      &proto_signing_distribute_nonces_result_schema);
+    if (v == CALLS_OK)
+        json_object_set(state, "partials", partials);
+    json_decref(partials);
+    json_decref(args);
+    return v;
+}
+
+static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t **results)
+{
+    struct fanout_call call;
+    json_t *args = json_pack("{s:s, s:o}", "signing_session_id", x->sg.id, "partial_signatures",
+                             union_of(state, "partials", "partial_signatures"));
+    call_prepare(&call, x, x->k.coordinator_enclave_id, "signing_finalize", args,
+                 sg_step_names[SG_FINALIZE]);
+    fanout_run(x->c->em, &call, 1, x->c->call_timeout_ms);
+    enum calls_verdict v = coord_calls_verdict(x->c, &call, 1, x->err, sizeof(x->err));
+    if (v == CALLS_OK) {
+        struct proto_signing_finalize_result res;
+        struct km_error e;
+        if (proto_signing_finalize_result_decode(&res, call.reply.result, &e) != KM_OK) {
+            snprintf(x->err, sizeof(x->err), "enclave %u: bad signing_finalize result: %s",
+                     call.enclave_id, e.msg);
+            v = CALLS_FAIL;
+        } else if (res.n_results != json_array_size(x->sg.items)) {
+            snprintf(x->err, sizeof(x->err), "enclave %u returned %zu results for %zu items",
+                     call.enclave_id, res.n_results, json_array_size(x->sg.items));
+            v = CALLS_FAIL;
+        } else {
+            *results = json_incref(json_object_get(call.reply.result, "results"));
+        }
+        proto_signing_finalize_result_clear(&res);
+    }
+    fanout_clear(&call, 1);
+    return v;
+}
+
+/* Wipes the session on every enclave once it is done; failures only cost
+ * memory until the enclave's own expiry, so they are logged, not retried. */
+static void clear_everywhere(struct sg_ctx *x)
+{
+    struct fanout_call calls[PROTO_MAX_ENCLAVES];
+    for (size_t i = 0; i < x->nenclaves; i++)
+        call_prepare(&calls[i], x, x->enclaves[i], "clear_session",
+                     json_pack("{s:s}", "signing_session_id", x->sg.id), "clear_session");
+    fanout_run(x->c->em, calls, x->nenclaves, 5000);
+    for (size_t i = 0; i < x->nenclaves; i++) {
+        if (calls[i].rc != KM_OK)
+            log_debug(LOG_COMP, "signing %s: clear_session on enclave %u failed: %s", x->sg.id,
+                      calls[i].enclave_id, calls[i].err.msg);
+    }
+    fanout_clear(calls, x->nenclaves);
+}
+
+static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *state,
+                               json_t *results, uint64_t *retry_at)
+{
+    struct coord *c = x->c;
+    const char *step = x->sg.step < SG_DONE ? sg_step_names[x->sg.step] : "?";
+    if (v == CALLS_OK) {
+        struct store_signing_progress p = {
+            .from_step = x->sg.step,
+            .to_step = x->sg.step + 1,
+            .status = x->sg.step + 1 == SG_DONE ? STORE_SIGNING_COMPLETED : STORE_SIGNING_RUNNING,
+            .state = state,
+            .results = results,
+        };
+        int r = store_signing_advance(c->store, x->sg.id, &p);
+        if (r == KM_ERR_STATE)
+            return STEP_ADVANCED;
+        if (r != KM_OK) {
+            *retry_at = coord_backoff_at(c, 0);
+            return STEP_RETRY;
+        }
+        coord_count_step(c, false);
+        if (p.status == STORE_SIGNING_COMPLETED) {
+            coord_count_end(c, COORD_SIGNING, true, false);
+            coord_changed(c, x->sg.id); /* tell waiters before the clean-up round trip */
+            log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id,
+                     json_array_size(x->sg.items));
+            clear_everywhere(x);
+        }
+        return STEP_ADVANCED;
+    }
+    if (v == CALLS_RETRY && (unsigned)x->sg.attempts + 1 < c->max_attempts) {
+        *retry_at = coord_backoff_at(c, x->sg.attempts);
+        log_warn(LOG_COMP, "signing %s: %s failed (attempt %d of %u), retrying: %s", x->sg.id, step,
+                 x->sg.attempts + 1, c->max_attempts, x->err);
+        coord_count_step(c, true);
+        if (store_signing_retry_later(c->store, x->sg.id, x->sg.step, coord_wall_secs(*retry_at),
+                                      x->err) != KM_OK)
+            return STEP_IDLE;
+        return STEP_RETRY;
+    }
+    char msg[COORD_ERR_MAX + 128];
+    if (v == CALLS_RETRY)
+        snprintf(msg, sizeof(msg), "%s failed after %u attempts: %s", step, c->max_attempts,
+                 x->err);
+    else
+        snprintf(msg, sizeof(msg), "%s failed: %s", step, x->err);
+    log_warn(LOG_COMP, "signing %s failed: %s", x->sg.id, msg);
+    if (store_signing_fail(c->store, x->sg.id, msg) == KM_OK) {
+        coord_count_end(c, COORD_SIGNING, false, false);
+        clear_everywhere(x);
+    }
+    return STEP_IDLE;
+}
+
+enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms)
+{
+    struct sg_ctx *x = xcalloc(1, sizeof(*x));
+    x->c = c;
+    enum step_result result = STEP_IDLE;
+    if (store_signing_get(c->store, id, &x->sg) != KM_OK || x->sg.status != STORE_SIGNING_RUNNING ||
+        x->sg.step >= SG_DONE)
+        goto out;
+    enum calls_verdict v = CALLS_OK;
+    if (store_keygen_get(c->store, x->sg.keygen_session_id, &x->k) != KM_OK ||
+        x->k.status != STORE_KEYGEN_COMPLETED) {
+        snprintf(x->err, sizeof(x->err), "its keygen session %s is no longer usable%s%s",
+                 x->sg.keygen_session_id, x->k.error ? ": " : "", x->k.error ? x->k.error : "");
+        v = CALLS_FAIL;
+    } else if (coord_session_enclaves(&x->k, x->enclaves, &x->nenclaves) != KM_OK) {
+        KM_BUG("stored keygen session %s is malformed", x->k.id);
+    } else {
+        v = coord_check_keys(c, &x->k, x->enclaves, x->nenclaves, x->err, sizeof(x->err));
+    }
+
+    json_t *state = x->sg.state ? json_deep_copy(x->sg.state) : json_object();
+    json_t *results = NULL;
+    if (v == CALLS_OK) {
+        switch ((enum sg_step)x->sg.step) {
+        case SG_INIT:
+            v = step_init(x, state);
+            break;
+        case SG_NONCES:
+            v = step_nonces(x, state);
+            break;
+        case SG_FINALIZE:
+            v = step_finalize(x, state, &results);
+            break;
+        case SG_DONE:
+            break;
+        }
+    }
+    result = finish(x, v, state, results, retry_at_ms);
+    json_decref(state);
+    json_decref(results);
+out:
+    store_signing_clear(&x->sg);
+    store_keygen_clear(&x->k);
+    free(x);
+    return result;
+}

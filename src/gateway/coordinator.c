@@ -1,0 +1,489 @@
+#include "gateway/coordinator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/hex.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "gateway/coord_internal.h"
+#include "common/banned.h"
+
+#define LOG_COMP          "coordinator"
+#define SWEEP_INTERVAL_MS 2000
+
+static void cond_init_monotonic(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static bool wait_until(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t at_ms)
+{
+    struct timespec ts = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
+    return pthread_cond_timedwait(cv, m, &ts) == 0;
+}
+
+struct coord *coord_new(const struct cfg *cfg, struct store *store, struct enclave_mgr *em)
+{
+    struct coord *c = xcalloc(1, sizeof(*c));
+    c->cfg = cfg;
+    c->store = store;
+    c->em = em;
+    c->max_attempts = cfg->coordinator.max_retries ? cfg->coordinator.max_retries : 5;
+    c->call_timeout_ms = cfg->enclaves.vsock_timeout_secs * 1000u;
+    pthread_mutex_init(&c->lock, NULL);
+    cond_init_monotonic(&c->work);
+    cond_init_monotonic(&c->sweep);
+    cond_init_monotonic(&c->changed);
+    c->nworkers =
+        cfg->coordinator.max_concurrent_sessions ? cfg->coordinator.max_concurrent_sessions : 16;
+    return c;
+}
+
+/* ---- change generations (long polls) ---- */
+
+static size_t gen_bucket(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h % COORD_GEN_BUCKETS;
+}
+
+void coord_changed(struct coord *c, const char *id)
+{
+    pthread_mutex_lock(&c->lock);
+    c->gens[gen_bucket(id)]++;
+    pthread_cond_broadcast(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t coord_generation(struct coord *c, const char *id)
+{
+    pthread_mutex_lock(&c->lock);
+    uint64_t g = c->gens[gen_bucket(id)];
+    pthread_mutex_unlock(&c->lock);
+    return g;
+}
+
+bool coord_wait(struct coord *c, const char *id, uint64_t seen, uint32_t timeout_ms)
+{
+    uint64_t at = clock_now_ms() + timeout_ms;
+    size_t b = gen_bucket(id);
+    pthread_mutex_lock(&c->lock);
+    while (c->gens[b] == seen && !c->stopping && clock_now_ms() < at)
+        wait_until(&c->changed, &c->lock, at);
+    bool changed = c->gens[b] != seen;
+    pthread_mutex_unlock(&c->lock);
+    return changed;
+}
+
+void coord_enclave_restarted(struct coord *c, uint32_t enclave_id)
+{
+    (void)enclave_id;
+    /* Sessions were failed in the store by whoever detected the restart;
+     * every waiter re-reads its session. */
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < COORD_GEN_BUCKETS; i++)
+        c->gens[i]++;
+    pthread_cond_broadcast(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the work queue ---- */
+
+static struct coord_item *find_item(struct coord *c, enum coord_kind kind, const char *id)
+{
+    for (size_t i = 0; i < c->nitems; i++) {
+        if (c->items[i].kind == kind && strcmp(c->items[i].id, id) == 0)
+            return &c->items[i];
+    }
+    return NULL;
+}
+
+static void schedule_locked(struct coord *c, enum coord_kind kind, const char *id, uint64_t due)
+{
+    struct coord_item *it = find_item(c, kind, id);
+    if (it != NULL) {
+        if (it->running)
+            it->again = it->again || due == 0;
+        if (due < it->due_ms)
+            it->due_ms = due;
+    } else {
+        if (c->nitems == c->capitems) {
+            c->capitems = c->capitems ? c->capitems * 2 : 64;
+            c->items = xrealloc(c->items, c->capitems * sizeof(*c->items));
+        }
+        it = &c->items[c->nitems++];
+        memset(it, 0, sizeof(*it));
+        it->kind = kind;
+        snprintf(it->id, sizeof(it->id), "%s", id);
+        it->due_ms = due;
+    }
+    pthread_cond_signal(&c->work);
+}
+
+void coord_wake(struct coord *c, enum coord_kind kind, const char *id)
+{
+    pthread_mutex_lock(&c->lock);
+    schedule_locked(c, kind, id, 0);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The earliest due item nobody runs; sets *next_due when none is due. */
+static struct coord_item *pick_locked(struct coord *c, uint64_t now, uint64_t *next_due)
+{
+    struct coord_item *best = NULL;
+    *next_due = UINT64_MAX;
+    for (size_t i = 0; i < c->nitems; i++) {
+        struct coord_item *it = &c->items[i];
+        if (it->running)
+            continue;
+        if (it->due_ms <= now && (best == NULL || it->due_ms < best->due_ms))
+            best = it;
+        else if (it->due_ms > now && it->due_ms < *next_due)
+            *next_due = it->due_ms;
+    }
+    return best;
+}
+
+static void remove_item_locked(struct coord *c, struct coord_item *it)
+{
+    *it = c->items[--c->nitems];
+}
+
+/* Runs steps until the session waits for something. */
+static void advance(struct coord *c, enum coord_kind kind, const char *id, uint64_t *retry_at)
+{
+    *retry_at = 0;
+    for (;;) {
+        enum step_result r = kind == COORD_KEYGEN ? coord_keygen_step(c, id, retry_at)
+                                                  : coord_signing_step(c, id, retry_at);
+        if (r != STEP_ADVANCED)
+            return;
+        coord_changed(c, id);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct coord *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        uint64_t next_due;
+        struct coord_item *it = pick_locked(c, clock_now_ms(), &next_due);
+        if (it == NULL) {
+            if (next_due == UINT64_MAX)
+                pthread_cond_wait(&c->work, &c->lock);
+            else
+                wait_until(&c->work, &c->lock, next_due);
+            continue;
+        }
+        it->running = true;
+        it->again = false;
+        enum coord_kind kind = it->kind;
+        char id[37];
+        memcpy(id, it->id, sizeof(id));
+        c->stats.running++;
+        pthread_mutex_unlock(&c->lock);
+
+        log_context_set("session_id", id);
+        uint64_t retry_at;
+        advance(c, kind, id, &retry_at);
+        coord_changed(c, id);
+        log_context_set("session_id", NULL);
+
+        pthread_mutex_lock(&c->lock);
+        c->stats.running--;
+        it = find_item(c, kind, id);
+        if (it == NULL) /* items of a running session are never removed by others */
+            KM_BUG("coordinator lost the item of session %s", id);
+        if (it->again)
+            it->due_ms = 0;
+        else if (retry_at != 0)
+            it->due_ms = retry_at;
+        if (it->again || retry_at != 0) {
+            it->running = false;
+            it->again = false;
+            pthread_cond_signal(&c->work);
+        } else {
+            remove_item_locked(c, it);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* ---- expiry ---- */
+
+static void expire_kind(struct coord *c, enum coord_kind kind)
+{
+    char(*ids)[37] = NULL;
+    size_t n = 0;
+    int64_t now = (int64_t)(clock_wall_ms() / 1000u);
+    int r = kind == COORD_KEYGEN ? store_keygen_list_expired(c->store, now, &ids, &n)
+                                 : store_signing_list_expired(c->store, now, &ids, &n);
+    if (r != KM_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *why = "session expired before it completed (timeout_secs elapsed)";
+        r = kind == COORD_KEYGEN ? store_keygen_fail(c->store, ids[i], why)
+                                 : store_signing_fail(c->store, ids[i], why);
+        if (r == KM_OK) {
+            log_info(LOG_COMP, "%s session %s expired", kind == COORD_KEYGEN ? "keygen" : "signing",
+                     ids[i]);
+            coord_count_end(c, kind, false, true);
+            coord_changed(c, ids[i]);
+        }
+    }
+    free(ids);
+}
+
+/* coordinator.delete_sessions_older_than_secs (0 = keep forever). */
+static void prune_finished(struct coord *c)
+{
+    uint32_t keep = c->cfg->coordinator.delete_sessions_older_than_secs;
+    size_t n = 0;
+    if (keep == 0)
+        return;
+    int64_t before = (int64_t)(clock_wall_ms() / 1000u) - (int64_t)keep;
+    if (store_prune_finished(c->store, before, &n) != KM_OK)
+        log_warn(LOG_COMP, "cannot delete finished sessions");
+    else if (n > 0)
+        log_info(LOG_COMP, "deleted %zu finished session(s) older than %u s", n, keep);
+}
+
+static void *sweeper_main(void *arg)
+{
+    struct coord *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        /* Its own condition variable: a signal meant for a worker must
+         * never be consumed by the sweeper. */
+        wait_until(&c->sweep, &c->lock, clock_now_ms() + SWEEP_INTERVAL_MS);
+        if (c->stopping)
+            break;
+        pthread_mutex_unlock(&c->lock);
+        expire_kind(c, COORD_KEYGEN);
+        expire_kind(c, COORD_SIGNING);
+        prune_finished(c);
+        if (store_auth_nonce_prune(c->store, (int64_t)(clock_wall_ms() / 1000u)) != KM_OK)
+            log_warn(LOG_COMP, "cannot prune the request-nonce cache");
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+static void resume_kind(struct coord *c, enum coord_kind kind)
+{
+    char(*ids)[37] = NULL;
+    size_t n = 0;
+    int r = kind == COORD_KEYGEN ? store_keygen_list_running(c->store, &ids, &n)
+                                 : store_signing_list_running(c->store, &ids, &n);
+    if (r != KM_OK) {
+        log_error(LOG_COMP, "cannot list running sessions to resume");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        coord_wake(c, kind, ids[i]);
+    if (n > 0)
+        log_info(LOG_COMP, "resuming %zu running %s session(s)", n,
+                 kind == COORD_KEYGEN ? "keygen" : "signing");
+    free(ids);
+}
+
+void coord_start(struct coord *c)
+{
+    resume_kind(c, COORD_KEYGEN);
+    resume_kind(c, COORD_SIGNING);
+    c->workers = XALLOC_ARRAY(pthread_t, c->nworkers);
+    for (unsigned i = 0; i < c->nworkers; i++) {
+        if (pthread_create(&c->workers[i], NULL, worker_main, c) != 0)
+            KM_BUG("cannot start coordinator worker");
+    }
+    if (pthread_create(&c->sweeper, NULL, sweeper_main, c) != 0)
+        KM_BUG("cannot start the expiry sweeper");
+    c->started = true;
+}
+
+void coord_free(struct coord *c)
+{
+    if (c == NULL)
+        return;
+    if (c->started) {
+        pthread_mutex_lock(&c->lock);
+        c->stopping = true;
+        pthread_cond_broadcast(&c->work);
+        pthread_cond_broadcast(&c->sweep);
+        pthread_cond_broadcast(&c->changed);
+        pthread_mutex_unlock(&c->lock);
+        for (unsigned i = 0; i < c->nworkers; i++)
+            pthread_join(c->workers[i], NULL);
+        pthread_join(c->sweeper, NULL);
+    }
+    free(c->workers);
+    free(c->items);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->work);
+    pthread_cond_destroy(&c->sweep);
+    pthread_cond_destroy(&c->changed);
+    free(c);
+}
+
+void coord_stats(struct coord *c, struct coord_stats *out)
+{
+    pthread_mutex_lock(&c->lock);
+    *out = c->stats;
+    out->queued = (unsigned)c->nitems - c->stats.running;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- helpers for the step files ---- */
+
+void coord_count_step(struct coord *c, bool retried)
+{
+    pthread_mutex_lock(&c->lock);
+    if (retried)
+        c->stats.steps_retried++;
+    else
+        c->stats.steps_ok++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void coord_count_end(struct coord *c, enum coord_kind kind, bool completed, bool expired)
+{
+    pthread_mutex_lock(&c->lock);
+    if (completed)
+        c->stats.sessions_completed[kind]++;
+    else if (expired)
+        c->stats.sessions_expired[kind]++;
+    else
+        c->stats.sessions_failed[kind]++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t coord_backoff_at(const struct coord *c, int attempts)
+{
+    uint64_t delay = 200;
+    for (int i = 0; i < attempts && delay < 10000; i++)
+        delay *= 2;
+    (void)c;
+    return clock_now_ms() + (delay > 10000 ? 10000 : delay);
+}
+
+int64_t coord_wall_secs(uint64_t monotonic_ms)
+{
+    uint64_t now = clock_now_ms();
+    uint64_t ahead = monotonic_ms > now ? monotonic_ms - now : 0;
+    return (int64_t)((clock_wall_ms() + ahead) / 1000u);
+}
+
+enum calls_verdict coord_calls_verdict(struct coord *c, const struct fanout_call *calls, size_t n,
+                                       char *err, size_t errcap)
+{
+    enum calls_verdict v = CALLS_OK;
+    for (size_t i = 0; i < n && v != CALLS_FAIL; i++) {
+        const struct fanout_call *call = &calls[i];
+        if (call->rc == KM_OK)
+            continue;
+        if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "busy") != 0) {
+            snprintf(err, errcap, "enclave %u rejected %s: %s: %s", call->enclave_id, call->cmd,
+                     call->reply.error.code, call->reply.error.message);
+            v = CALLS_FAIL;
+            continue;
+        }
+        char desc[900];
+        enclave_mgr_describe_error(c->em, call->enclave_id, &call->err, desc, sizeof(desc));
+        snprintf(err, errcap, "enclave %u unreachable: %s", call->enclave_id, desc);
+        v = CALLS_RETRY;
+    }
+    return v;
+}
+
+int coord_blob_from_hex(struct proto_blob *out, const char *hex)
+{
+    memset(out, 0, sizeof(*out));
+    if (hex == NULL || hex[0] == '\0')
+        return KM_OK;
+    size_t len = strlen(hex), n;
+    uint8_t *p = xmalloc(len / 2 + 1);
+    if (hex_decode(p, len / 2 + 1, &n, hex, len) != KM_OK) {
+        free(p);
+        return KM_ERR_INVALID;
+    }
+    out->p = p;
+    out->len = n;
+    return KM_OK;
+}
+
+int coord_bytes_from_hex(uint8_t *out, size_t len, const char *hex)
+{
+    if (hex == NULL)
+        return KM_ERR_INVALID;
+    return hex_decode_exact(out, len, hex, strlen(hex));
+}
+
+char *coord_hex(const uint8_t *p, size_t len)
+{
+    char *out = xmalloc(st_add(st_mult(len, 2), 1));
+    return hex_encode(out, 2 * len + 1, p, len);
+}
+
+int coord_session_enclaves(const struct store_keygen *k, uint32_t *out, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < k->nparticipants; i++) {
+        uint32_t id = k->participants[i].enclave_id;
+        size_t j = 0;
+        while (j < *n && out[j] < id)
+            j++;
+        if (j < *n && out[j] == id)
+            continue;
+        if (*n == PROTO_MAX_ENCLAVES)
+            return KM_ERR_LIMIT;
+        memmove(out + j + 1, out + j, (*n - j) * sizeof(*out));
+        out[j] = id;
+        (*n)++;
+    }
+    return KM_OK;
+}
+
+const char *coord_snapshot_key(const struct store_keygen *k, uint32_t eid)
+{
+    char key[16];
+    coord_eid_key(key, eid);
+    return json_string_value(json_object_get(k->enclave_keys, key));
+}
+
+enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *k,
+                                    const uint32_t *enclaves, size_t n, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < n; i++) {
+        char now[ENCLAVE_PUBKEY_HEX_LEN + 1];
+        const char *then = coord_snapshot_key(k, enclaves[i]);
+        if (enclave_mgr_public_key(c->em, enclaves[i], now) != KM_OK) {
+            snprintf(err, errcap, "enclave %u has not been reached yet", enclaves[i]);
+            return CALLS_RETRY;
+        }
+        if (then == NULL || strcmp(now, then) != 0) {
+            snprintf(err, errcap,
+                     "enclave %u restarted (its public key changed) and lost this session's "
+                     "keys; run a new keygen",
+                     enclaves[i]);
+            return CALLS_FAIL;
+        }
+    }
+    return CALLS_OK;
+}
+
+void coord_eid_key(char out[16], uint32_t enclave_id)
+{
+    snprintf(out, 16, "%u", enclave_id);
+}

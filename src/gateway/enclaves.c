@@ -1,0 +1,340 @@
+#include "gateway/enclaves.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "transport/hint.h"
+#include "common/banned.h"
+
+#define LOG_COMP         "enclaves"
+#define PROBE_TIMEOUT_MS 3000
+#define BACKOFF_MIN_MS   1000
+#define BACKOFF_MAX_MS   30000
+
+struct enclave_slot {
+    struct enclave_status st; /* under mgr->lock */
+    struct tp_addr addr;
+    char desc[TP_ADDR_STR_MAX]; /* tp_addr_describe, fixed at creation */
+    struct pool *pool;
+    uint64_t next_probe_ms; /* monotonic */
+    uint64_t backoff_ms;
+    unsigned failures; /* consecutive */
+};
+
+struct enclave_mgr {
+    const struct cfg *cfg;
+    struct store *store;
+    enclave_restart_fn on_restart;
+    void *ud;
+    struct enclave_slot *slots;
+    size_t n;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    bool started;
+    pthread_t thread;
+    uint64_t healthy_interval_ms;
+};
+
+static void pool_config_from(struct pool_config *pc, const struct cfg_enclaves *e)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->max_frame = e->max_message_size_bytes;
+    pc->connection_load_threshold = e->connection_load_threshold;
+    pc->max_connections = e->max_connections_per_enclave;
+    pc->connect_timeout_ms = e->pool_acquire_timeout_secs * 1000u;
+    pc->request_timeout_ms = e->vsock_timeout_secs * 1000u;
+    pc->write_timeout_ms = e->network_write_timeout_secs * 1000u;
+    pc->max_attempts = e->max_retry_attempts;
+    pc->initial_retry_delay_ms = e->initial_retry_delay_ms;
+    pc->max_retry_delay_ms = e->max_retry_delay_ms;
+    pc->retry_backoff_multiplier = e->retry_backoff_multiplier;
+}
+
+struct enclave_mgr *enclave_mgr_new(const struct cfg *cfg, struct store *store,
+                                    enclave_restart_fn on_restart, void *ud)
+{
+    struct enclave_mgr *m = xcalloc(1, sizeof(*m));
+    m->cfg = cfg;
+    m->store = store;
+    m->on_restart = on_restart;
+    m->ud = ud;
+    m->n = cfg->enclaves.count;
+    m->slots = XALLOC_ARRAY(struct enclave_slot, m->n);
+    uint32_t interval = cfg->coordinator.health_check_interval_secs;
+    m->healthy_interval_ms = (interval ? interval : 10u) * 1000u;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wake, NULL);
+
+    struct pool_config pc;
+    pool_config_from(&pc, &cfg->enclaves);
+    for (size_t i = 0; i < m->n; i++) {
+        const struct cfg_enclave *e = &cfg->enclaves.list[i];
+        struct enclave_slot *s = &m->slots[i];
+        s->addr = e->addr;
+        s->pool = pool_new(&e->addr, &pc);
+        s->st.id = e->id;
+        tp_addr_format(s->st.address, sizeof(s->st.address), &e->addr);
+        tp_addr_describe(s->desc, sizeof(s->desc), &e->addr);
+        s->st.transport = tp_kind_name(e->addr.kind);
+        snprintf(s->st.last_error, sizeof(s->st.last_error), "not contacted yet");
+        s->backoff_ms = BACKOFF_MIN_MS;
+    }
+    return m;
+}
+
+size_t enclave_mgr_count(const struct enclave_mgr *m)
+{
+    return m->n;
+}
+
+uint32_t enclave_mgr_id_at(const struct enclave_mgr *m, size_t i)
+{
+    return m->slots[i].st.id;
+}
+
+static struct enclave_slot *slot_by_id(struct enclave_mgr *m, uint32_t id)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->slots[i].st.id == id)
+            return &m->slots[i];
+    }
+    return NULL;
+}
+
+struct pool *enclave_mgr_pool(struct enclave_mgr *m, uint32_t id)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    return s ? s->pool : NULL;
+}
+
+int enclave_mgr_public_key(struct enclave_mgr *m, uint32_t id, char out[ENCLAVE_PUBKEY_HEX_LEN + 1])
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return KM_ERR_NOT_FOUND;
+    pthread_mutex_lock(&m->lock);
+    int r = s->st.key_known ? KM_OK : KM_ERR_STATE;
+    if (r == KM_OK)
+        memcpy(out, s->st.public_key, ENCLAVE_PUBKEY_HEX_LEN + 1);
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+void enclave_mgr_status(struct enclave_mgr *m, size_t i, struct enclave_status *out)
+{
+    pthread_mutex_lock(&m->lock);
+    *out = m->slots[i].st;
+    pthread_mutex_unlock(&m->lock);
+    pool_stats(m->slots[i].pool, &out->pool);
+}
+
+const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    return s ? s->desc : "?";
+}
+
+void enclave_mgr_describe_error(struct enclave_mgr *m, uint32_t id, const struct km_error *err,
+                                char *out, size_t outcap)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    char hint[512] = "";
+    if (s != NULL)
+        tp_error_hint(hint, sizeof(hint), err, &s->addr, (int)id,
+                      m->cfg->environment == CFG_DEVELOPMENT);
+    snprintf(out, outcap, "%s%s%s", err->msg, hint[0] ? "; " : "", hint);
+}
+
+/* Reads {"public_key","uptime_secs","active_sessions":{...}} leniently: the
+ * key is required, the rest informational. */
+static int parse_public_info(const json_t *res, char key[ENCLAVE_PUBKEY_HEX_LEN + 1],
+                             uint64_t *uptime, uint64_t *keygen, uint64_t *signing)
+{
+    const char *pk = json_string_value(json_object_get(res, "public_key"));
+    if (pk == NULL || strlen(pk) != ENCLAVE_PUBKEY_HEX_LEN)
+        return KM_ERR_INVALID;
+    for (size_t i = 0; i < ENCLAVE_PUBKEY_HEX_LEN; i++) {
+        char c = pk[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return KM_ERR_INVALID;
+    }
+    memcpy(key, pk, ENCLAVE_PUBKEY_HEX_LEN + 1);
+    *uptime = (uint64_t)json_integer_value(json_object_get(res, "uptime_secs"));
+    const json_t *act = json_object_get(res, "active_sessions");
+    *keygen = (uint64_t)json_integer_value(json_object_get(act, "keygen"));
+    *signing = (uint64_t)json_integer_value(json_object_get(act, "signing"));
+    return KM_OK;
+}
+
+/* A key different from the last one recorded (in memory, or in the store
+ * when the gateway itself restarted): the enclave restarted and lost every
+ * session. One code path for every detector. */
+static void handle_key(struct enclave_mgr *m, struct enclave_slot *s, const char *key)
+{
+    char old[ENCLAVE_PUBKEY_HEX_LEN + 1] = "";
+    bool changed = false, first = false;
+    int64_t epoch = 0;
+    pthread_mutex_lock(&m->lock);
+    bool same = s->st.key_known && strcmp(s->st.public_key, key) == 0;
+    pthread_mutex_unlock(&m->lock);
+    if (same)
+        return;
+
+    if (store_enclave_observe_key(m->store, s->st.id, key, old, sizeof(old), &changed, &first,
+                                  &epoch) != KM_OK) {
+        log_error(LOG_COMP, "cannot record the public key of enclave %u", s->st.id);
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    memcpy(s->st.public_key, key, ENCLAVE_PUBKEY_HEX_LEN + 1);
+    s->st.key_known = true;
+    s->st.key_epoch = epoch;
+    pthread_mutex_unlock(&m->lock);
+
+    if (!changed) {
+        log_info(LOG_COMP, "enclave %u public key %.16s... (key epoch %lld)", s->st.id, key,
+                 (long long)epoch);
+        return;
+    }
+    char why[256];
+    size_t failed = 0;
+    snprintf(why, sizeof(why),
+             "enclave %u restarted (its public key changed) and lost this session's keys; "
+             "run a new keygen",
+             s->st.id);
+    if (store_fail_sessions_of_enclave(m->store, s->st.id, old, why, &failed) != KM_OK)
+        log_error(LOG_COMP, "cannot fail the sessions of restarted enclave %u", s->st.id);
+    log_warn(LOG_COMP,
+             "enclave %u restarted: public key changed from %.16s... to %.16s... (key epoch "
+             "%lld); %zu session(s) that depended on it failed",
+             s->st.id, old, key, (long long)epoch, failed);
+    if (m->on_restart)
+        m->on_restart(m->ud, s->st.id);
+}
+
+int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return km_error_set(err, KM_ERR_NOT_FOUND, 0, "no enclave %u", id);
+    struct env_reply reply;
+    uint64_t t0 = clock_now_ns();
+    int r = pool_request(s->pool, &reply, "get_public_info", NULL, NULL, PROBE_TIMEOUT_MS, err);
+    uint64_t us = (clock_now_ns() - t0) / 1000u;
+    char key[ENCLAVE_PUBKEY_HEX_LEN + 1];
+    uint64_t uptime = 0, kg = 0, sg = 0;
+    if (r == KM_OK && parse_public_info(reply.result, key, &uptime, &kg, &sg) != KM_OK)
+        r = km_error_set(err, KM_ERR_INVALID, 0,
+                         "Command failed to %s: enclave answered get_public_info without a "
+                         "valid public key",
+                         s->st.address);
+    env_reply_clear(&reply);
+
+    if (r == KM_OK) {
+        handle_key(m, s, key);
+        pthread_mutex_lock(&m->lock);
+        bool was_healthy = s->st.healthy;
+        s->st.healthy = true;
+        s->st.latency_us = us;
+        s->st.uptime_secs = uptime;
+        s->st.active_keygen = kg;
+        s->st.active_signing = sg;
+        s->st.last_ok_ms = clock_wall_ms();
+        s->st.last_error[0] = s->st.hint[0] = '\0';
+        s->failures = 0;
+        s->backoff_ms = BACKOFF_MIN_MS;
+        pthread_mutex_unlock(&m->lock);
+        if (!was_healthy)
+            log_info(LOG_COMP, "enclave %u at %s is reachable (%llu us)", id, s->st.address,
+                     (unsigned long long)us);
+        return KM_OK;
+    }
+
+    char hint[512] = "";
+    tp_error_hint(hint, sizeof(hint), err, &s->addr, (int)id,
+                  m->cfg->environment == CFG_DEVELOPMENT);
+    pthread_mutex_lock(&m->lock);
+    s->st.healthy = false;
+    snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err->msg);
+    snprintf(s->st.hint, sizeof(s->st.hint), "%s", hint);
+    unsigned failures = ++s->failures;
+    pthread_mutex_unlock(&m->lock);
+    log_warn(LOG_COMP, "enclave %u unavailable (attempt %u): %s%s%s", id, failures, err->msg,
+             hint[0] ? "; " : "", hint);
+    return r;
+}
+
+static void *health_main(void *arg)
+{
+    struct enclave_mgr *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stopping) {
+        uint64_t now = clock_now_ms(), next = now + m->healthy_interval_ms;
+        for (size_t i = 0; i < m->n && !m->stopping; i++) {
+            struct enclave_slot *s = &m->slots[i];
+            if (s->next_probe_ms > now) {
+                if (s->next_probe_ms < next)
+                    next = s->next_probe_ms;
+                continue;
+            }
+            pthread_mutex_unlock(&m->lock);
+            struct km_error err;
+            int r = enclave_mgr_probe(m, s->st.id, &err);
+            pthread_mutex_lock(&m->lock);
+            now = clock_now_ms();
+            if (r == KM_OK) {
+                s->next_probe_ms = now + m->healthy_interval_ms;
+            } else {
+                s->next_probe_ms = now + s->backoff_ms;
+                s->backoff_ms =
+                    s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+            }
+            if (s->next_probe_ms < next)
+                next = s->next_probe_ms;
+        }
+        struct deadline dl = {next};
+        struct timespec ts = {(time_t)(dl.at_ms / 1000), (long)(dl.at_ms % 1000) * 1000000L};
+        if (!m->stopping)
+            pthread_cond_timedwait(&m->wake, &m->lock, &ts);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+void enclave_mgr_start(struct enclave_mgr *m)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_destroy(&m->wake);
+    pthread_cond_init(&m->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&m->thread, NULL, health_main, m) != 0)
+        KM_BUG("cannot start the enclave health thread");
+    m->started = true;
+}
+
+void enclave_mgr_free(struct enclave_mgr *m)
+{
+    if (m == NULL)
+        return;
+    if (m->started) {
+        pthread_mutex_lock(&m->lock);
+        m->stopping = true;
+        pthread_cond_broadcast(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->thread, NULL);
+    }
+    for (size_t i = 0; i < m->n; i++)
+        pool_free(m->slots[i].pool);
+    free(m->slots);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->wake);
+    free(m);
+}

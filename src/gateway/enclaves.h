@@ -1,0 +1,93 @@
+/*
+ * enclaves.h - the gateway's view of its enclaves: one connection pool per
+ * configured enclave, a health loop, and restart detection.
+ *
+ * Start-up: every enclave's public key is fetched (get_public_info) with
+ * retries; each failure is logged with the endpoint and the seed's hint
+ * (transport/hint.h). The gateway serves meanwhile: an enclave that comes
+ * up later is picked up by the same loop, which keeps probing unhealthy
+ * enclaves with back-off (1 s doubling to 30 s) and healthy ones every
+ * health interval.
+ *
+ * Identity: an enclave is known by its public key. Its keypair lives in
+ * memory only, so a key different from the last one seen means the
+ * enclave restarted and lost every session: the store fails the sessions
+ * that relied on the old key (one code path, whatever noticed it), and the
+ * on_restart callback lets the coordinator react.
+ */
+#ifndef KM_GATEWAY_ENCLAVES_H
+#define KM_GATEWAY_ENCLAVES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "store/store.h"
+#include "transport/pool.h"
+
+#define ENCLAVE_PUBKEY_HEX_LEN 66
+
+/* A snapshot of one enclave, for routes and health endpoints. */
+struct enclave_status {
+    uint32_t id;
+    char address[TP_ADDR_STR_MAX]; /* canonical, e.g. vsock://2:5000 */
+    const char *transport;         /* "vsock" | "tcp" | "unix" */
+    bool healthy;
+    bool key_known;
+    char public_key[ENCLAVE_PUBKEY_HEX_LEN + 1];
+    int64_t key_epoch;
+    uint64_t uptime_secs;   /* as last reported */
+    uint64_t active_keygen; /* sessions it reported */
+    uint64_t active_signing;
+    uint64_t latency_us;  /* last successful probe */
+    uint64_t last_ok_ms;  /* wall clock of the last success, 0 = never */
+    char last_error[512]; /* "" when healthy */
+    char hint[512];
+    struct pool_stats pool;
+};
+
+struct enclave_mgr;
+
+typedef void (*enclave_restart_fn)(void *ud, uint32_t enclave_id);
+
+/* Creates a pool per cfg->enclaves entry (no connection yet). The config
+ * must be valid; cfg and store must outlive the manager. */
+struct enclave_mgr *enclave_mgr_new(const struct cfg *cfg, struct store *store,
+                                    enclave_restart_fn on_restart, void *ud);
+
+/* Starts the health loop thread. */
+void enclave_mgr_start(struct enclave_mgr *m);
+
+/* Stops the loop and frees everything. No request may be in flight. */
+void enclave_mgr_free(struct enclave_mgr *m);
+
+size_t enclave_mgr_count(const struct enclave_mgr *m);
+
+/* The i-th configured enclave's id (configuration order). */
+uint32_t enclave_mgr_id_at(const struct enclave_mgr *m, size_t i);
+
+/* The pool for an enclave id, or NULL if not configured. */
+struct pool *enclave_mgr_pool(struct enclave_mgr *m, uint32_t id);
+
+/* Copies the current public key (hex). KM_ERR_NOT_FOUND for an unknown id,
+ * KM_ERR_STATE when the key is not known yet (enclave never reached). */
+int enclave_mgr_public_key(struct enclave_mgr *m, uint32_t id,
+                           char out[ENCLAVE_PUBKEY_HEX_LEN + 1]) KM_WUR;
+
+/* Snapshot of one enclave by configuration index. */
+void enclave_mgr_status(struct enclave_mgr *m, size_t i, struct enclave_status *out);
+
+/* Probes one enclave now (get_public_info), updating its status and
+ * running restart detection. Returns the probe result. */
+int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err) KM_WUR;
+
+/* The endpoint as errors name it ("CID 3:5000", "tcp://h:5000"); "?" for
+ * an unknown id. Borrowed, valid for the manager's lifetime. */
+const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id);
+
+/* Formats "Command failed to ...: ..." plus the hint for an error from
+ * this enclave's pool into out. */
+void enclave_mgr_describe_error(struct enclave_mgr *m, uint32_t id, const struct km_error *err,
+                                char *out, size_t outcap);
+
+#endif /* KM_GATEWAY_ENCLAVES_H */

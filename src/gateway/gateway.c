@@ -1,0 +1,71 @@
+#include "gateway/gateway.h"
+
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/banned.h"
+
+#define LOG_COMP "gateway"
+
+static void on_enclave_restart(void *ud, uint32_t enclave_id)
+{
+    struct gateway *gw = ud;
+    if (gw->coord != NULL)
+        coord_enclave_restarted(gw->coord, enclave_id);
+}
+
+int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *err)
+{
+    memset(gw, 0, sizeof(*gw));
+    gw->cfg = cfg;
+    gw->started_wall_ms = clock_wall_ms();
+
+    struct store_options so;
+    store_options_default(&so, cfg->database.path);
+    so.wal = cfg->database.enable_wal_mode;
+    /* database.max_connections sizes the pool (each is a SQLite handle;
+     * writers still take turns); connection_timeout_secs is how long one
+     * waits for a busy database. */
+    so.connections = cfg->database.max_connections > 64 ? 64 : cfg->database.max_connections;
+    so.busy_timeout_ms = cfg->database.connection_timeout_secs * 1000u;
+    int r = store_open(&gw->store, &so, err);
+    if (r != KM_OK)
+        return r;
+    gw->enclaves = enclave_mgr_new(cfg, gw->store, on_enclave_restart, gw);
+    gw->coord = coord_new(cfg, gw->store, gw->enclaves);
+    enclave_mgr_start(gw->enclaves);
+    coord_start(gw->coord);
+
+    struct http_server_config hc = {
+        .host = cfg->server.host,
+        .port = (uint16_t)cfg->server.port,
+        .max_body = cfg->server.max_request_size_bytes,
+        .cors = cfg->server.enable_cors,
+    };
+    r = http_server_start(&gw->http, &hc, gw_routes, gw_routes_count, gw, err);
+    if (r != KM_OK) {
+        gateway_stop(gw);
+        return r;
+    }
+    log_info(LOG_COMP,
+             "HTTP server listening on %s:%u (API under /api/v1, OpenAPI at "
+             "/api/v1/openapi.json)",
+             cfg->server.host, http_server_port(gw->http));
+    return KM_OK;
+}
+
+void gateway_stop(struct gateway *gw)
+{
+    /* Order: no new requests, then no new steps, then the links, then the
+     * database (its close checkpoints the WAL). */
+    http_server_stop(gw->http);
+    gw->http = NULL;
+    coord_free(gw->coord);
+    gw->coord = NULL;
+    enclave_mgr_free(gw->enclaves);
+    gw->enclaves = NULL;
+    store_close(gw->store);
+    gw->store = NULL;
+    log_info(LOG_COMP, "gateway stopped; database checkpointed");
+}

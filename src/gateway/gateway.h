@@ -1,0 +1,55 @@
+/*
+ * gateway.h - the gateway process: configuration, database, enclave pools,
+ * coordinator and HTTP API wired together.
+ *
+ *   gateway_start()  opens the store, creates a pool per enclave and starts
+ *                    probing them, resumes unfinished sessions, and serves
+ *                    HTTP (DESIGN.md §8, docs/API.md)
+ *   gateway_stop()   stops accepting requests, lets running handlers and
+ *                    coordinator steps finish, checkpoints the WAL
+ */
+#ifndef KM_GATEWAY_GATEWAY_H
+#define KM_GATEWAY_GATEWAY_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "gateway/coordinator.h"
+#include "gateway/enclaves.h"
+#include "gateway/http.h"
+#include "store/store.h"
+
+/* Request signatures older or newer than this are refused (seconds). */
+#define GW_AUTH_WINDOW_SECS 300
+/* The approval freshness the enclaves enforce (docs/PROTOCOL.md): the
+ * gateway refuses approvals outside it at once. All approvals of one
+ * signing must therefore arrive within about five minutes. */
+#define GW_APPROVAL_MAX_AGE_SECS   300
+#define GW_APPROVAL_MAX_AHEAD_SECS 60
+/* Longest long poll a status request may ask for (?wait_ms=). */
+#define GW_MAX_WAIT_MS 30000
+
+struct gateway {
+    const struct cfg *cfg;
+    struct store *store;
+    struct enclave_mgr *enclaves;
+    struct coord *coord;
+    struct http_server *http;
+    uint64_t started_wall_ms;
+};
+
+/* The route table (api.c); gw_routes_count entries. */
+extern const struct http_route gw_routes[];
+extern const size_t gw_routes_count;
+
+int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *err) KM_WUR;
+void gateway_stop(struct gateway *gw);
+
+/* Renders the Prometheus text exposition (metrics.c). */
+int gateway_metrics(struct gateway *gw, struct buf *out) KM_WUR;
+
+/* The OpenAPI document served at /openapi.json (generated from
+ * docs/openapi.json at build time). */
+extern const char gw_openapi_json[];
+
+#endif /* KM_GATEWAY_GATEWAY_H */

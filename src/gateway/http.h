@@ -1,0 +1,126 @@
+/*
+ * http.h - the gateway's HTTP server: libmicrohttpd underneath, a route
+ * table on top, JSON replies, the error body, a request id per request and
+ * per-route counters for /metrics.
+ *
+ * Threads: one thread per connection (libmicrohttpd). A handler may block
+ * (the status endpoints' long poll waits on a condition variable), so
+ * handlers must be thread-safe.
+ *
+ * Bodies: at most max_body bytes are accepted; a larger Content-Length or
+ * upload is answered 413 before the handler runs.
+ *
+ * Handlers do not depend on libmicrohttpd: a struct http_request carries
+ * everything they read (headers through a lookup callback), so the fuzz
+ * target and unit tests call them directly.
+ */
+#ifndef KM_GATEWAY_HTTP_H
+#define KM_GATEWAY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define HTTP_MAX_PARAMS     4
+#define HTTP_REQUEST_ID_LEN 36
+
+struct http_request {
+    const char *method;  /* "GET", "POST", ... */
+    const char *url;     /* path and query as sent: what request signatures cover */
+    const char *path;    /* path without the query */
+    const uint8_t *body; /* NULL when empty; not NUL-terminated */
+    size_t body_len;
+    char request_id[HTTP_REQUEST_ID_LEN + 1];
+    const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
+    size_t nparams;
+    /* Header and query lookups (case-insensitive header names). */
+    const char *(*header)(void *ctx, const char *name);
+    const char *(*query)(void *ctx, const char *name);
+    void *ctx;
+};
+
+const char *http_header(const struct http_request *r, const char *name);
+const char *http_query(const struct http_request *r, const char *name);
+
+struct http_response {
+    unsigned status;
+    const char *content_type; /* static string */
+    struct buf body;
+    char allow[64]; /* Allow header of a 405, "" otherwise */
+};
+
+/* Sets a JSON reply; takes ownership of json (NULL = {}). */
+void http_reply_json(struct http_response *resp, unsigned status, json_t *json);
+
+/*
+ * Sets the error body {"error":{"type":...,"message":...,"code":status}}.
+ * type is a snake_case class (bad_request, unauthorized, not_found,
+ * method_not_allowed, conflict, payload_too_large, uri_too_long,
+ * service_unavailable, internal_error). Bytes of the message that are not
+ * valid UTF-8 are replaced with '?'.
+ */
+void http_reply_error(struct http_response *resp, unsigned status, const char *type,
+                      const char *fmt, ...) KM_PRINTF(4, 5);
+
+/* Sets a plain reply with the given content type (copied). */
+void http_reply_text(struct http_response *resp, unsigned status, const char *content_type,
+                     const char *text, size_t len);
+
+typedef void (*http_handler_fn)(void *ud, const struct http_request *req,
+                                struct http_response *resp);
+
+/* A route: METHOD and a path pattern whose "{name}" segments match one
+ * non-empty path segment each. The pattern is also the metrics label. */
+struct http_route {
+    const char *method;
+    const char *pattern;
+    http_handler_fn handler;
+};
+
+/*
+ * Finds the route for (method, path) and fills req->params with pointers
+ * into path, each segment NUL-terminated in place (path is modified).
+ * Returns the route index, or -404 (no such path) / -405 (the path exists
+ * with other methods).
+ */
+int http_route_match(const struct http_route *routes, size_t n, const char *method, char *path,
+                     struct http_request *req);
+
+struct http_server_config {
+    const char *host;         /* bind address (name or literal) */
+    uint16_t port;            /* 0 = ephemeral (http_server_port tells) */
+    size_t max_body;          /* bytes; 0 = 1 MiB */
+    unsigned max_connections; /* 0 = 512 */
+    bool cors;                /* add Access-Control-Allow-Origin: * */
+};
+
+struct http_server;
+
+/* Per-route counters: requests by status class and by exact status. */
+struct http_route_stats {
+    uint64_t by_status[6]; /* index = status / 100 (1xx..5xx); [0] unused */
+    uint64_t codes[600];   /* exact status counts (100..599) */
+};
+
+/* Binds and starts serving. routes must outlive the server. *out is set
+ * before the first request can arrive (handlers may read it). Returns KM_OK
+ * or KM_ERR_IO with "cannot listen on HOST:PORT: cause" in *err (*out
+ * NULL). */
+int http_server_start(struct http_server **out, const struct http_server_config *cfg,
+                      const struct http_route *routes, size_t nroutes, void *ud,
+                      struct km_error *err) KM_WUR;
+
+uint16_t http_server_port(const struct http_server *s);
+
+/* Copies the counters of route i (i == nroutes: unmatched requests). */
+void http_server_route_stats(struct http_server *s, size_t i, struct http_route_stats *out);
+
+/* Stops accepting, waits for running handlers to finish, frees. */
+void http_server_stop(struct http_server *s);
+
+#endif /* KM_GATEWAY_HTTP_H */

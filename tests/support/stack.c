@@ -1,0 +1,324 @@
+#include "stack.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client/rest.h"
+#include "common/clock.h"
+#include "common/banned.h"
+
+extern char **environ;
+
+static void default_fail(const char *msg)
+{
+    fprintf(stderr, "stack: %s\n", msg);
+    exit(1);
+}
+
+void (*stack_fail_hook)(const char *msg) = default_fail;
+
+static void fail_msg_(const char *fmt, ...) KM_PRINTF(1, 2);
+static void fail_msg_(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    stack_fail_hook(msg);
+    exit(1); /* the hook must not return */
+}
+
+/* Prints the tail of a log (what the process said before failing). */
+static void print_log(const struct stack *s, const char *log)
+{
+    char path[512], line[2048];
+    stack_log_path(s, log, path, sizeof(path));
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return;
+    fprintf(stderr, "---- %s ----\n", path);
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stderr);
+    fprintf(stderr, "----\n");
+    fclose(f);
+}
+
+static void stack_fail(const struct stack *s, const char *log, const char *what)
+{
+    if (log != NULL)
+        print_log(s, log);
+    fail_msg_("%s", what);
+}
+
+void stack_log_path(const struct stack *s, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", s->dir, name);
+}
+
+bool stack_log_contains(const struct stack *s, const char *name, const char *text)
+{
+    char path[512];
+    stack_log_path(s, name, path, sizeof(path));
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    char *buf = malloc(1 << 22);
+    size_t n = fread(buf, 1, (1 << 22) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    bool found = strstr(buf, text) != NULL;
+    free(buf);
+    return found;
+}
+
+/* Spawns bin with extra environment entries, stdout+stderr appended to
+ * the named log. */
+static pid_t spawn(const struct stack *s, const char *bin, char *const argv[], char *const extra[],
+                   const char *log)
+{
+    char path[512], exe[600];
+    stack_log_path(s, log, path, sizeof(path));
+    snprintf(exe, sizeof(exe), "%s/%s", s->bin_dir, bin);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fail_msg_("cannot open %s", path);
+    size_t nenv = 0, nextra = 0;
+    while (environ[nenv])
+        nenv++;
+    while (extra && extra[nextra])
+        nextra++;
+    char **env = calloc(nenv + nextra + 1, sizeof(*env));
+    size_t k = 0;
+    for (size_t i = 0; i < nextra; i++)
+        env[k++] = extra[i];
+    for (size_t i = 0; i < nenv; i++) {
+        /* Our settings win over inherited KEYMELD_* / enclave variables. */
+        if (strncmp(environ[i], "KEYMELD_", 8) == 0 ||
+            strncmp(environ[i], "TRANSPORT_MODE=", 15) == 0 ||
+            strncmp(environ[i], "VSOCK_PORT=", 11) == 0 ||
+            strncmp(environ[i], "CONFIG_PATH=", 12) == 0)
+            continue;
+        env[k++] = environ[i];
+    }
+    env[k] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd, 2);
+    pid_t pid;
+    int r = posix_spawn(&pid, exe, &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd);
+    free(env);
+    if (r != 0)
+        fail_msg_("cannot start %s: %s", exe, strerror(r));
+    return pid;
+}
+
+/* SIGTERM, then SIGKILL after 5 s. Returns true when the process exited
+ * with status 0 (a graceful shutdown; a sanitizer report makes it fail). */
+static bool stop_pid(pid_t *pid)
+{
+    int status = 0;
+    if (*pid <= 0)
+        return true;
+    kill(*pid, SIGTERM);
+    for (int i = 0; i < 500; i++) {
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+        clock_sleep_ms(10);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    *pid = 0;
+    return false;
+}
+
+/* Reads "TCP server listening on 127.0.0.1:PORT" from the enclave log. */
+static uint16_t wait_enclave_port(struct stack *s, size_t i)
+{
+    char log[32], path[512];
+    snprintf(log, sizeof(log), "enclave-%zu.log", i);
+    stack_log_path(s, log, path, sizeof(path));
+    uint64_t until = clock_now_ms() + 10000;
+    while (clock_now_ms() < until) {
+        FILE *f = fopen(path, "rb");
+        char line[1024];
+        unsigned port = 0;
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *p = strstr(line, "TCP server listening on 127.0.0.1:");
+            if (p != NULL)
+                port =
+                    (unsigned)strtoul(p + strlen("TCP server listening on 127.0.0.1:"), NULL, 10);
+        }
+        if (f)
+            fclose(f);
+        if (port > 0)
+            return (uint16_t)port;
+        if (waitpid(s->enclave_pid[i], NULL, WNOHANG) == s->enclave_pid[i])
+            stack_fail(s, log, "enclave exited during start-up");
+        clock_sleep_ms(10);
+    }
+    stack_fail(s, log, "enclave did not report its port within 10 s");
+    return 0;
+}
+
+void stack_start_enclave(struct stack *s, size_t i)
+{
+    char id[32], port[32], log[32], level[64];
+    snprintf(id, sizeof(id), "ENCLAVE_ID=%zu", i);
+    snprintf(port, sizeof(port), "VSOCK_PORT=%u", s->enclave_port[i]);
+    snprintf(log, sizeof(log), "enclave-%zu.log", i);
+    /* Enclaves log at least at info: their start-up line says the port. */
+    const char *lv =
+        s->log_level && (strcmp(s->log_level, "debug") == 0 || strcmp(s->log_level, "trace") == 0)
+            ? s->log_level
+            : "info";
+    snprintf(level, sizeof(level), "KEYMELD_LOG_LEVEL=%s", lv);
+    char mode[] = "TRANSPORT_MODE=tcp", host[] = "TCP_HOST=127.0.0.1";
+    char *extra[] = {mode, host, port, id, level, NULL};
+    char bin[] = "keymeld-enclave";
+    char *argv[] = {bin, NULL};
+    s->enclave_pid[i] = spawn(s, "keymeld-enclave", argv, extra, log);
+    s->enclave_port[i] = wait_enclave_port(s, i);
+}
+
+void stack_stop_enclave(struct stack *s, size_t i)
+{
+    if (!stop_pid(&s->enclave_pid[i])) {
+        char log[32];
+        snprintf(log, sizeof(log), "enclave-%zu.log", i);
+        stack_fail(s, log, "enclave did not shut down cleanly");
+    }
+}
+
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        fail_msg_("cannot find a free port");
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void write_config(struct stack *s)
+{
+    snprintf(s->config_path, sizeof(s->config_path), "%s/gateway.yaml", s->dir);
+    FILE *f = fopen(s->config_path, "w");
+    if (f == NULL)
+        fail_msg_("cannot write %s", s->config_path);
+    fprintf(f,
+            "environment: development\n"
+            "server:\n  host: 127.0.0.1\n  port: %u\n"
+            "database:\n  path: %s/data/keymeld.db\n"
+            "logging:\n  level: %s\n"
+            "coordinator:\n  health_check_interval_secs: 1\n"
+            "enclaves:\n  vsock_timeout_secs: 20\n  enclaves:\n",
+            s->gateway_port, s->dir, s->log_level ? s->log_level : "info");
+    for (size_t i = 0; i < s->n; i++)
+        fprintf(f,
+                "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",
+                i, s->enclave_port[i]);
+    fclose(f);
+}
+
+long stack_http_get(const struct stack *s, const char *path, char **body)
+{
+    struct rest_client *c = rest_client_new(s->base_url, 5000);
+    struct rest_response r;
+    struct km_error err;
+    long status = 0;
+    if (body)
+        *body = NULL;
+    if (rest_call(c, &r, "GET", path, NULL, NULL, &err) == KM_OK) {
+        status = r.status;
+        if (body)
+            *body = strdup(r.text ? r.text : "");
+        rest_response_clear(&r);
+    }
+    rest_client_free(c);
+    return status;
+}
+
+bool stack_wait_ready(struct stack *s, uint32_t timeout_ms)
+{
+    uint64_t until = clock_now_ms() + timeout_ms;
+    while (clock_now_ms() < until) {
+        if (stack_http_get(s, "/health/ready", NULL) == 200)
+            return true;
+        clock_sleep_ms(20);
+    }
+    return false;
+}
+
+void stack_start_gateway(struct stack *s)
+{
+    char bin[] = "keymeld-gateway", flag[] = "--config";
+    char *argv[] = {bin, flag, s->config_path, NULL};
+    s->gateway_pid = spawn(s, "keymeld-gateway", argv, NULL, "gateway.log");
+    if (!stack_wait_ready(s, 20000))
+        stack_fail(s, "gateway.log", "gateway not ready within 20 s");
+}
+
+void stack_kill_gateway(struct stack *s)
+{
+    if (s->gateway_pid > 0) {
+        kill(s->gateway_pid, SIGKILL);
+        waitpid(s->gateway_pid, NULL, 0);
+        s->gateway_pid = 0;
+    }
+}
+
+void stack_start(struct stack *s, size_t n)
+{
+    char bin_dir[sizeof(s->bin_dir)];
+    const char *build = getenv("KEYMELD_TEST_BUILD_DIR");
+    if (s->bin_dir[0] != '\0')
+        memcpy(bin_dir, s->bin_dir, sizeof(bin_dir));
+    else if (build != NULL)
+        snprintf(bin_dir, sizeof(bin_dir), "%s/src/cmd", build);
+    else
+        fail_msg_("KEYMELD_TEST_BUILD_DIR is not set (run through ctest)");
+    if (n > STACK_MAX_ENCLAVES)
+        fail_msg_("too many enclaves");
+    const char *level = s->log_level;
+    memset(s, 0, sizeof(*s));
+    s->log_level = level;
+    memcpy(s->bin_dir, bin_dir, sizeof(bin_dir));
+    snprintf(s->dir, sizeof(s->dir), "/tmp/km-stack-XXXXXX");
+    if (mkdtemp(s->dir) == NULL)
+        fail_msg_("mkdtemp failed");
+    s->n = n;
+    for (size_t i = 0; i < n; i++)
+        stack_start_enclave(s, i);
+    s->gateway_port = free_port();
+    snprintf(s->base_url, sizeof(s->base_url), "http://127.0.0.1:%u", s->gateway_port);
+    write_config(s);
+    stack_start_gateway(s);
+}
+
+void stack_stop(struct stack *s)
+{
+    bool gw_ok = stop_pid(&s->gateway_pid);
+    for (size_t i = 0; i < s->n; i++)
+        stack_stop_enclave(s, i);
+    if (!gw_ok)
+        stack_fail(s, "gateway.log", "gateway did not shut down cleanly");
+}
