@@ -387,8 +387,7 @@ int enclave_handle(void *ud, struct tp_call *call)
         goto out;
     }
 
-    struct en_req req = {
-        .en = en, .command_id = &call->command_id, .pc = pc, .args = args, .now_ms = now_ms(en)};
+    struct en_req req = {.en = en, .pc = pc, .args = args, .now_ms = now_ms(en)};
     execute(call, &req, &rep);
     if (cache)
         idem_finish(

@@ -51,7 +51,6 @@ int en_fail(struct en_err *e, enum proto_code code, const char *fmt, ...) KM_PRI
 /* What a handler gets. */
 struct en_req {
     struct enclave *en;
-    const struct uuid *command_id;
     const struct proto_command *pc;
     void *args;           /* decoded, of pc->args */
     struct session *sess; /* session commands: the session, turn held */
