@@ -5,18 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/xmalloc.h"
 #include "transport/addr.h"
+#include "spawn.h"
 #include "common/banned.h"
 
 #define LISTEN_LINE "TCP server listening on 127.0.0.1:"
-
-extern char **environ;
 
 const char *procs_binary(void)
 {
@@ -48,56 +46,31 @@ char *procs_read_file(const char *path, size_t *len)
 
 /* Our enclave settings replace inherited ones; the rest of the
  * environment (sanitizer options, PATH) is kept. */
-static bool overridden(const char *var)
-{
-    static const char *const ours[] = {
-        "TRANSPORT_MODE=", "VSOCK_PORT=", "ENCLAVE_ID=",        "ENCLAVE_CID=",
-        "TCP_HOST=",       "UNIX_PATH=",  "KEYMELD_LOG_LEVEL=", "KEYMELD_LOG_FORMAT="};
-    for (size_t i = 0; i < KM_ARRAY_LEN(ours); i++)
-        if (strncmp(var, ours[i], strlen(ours[i])) == 0)
-            return true;
-    return false;
-}
+static const char *const enclave_settings[] = {
+    "TRANSPORT_MODE=", "VSOCK_PORT=",        "ENCLAVE_ID=",         "ENCLAVE_CID=", "TCP_HOST=",
+    "UNIX_PATH=",      "KEYMELD_LOG_LEVEL=", "KEYMELD_LOG_FORMAT=", NULL};
 
 static pid_t spawn(const char *log, size_t id, const char *level, const char *const *extra)
 {
     char idv[32], lv[64];
     snprintf(idv, sizeof(idv), "ENCLAVE_ID=%zu", id);
     snprintf(lv, sizeof(lv), "KEYMELD_LOG_LEVEL=%s", level);
-    size_t n = 0, m = 0;
-    while (environ[n] != NULL)
-        n++;
+    size_t m = 0;
     while (extra != NULL && extra[m] != NULL)
         m++;
-    char **envp = XALLOC_ARRAY(char *, n + m + 8);
+    const char **env = XALLOC_ARRAY(const char *, m + 6);
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!overridden(environ[i]))
-            envp[k++] = environ[i];
-    envp[k++] = (char *)(uintptr_t) "TRANSPORT_MODE=tcp";
-    envp[k++] = (char *)(uintptr_t) "TCP_HOST=127.0.0.1";
-    envp[k++] = (char *)(uintptr_t) "VSOCK_PORT=0";
-    envp[k++] = idv;
-    envp[k++] = lv;
+    env[k++] = "TRANSPORT_MODE=tcp";
+    env[k++] = "TCP_HOST=127.0.0.1";
+    env[k++] = "VSOCK_PORT=0";
+    env[k++] = idv;
+    env[k++] = lv;
     for (size_t i = 0; i < m; i++)
-        envp[k++] = (char *)(uintptr_t)extra[i];
-    envp[k] = NULL;
-
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* An enclave must not outlive a test that died half-way. */
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
-            _exit(125);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || nul < 0 || dup2(fd, 2) < 0 || dup2(nul, 1) < 0)
-            _exit(126);
-        char *argv[] = {(char *)(uintptr_t)procs_binary(), NULL};
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    free(envp);
+        env[k++] = extra[i];
+    env[k] = NULL;
+    char *argv[] = {(char *)(uintptr_t)procs_binary(), NULL};
+    pid_t pid = spawn_process(argv[0], argv, env, enclave_settings, log, false);
+    free(env);
     return pid;
 }
 

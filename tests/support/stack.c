@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
 #include "client/rest.h"
 #include "common/clock.h"
 #include "common/banned.h"
-
-extern char **environ;
 
 static void default_fail(const char *msg)
 {
@@ -83,6 +81,10 @@ bool stack_log_contains(const struct stack *s, const char *name, const char *tex
     return found;
 }
 
+/* Our settings win over inherited KEYMELD_* / enclave variables. */
+static const char *const stack_settings[] = {"KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=",
+                                             "CONFIG_PATH=", NULL};
+
 /* Spawns bin with extra environment entries, stdout+stderr appended to
  * the named log. */
 static pid_t spawn(const struct stack *s, const char *bin, char *const argv[], char *const extra[],
@@ -91,39 +93,9 @@ static pid_t spawn(const struct stack *s, const char *bin, char *const argv[], c
     char path[512], exe[600];
     stack_log_path(s, log, path, sizeof(path));
     snprintf(exe, sizeof(exe), "%s/%s", s->bin_dir, bin);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        fail_msg_("cannot open %s", path);
-    size_t nenv = 0, nextra = 0;
-    while (environ[nenv])
-        nenv++;
-    while (extra && extra[nextra])
-        nextra++;
-    char **env = calloc(nenv + nextra + 1, sizeof(*env));
-    size_t k = 0;
-    for (size_t i = 0; i < nextra; i++)
-        env[k++] = extra[i];
-    for (size_t i = 0; i < nenv; i++) {
-        /* Our settings win over inherited KEYMELD_* / enclave variables. */
-        if (strncmp(environ[i], "KEYMELD_", 8) == 0 ||
-            strncmp(environ[i], "TRANSPORT_MODE=", 15) == 0 ||
-            strncmp(environ[i], "VSOCK_PORT=", 11) == 0 ||
-            strncmp(environ[i], "CONFIG_PATH=", 12) == 0)
-            continue;
-        env[k++] = environ[i];
-    }
-    env[k] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, fd, 2);
-    pid_t pid;
-    int r = posix_spawn(&pid, exe, &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fd);
-    free(env);
-    if (r != 0)
-        fail_msg_("cannot start %s: %s", exe, strerror(r));
+    pid_t pid = spawn_process(exe, argv, (const char *const *)extra, stack_settings, path, true);
+    if (pid < 0)
+        fail_msg_("cannot start %s (log %s): %s", exe, path, strerror(errno));
     return pid;
 }
 
