@@ -69,8 +69,27 @@ bench:
 	$(CMAKE) --build build-bench -j$(JOBS)
 	@for b in build-bench/bench/*/bench_*; do echo "== $$b"; $$b || exit 1; done
 
+# The seed's `just` recipes: the dev stack (3 enclaves, socat debug proxies,
+# gateway) run by scripts/keymeld-dev, which picks VSock or TCP by itself.
+start: build
+	@scripts/keymeld-dev start
+
+stop:
+	@scripts/keymeld-dev stop
+
+restart: build
+	@scripts/keymeld-dev restart
+
+status:
+	@scripts/keymeld-dev status
+
+# Install, build, start (or reuse) the stack, run the demo; the stack keeps
+# running afterwards.
 demo: deps build
-	@echo "make demo: the demo arrives with the dev stack (issue 6); nothing to run yet"
+	@scripts/keymeld-dev start
+	@build/src/cmd/keymeld demo
+	@echo
+	@echo "The stack is still running: scripts/keymeld-dev status | logs gateway; stop it with: make stop"
 
 format:
 	clang-format -i $(C_SOURCES)

@@ -44,6 +44,11 @@ void cmd_print_listing(FILE *out, const char *prog, const struct cmd_entry *tabl
 int cmd_is_help(const char *s);
 
 /* Subcommands. */
-int cmd_config(int argc, char **argv);
+int cmd_config(int argc, char **argv);  /* cmd_config.c */
+int cmd_enclave(int argc, char **argv); /* cmd_enclave.c */
+int cmd_demo(int argc, char **argv);    /* cmd_demo.c */
+int cmd_keygen(int argc, char **argv);  /* cmd_session.c */
+int cmd_sign(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif /* KM_CMD_CMD_H */

@@ -18,7 +18,7 @@ void cmd_print_listing(FILE *out, const char *prog, const struct cmd_entry *tabl
     for (size_t i = 0; i < n; i++) {
         char synopsis[96];
         snprintf(synopsis, sizeof(synopsis), "%s %s", table[i].name, table[i].args);
-        fprintf(out, "  %-32s %s\n", synopsis, table[i].summary);
+        fprintf(out, "  %-40s %s\n", synopsis, table[i].summary);
     }
     fprintf(out, "\nRun '%s <command> --help' for details.\n", prog);
 }

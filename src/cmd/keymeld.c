@@ -1,11 +1,13 @@
 /*
  * keymeld.c - main() of the `keymeld` command line (DESIGN.md section 2).
  *
+ *   keymeld demo [--participants N] [--messages M]
+ *   keymeld keygen | sign | status     client operations (cmd_session.c)
+ *   keymeld enclave ping ADDRESS       the seed's connectivity test
  *   keymeld config check [--config FILE]
  *
- * Exit codes: 0 success, 1 the operation failed, 2 usage error. Later
- * subcommands (demo, enclave ping, keygen, sign, bench) are rows in the
- * table below; see cmd.h.
+ * Exit codes: 0 success, 1 the operation failed, 2 usage error. Each
+ * subcommand is a row in the table below; see cmd.h.
  */
 #include "cmd/cmd.h"
 
@@ -16,6 +18,11 @@
 #include "common/banned.h"
 
 static const struct cmd_entry commands[] = {
+    {"demo", "[--participants N] [--messages M]", "run a full keygen and signing", cmd_demo},
+    {"keygen", "--out FILE [--participants N]", "create a keygen, save the session", cmd_keygen},
+    {"sign", "--session FILE --message HEX...", "sign messages with a saved session", cmd_sign},
+    {"status", "--session FILE [--signing ID]", "show a keygen or signing session", cmd_status},
+    {"enclave", "ping ADDRESS", "test the connection to one enclave", cmd_enclave},
     {"config", "check [--config FILE]", "check the gateway configuration", cmd_config},
 };
 

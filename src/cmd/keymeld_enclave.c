@@ -333,7 +333,9 @@ int main(int argc, char **argv)
              tp_kind_name(o.transport));
     if (o.has_enclave_id)
         log_info(COMP, "enclave id %u", o.enclave_id);
-    check_cid(&o);
+    /* The CID only means something when the enclave listens on VSock. */
+    if (o.transport == TP_KIND_VSOCK)
+        check_cid(&o);
     code = serve(&o);
     log_info(COMP, "stopped");
     log_shutdown();

@@ -1,0 +1,207 @@
+/*
+ * cmd_enclave.c - `keymeld enclave ping ADDRESS`: the seed's connectivity
+ * test ("socat - VSOCK-CONNECT:2:5000"), with the product's own protocol.
+ *
+ * Connects to one enclave directly (no gateway), sends `ping`, then
+ * `get_public_info`, and prints the round trip, the enclave id and its
+ * public key. On failure it prints the error the gateway would log
+ * ("Command failed to CID 3:5000: Enclave communication error: Failed to
+ * connect: No such device (os error 19)") and the seed's fix as a hint.
+ */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/opts.h"
+#include "common/clock.h"
+#include "common/hex.h"
+#include "protocol/commands.h"
+#include "transport/hint.h"
+#include "transport/pool.h"
+#include "common/banned.h"
+
+#define PROG "keymeld enclave ping"
+
+static void ping_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: keymeld enclave ping ADDRESS [--count N] [--timeout MS] [--production] "
+            "[--json]\n"
+            "\n"
+            "Connects to one enclave, sends ping and get_public_info, prints the round trip,\n"
+            "the enclave id and its public key. ADDRESS is vsock://CID:PORT, tcp://HOST:PORT\n"
+            "or unix:///PATH, e.g. vsock://2:5000 (an enclave on the development host) or\n"
+            "tcp://127.0.0.1:9000 (the same enclave through its socat debug proxy).\n"
+            "\n"
+            "  --count N       pings to send (default 1)\n"
+            "  --timeout MS    per request, connect included (default 5000)\n"
+            "  --production    give production advice on failure (CIDs from nitro-cli);\n"
+            "                  also when KEYMELD_ENVIRONMENT=production\n"
+            "  --json          one JSON object on stdout\n"
+            "\n"
+            "Exit status: 0 reachable, 1 not reachable, 2 usage error.\n");
+}
+
+struct ping_opts {
+    const char *address;
+    uint64_t count, timeout_ms;
+    bool production, json;
+};
+
+static int parse_ping(struct ping_opts *p, int argc, char **argv)
+{
+    struct opts o;
+    bool bad = false;
+    const char *env = getenv("KEYMELD_ENVIRONMENT");
+    memset(p, 0, sizeof(*p));
+    p->count = 1;
+    p->timeout_ms = 5000;
+    p->production = env != NULL && (strcmp(env, "production") == 0 || strcmp(env, "prod") == 0);
+    opts_init(&o, PROG, argc, argv);
+    enum opt_result r;
+    while (!bad && (r = opts_next(&o)) != OPT_END) {
+        if (r == OPT_OPERAND && p->address == NULL)
+            p->address = o.operand;
+        else if (r == OPT_OPERAND)
+            bad = fprintf(stderr, PROG ": one ADDRESS only\n") > 0;
+        else if (opts_flag(&o, "--help", "-h")) {
+            ping_usage(stdout);
+            return CMD_EXIT_OK;
+        } else if (opts_value(&o, "--count", &bad))
+            bad = bad || !opts_uint(&o, "--count", 1, 1000, &p->count);
+        else if (opts_value(&o, "--timeout", &bad))
+            bad = bad || !opts_uint(&o, "--timeout", 1, 600000, &p->timeout_ms);
+        else if (opts_flag(&o, "--production", NULL))
+            p->production = true;
+        else if (opts_flag(&o, "--json", NULL))
+            p->json = true;
+        else
+            bad = fprintf(stderr, PROG ": unknown option '%.60s'\n", opts_current(&o)) > 0;
+    }
+    if (!bad && p->address == NULL)
+        bad = fprintf(stderr, PROG ": ADDRESS is required\n") > 0;
+    if (bad) {
+        fputc('\n', stderr);
+        ping_usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    return -1; /* parsed: run */
+}
+
+static void print_failure(const struct ping_opts *p, const struct tp_addr *addr,
+                          const struct km_error *err)
+{
+    char hint[600];
+    tp_error_hint(hint, sizeof(hint), err, addr, -1, !p->production);
+    if (p->json) {
+        json_t *o = json_pack("{s:s, s:b, s:s, s:s}", "address", p->address, "ok", 0, "error",
+                              err->msg, "hint", hint);
+        char *s = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+        return;
+    }
+    fprintf(stderr, "%s\n", err->msg);
+    if (hint[0])
+        fprintf(stderr, "%s\n", hint);
+}
+
+static int run_ping(const struct ping_opts *p)
+{
+    struct tp_addr addr;
+    struct km_error err;
+    if (tp_addr_parse(&addr, p->address, strlen(p->address), &err) != KM_OK) {
+        fprintf(stderr, PROG ": %s\n", err.msg);
+        return CMD_EXIT_USAGE;
+    }
+    char desc[TP_ADDR_STR_MAX];
+    tp_addr_describe(desc, sizeof(desc), &addr);
+    /* One attempt per request: a ping reports what happened, not what a
+     * retry would hide. */
+    struct pool_config pc = {.connect_timeout_ms = (uint32_t)p->timeout_ms,
+                             .request_timeout_ms = (uint32_t)p->timeout_ms,
+                             .max_attempts = 1};
+    struct pool *pool = pool_new(&addr, &pc);
+    json_t *rtts = json_array();
+    int rc = CMD_EXIT_OK;
+    if (!p->json && strcmp(p->address, desc) == 0)
+        printf("PING %s\n", p->address);
+    else if (!p->json)
+        printf("PING %s (%s)\n", p->address, desc);
+    for (uint64_t i = 0; i < p->count; i++) {
+        uint64_t us;
+        if (pool_ping(pool, &us, (uint32_t)p->timeout_ms, &err) != KM_OK) {
+            print_failure(p, &addr, &err);
+            rc = CMD_EXIT_FAIL;
+            goto out;
+        }
+        json_array_append_new(rtts, json_real((double)us / 1000.0));
+        if (!p->json)
+            printf("pong from %s: time=%.2f ms\n", desc, (double)us / 1000.0);
+    }
+
+    struct env_reply reply;
+    struct proto_public_info info;
+    if (pool_request(pool, &reply, "get_public_info", NULL, NULL, (uint32_t)p->timeout_ms, &err) !=
+        KM_OK) {
+        print_failure(p, &addr, &err);
+        rc = CMD_EXIT_FAIL;
+        goto out;
+    }
+    if (proto_public_info_decode(&info, reply.result, &err) != KM_OK) {
+        env_reply_clear(&reply);
+        fprintf(stderr, "%s answered get_public_info with something else: %s\n", desc, err.msg);
+        rc = CMD_EXIT_FAIL;
+        goto out;
+    }
+    env_reply_clear(&reply);
+    char pk[2 * PROTO_PUBKEY_LEN + 1];
+    hex_encode(pk, sizeof(pk), info.public_key, PROTO_PUBKEY_LEN);
+    if (p->json) {
+        json_t *o = json_pack("{s:s, s:b, s:O, s:s, s:I, s:I, s:s, s:{s:i, s:i}}", "address",
+                              p->address, "ok", 1, "rtt_ms", rtts, "public_key", pk, "key_epoch",
+                              (json_int_t)info.key_epoch, "uptime_secs",
+                              (json_int_t)info.uptime_secs, "version", info.version,
+                              "active_sessions", "keygen", (int)info.active_sessions.keygen,
+                              "signing", (int)info.active_sessions.signing);
+        if (info.has_enclave_id)
+            json_object_set_new(o, "enclave_id", json_integer(info.enclave_id));
+        char *s = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(o);
+    } else {
+        char id[16] = "?";
+        if (info.has_enclave_id)
+            snprintf(id, sizeof(id), "%u", info.enclave_id);
+        printf("enclave %s, version %s, public key %s, key epoch %llu, up %llu s, sessions: %u "
+               "keygen, %u signing\n",
+               id, info.version, pk, (unsigned long long)info.key_epoch,
+               (unsigned long long)info.uptime_secs, info.active_sessions.keygen,
+               info.active_sessions.signing);
+    }
+    proto_public_info_clear(&info);
+out:
+    json_decref(rtts);
+    pool_free(pool);
+    return rc;
+}
+
+static int enclave_ping(int argc, char **argv)
+{
+    struct ping_opts p;
+    int r = parse_ping(&p, argc, argv);
+    return r >= 0 ? r : run_ping(&p);
+}
+
+int cmd_enclave(int argc, char **argv)
+{
+    static const struct cmd_entry sub[] = {
+        {"ping", "ADDRESS [--count N] [--json]", "connect to one enclave, ping it, show its key",
+         enclave_ping},
+    };
+    return cmd_dispatch("keymeld enclave", sub, KM_ARRAY_LEN(sub), argc, argv);
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# e2e.dev_stack: scripts/keymeld-dev start/status/stop and the keymeld CLI
+# (demo with 2, 3 and 5 participants, keygen/sign/status, enclave ping)
+# against a real stack; then one enclave stopped: status and the demo must
+# name it, and start must bring it back. Nothing may be left running.
+#
+# SAFETY: KEYMELD_DEV_TRANSPORT=tcp, everything on 127.0.0.1; no VSock
+# socket is ever connected.
+set -euo pipefail
+
+SRC=${KEYMELD_SOURCE_DIR:?run through ctest}
+BIN=${KEYMELD_BIN_DIR:?run through ctest}
+DEV=$SRC/scripts/keymeld-dev
+KM=$BIN/keymeld
+WORK=$(mktemp -d /tmp/keymeld-e2e.XXXXXX)
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "== [${SECONDS}s] $*"; }
+
+# A run of `count` consecutive TCP ports nobody listens on, from base up.
+free_ports() {
+    local base=$1 count=$2 p listening
+    listening=$(ss -Htln | awk '{print $4}' | sed 's/.*://')
+    for ((; base < 60000; base += count + 1)); do
+        for ((p = base; p < base + count; p++)); do
+            grep -qx "$p" <<< "$listening" && continue 2
+        done
+        echo "$base"; return
+    done
+    fail "no free ports"
+}
+
+export KEYMELD_DEV_TRANSPORT=tcp KEYMELD_DEV_DIR=$WORK KEYMELD_DEV_PROXY_DIR=$WORK/proxies
+export KEYMELD_BIN_DIR=$BIN KEYMELD_DEV_TIMEOUT=60
+# Random-ish bases so parallel runs on one machine rarely collide.
+KEYMELD_DEV_ENCLAVE_PORT=$(free_ports $((21000 + RANDOM % 4000)) 3)
+KEYMELD_DEV_PROXY_PORT=$(free_ports $((KEYMELD_DEV_ENCLAVE_PORT + 4)) 3)
+KEYMELD_DEV_GATEWAY_PORT=$(free_ports $((KEYMELD_DEV_PROXY_PORT + 4)) 1)
+export KEYMELD_DEV_ENCLAVE_PORT KEYMELD_DEV_PROXY_PORT KEYMELD_DEV_GATEWAY_PORT
+GW=http://127.0.0.1:$KEYMELD_DEV_GATEWAY_PORT
+
+cleanup() {
+    local rc=$?
+    "$DEV" stop > /dev/null 2>&1 || true
+    if [[ $rc -ne 0 ]]; then
+        for f in "$WORK"/logs/*.log; do
+            [[ -f $f ]] && { echo "--- $f (last 20 lines)"; tail -n 20 "$f"; }
+        done
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+
+# Gone or a zombie (init reaps the stack's processes, sometimes late).
+running() { local st; st=$(cat "/proc/$1/stat" 2> /dev/null) && [[ ${st##*) } != Z* ]]; }
+pids() { cat "$WORK"/run/*.pid "$WORK"/proxies/*.pid 2> /dev/null || true; }
+
+step "start"
+"$DEV" start | tee "$WORK/start.out"
+grep -q "Transport: TCP" "$WORK/start.out" || fail "start did not report the TCP transport"
+"$DEV" start > "$WORK/start2.out"
+grep -q "already running" "$WORK/start2.out" || fail "a second start is not idempotent"
+
+step "status"
+"$DEV" status | tee "$WORK/status.out"
+for i in 0 1 2; do
+    grep -q "enclave $i .*healthy" "$WORK/status.out" || fail "status: enclave $i not healthy"
+done
+
+step "enclave ping"
+"$KM" enclave ping "tcp://127.0.0.1:$KEYMELD_DEV_ENCLAVE_PORT" --count 2 | tee "$WORK/ping.out"
+grep -q "public key 0[23]" "$WORK/ping.out" || fail "ping did not show the enclave key"
+"$KM" enclave ping "tcp://127.0.0.1:$KEYMELD_DEV_PROXY_PORT" > /dev/null ||
+    fail "ping through the debug proxy failed"
+
+for n in 2 3 5; do
+    step "demo with $n participants"
+    "$KM" demo --gateway "$GW" --participants "$n" --messages 2 --json > "$WORK/demo.json"
+    [[ $(jq -r '.ok' "$WORK/demo.json") == true ]] || fail "demo $n not ok"
+    [[ $(jq -r '.participants' "$WORK/demo.json") == "$n" ]] || fail "demo $n participants"
+    [[ $(jq -r '.signatures_verified' "$WORK/demo.json") == 2 ]] || fail "demo $n signatures"
+done
+
+step "keygen, sign, status"
+"$KM" keygen --gateway "$GW" --participants 3 --out "$WORK/session.json"
+[[ $(stat -c %a "$WORK/session.json") == 600 ]] || fail "session file is not 0600"
+msg=$(printf 'ab%.0s' {1..32})
+"$KM" sign --gateway "$GW" --session "$WORK/session.json" --message "$msg" --json > "$WORK/sign.json"
+[[ $(jq -r '.signatures | length' "$WORK/sign.json") == 1 ]] || fail "sign: no signature"
+sid=$(jq -r '.signing_session_id' "$WORK/sign.json")
+"$KM" status --gateway "$GW" --session "$WORK/session.json" --signing "$sid" | grep -q completed ||
+    fail "status does not show the signing session completed"
+if "$KM" sign --gateway "$GW" --session "$WORK/session.json" --message 00 2> "$WORK/err"; then
+    fail "a short message was accepted"
+fi
+grep -q "not 64 hex characters" "$WORK/err" || fail "no clear error for a short message"
+
+step "enclave 2 stopped"
+kill "$(cat "$WORK/run/enclave-2.pid")"
+for _ in $(seq 50); do running "$(cat "$WORK/run/enclave-2.pid")" || break; sleep 0.1; done
+if "$DEV" status > "$WORK/status.out"; then fail "status succeeded with an enclave down"; fi
+grep -q "enclave 2: stopped" "$WORK/status.out" || fail "status does not name the stopped enclave"
+if "$KM" demo --gateway "$GW" --participants 3 > "$WORK/demo.out" 2> "$WORK/demo.err"; then
+    fail "the demo succeeded with an enclave down"
+fi
+cat "$WORK/demo.err"
+grep -q "127.0.0.1:$((KEYMELD_DEV_ENCLAVE_PORT + 2))" "$WORK/demo.err" ||
+    fail "the demo error does not name the stopped enclave's address"
+grep -q "Connection refused" "$WORK/demo.err" || fail "the demo error does not say why"
+# The gateway now knows: the demo waits for the key (10 tries, 1 s apart)
+# and then says so in the seed's words, with what the gateway reports.
+if "$KM" demo --gateway "$GW" --participants 3 > "$WORK/demo.out" 2> "$WORK/demo.err"; then
+    fail "the second demo succeeded with an enclave down"
+fi
+cat "$WORK/demo.err"
+grep -q "Enclave public key still unavailable after 10 retries" "$WORK/demo.err" ||
+    fail "no 'still unavailable after 10 retries' message"
+grep -q "enclave 2" "$WORK/demo.err" || fail "the unavailable list does not name enclave 2"
+
+step "start brings it back"
+"$DEV" start > /dev/null
+"$KM" demo --gateway "$GW" --participants 3 --messages 1 > /dev/null || fail "demo after restart"
+
+step "stop"
+started=$(pids)
+"$DEV" stop
+for pid in $started; do
+    running "$pid" && fail "process $pid still running after stop"
+done
+[[ -z $(pids) ]] || fail "pid files left behind"
+if "$DEV" status > /dev/null; then fail "status succeeded with the stack stopped"; fi
+echo "PASS"
