@@ -134,6 +134,25 @@ void enclave_mgr_status(struct enclave_mgr *m, size_t i, struct enclave_status *
     pool_stats(m->slots[i].pool, &out->pool);
 }
 
+void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct km_error *err)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return;
+    char hint[512];
+    tp_error_hint(hint, sizeof(hint), err, &s->addr, (int)id,
+                  m->cfg->environment == CFG_DEVELOPMENT);
+    pthread_mutex_lock(&m->lock);
+    if (s->st.healthy)
+        log_warn(LOG_COMP, "enclave %u unavailable: %s", id, err->msg);
+    s->st.healthy = false;
+    snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err->msg);
+    snprintf(s->st.hint, sizeof(s->st.hint), "%s", hint);
+    s->next_probe_ms = 0;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
 const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id)
 {
     struct enclave_slot *s = slot_by_id(m, id);

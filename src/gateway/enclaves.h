@@ -85,6 +85,11 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err) 
  * an unknown id. Borrowed, valid for the manager's lifetime. */
 const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id);
 
+/* A request to the enclave failed in transport: mark it unhealthy with
+ * that error now and probe it again at once (readiness and the demo see
+ * the truth without waiting for the health interval). */
+void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct km_error *err);
+
 /* Formats "Command failed to ...: ..." plus the hint for an error from
  * this enclave's pool into out. */
 void enclave_mgr_describe_error(struct enclave_mgr *m, uint32_t id, const struct km_error *err,

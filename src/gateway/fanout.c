@@ -27,14 +27,17 @@ void fanout_run(struct enclave_mgr *em, struct fanout_call *calls, size_t n, uin
     }
     for (size_t i = 0; i < n; i++) {
         struct fanout_call *c = &calls[i];
-        if (pending[i] == NULL)
-            continue;
-        c->rc = pool_call_wait(pending[i], &c->reply, &c->err);
-        if (c->rc == KM_OK && !c->reply.ok)
-            c->rc = KM_ERR_REMOTE;
-        if (c->rc != KM_OK && c->rc != KM_ERR_REMOTE)
+        if (pending[i] != NULL) {
+            c->rc = pool_call_wait(pending[i], &c->reply, &c->err);
+            if (c->rc == KM_OK && !c->reply.ok)
+                c->rc = KM_ERR_REMOTE;
+        }
+        if (c->rc != KM_OK && c->rc != KM_ERR_REMOTE) {
             km_error_prefix(&c->err, "Command failed to %s: Enclave communication error",
                             enclave_mgr_describe_addr(em, c->enclave_id));
+            /* The health view learns at once, not at the next probe. */
+            enclave_mgr_report_failure(em, c->enclave_id, &c->err);
+        }
     }
     free(pending);
 }
