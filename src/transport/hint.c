@@ -105,9 +105,10 @@ char *tp_error_hint(char *out, size_t outcap, const struct km_error *err,
         break;
     case ETIMEDOUT:
         snprintf(out, outcap,
-                 "hint: no answer before the deadline: check the enclave is running and "
-                 "the %s is right; raise enclaves.vsock_timeout_secs only if it is just slow",
-                 addr->kind == TP_KIND_VSOCK ? "CID and port" : "address");
+                 "hint: no answer before the deadline: check the enclave is running and %s; "
+                 "raise enclaves.vsock_timeout_secs only if it is just slow",
+                 addr->kind == TP_KIND_VSOCK ? "its CID and port are right"
+                                             : "its address is right");
         break;
     case ENOENT:
         if (addr->kind == TP_KIND_UNIX)
