@@ -92,6 +92,7 @@ enum cfg_field {
     CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS,
     CFG_F_DATABASE_IDLE_TIMEOUT_SECS,
     CFG_F_DATABASE_ENABLE_WAL_MODE,
+    CFG_F_DATABASE_FSYNC_EACH_COMMIT,
     CFG_F_KMS_ENABLED,
     CFG_F_KMS_ENDPOINT_URL,
     CFG_F_KMS_KEY_ID,
@@ -187,6 +188,7 @@ struct cfg_database {
     uint32_t connection_timeout_secs;
     uint32_t idle_timeout_secs;
     bool enable_wal_mode;
+    bool fsync_each_commit; /* synchronous=FULL, else NORMAL */
 };
 
 struct cfg_kms {

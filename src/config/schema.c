@@ -70,6 +70,8 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
         "database", "idle_timeout_secs", database.idle_timeout_secs, 1, SECS_DAY, "300", NULL),
     [CFG_F_DATABASE_ENABLE_WAL_MODE] =
         F_BOOL("database", "enable_wal_mode", database.enable_wal_mode, "true", NULL),
+    [CFG_F_DATABASE_FSYNC_EACH_COMMIT] =
+        F_BOOL("database", "fsync_each_commit", database.fsync_each_commit, "true", NULL),
 
     [CFG_F_KMS_ENABLED] = F_BOOL("kms", "enabled", kms.enabled, "false", NULL),
     [CFG_F_KMS_ENDPOINT_URL] = F_STR("kms", "endpoint_url", kms.endpoint_url, "", NULL),

@@ -24,6 +24,7 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     struct store_options so;
     store_options_default(&so, cfg->database.path);
     so.wal = cfg->database.enable_wal_mode;
+    so.fsync_each_commit = cfg->database.fsync_each_commit;
     /* database.max_connections sizes the pool (each is a SQLite handle;
      * writers still take turns); connection_timeout_secs is how long one
      * waits for a busy database. */

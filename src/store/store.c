@@ -30,6 +30,7 @@ void store_options_default(struct store_options *o, const char *path)
     o->connections = 4;
     o->busy_timeout_ms = 5000;
     o->wal = true;
+    o->fsync_each_commit = true;
 }
 
 int64_t store_now(void)
@@ -77,9 +78,9 @@ static int conn_open(struct store_conn *c, const struct store_options *o, struct
     sqlite3_busy_timeout(c->db, (int)o->busy_timeout_ms);
     char pragmas[256];
     snprintf(pragmas, sizeof(pragmas),
-             "PRAGMA journal_mode=%s; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+             "PRAGMA journal_mode=%s; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
              "PRAGMA temp_store=MEMORY;",
-             o->wal ? "WAL" : "DELETE");
+             o->wal ? "WAL" : "DELETE", o->fsync_each_commit ? "FULL" : "NORMAL");
     char *msg = NULL;
     if (sqlite3_exec(c->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         km_error_set(err, KM_ERR_IO, 0, "cannot configure database '%s': %s", o->path,

@@ -9,9 +9,11 @@
  * arrived as. The store never sees a plaintext key, secret, message, nonce
  * or signature.
  *
- * Durability: WAL journal with synchronous=NORMAL: a committed transaction
- * survives a crash of the gateway process (kill -9); an operating-system
- * crash or power loss may lose the last commits before a checkpoint.
+ * Durability: WAL journal with synchronous=FULL by default: a transaction
+ * is on disk when its commit returns, so it survives a crash of the
+ * gateway process (kill -9), of the kernel, or a power loss. With
+ * fsync_each_commit off (synchronous=NORMAL) it still survives a crash of
+ * the process, but a power loss may undo the last commits.
  * store_close() checkpoints with wal_checkpoint(TRUNCATE).
  *
  * Concurrency: a small pool of connections, so HTTP threads and
@@ -44,6 +46,7 @@ struct store_options {
     unsigned connections;     /* pool size, 0 = 4 */
     uint32_t busy_timeout_ms; /* 0 = 5000 */
     bool wal;                 /* journal_mode=WAL (default true via store_options_default) */
+    bool fsync_each_commit;   /* synchronous=FULL (default true), else NORMAL */
 };
 
 void store_options_default(struct store_options *o, const char *path);

@@ -199,11 +199,12 @@ static void write_config(struct stack *s)
     fprintf(f,
             "environment: development\n"
             "server:\n  host: 127.0.0.1\n  port: %u\n"
-            "database:\n  path: %s/data/keymeld.db\n"
+            "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n"
             "logging:\n  level: %s\n"
             "coordinator:\n  health_check_interval_secs: 1\n"
             "enclaves:\n  vsock_timeout_secs: 20\n  enclaves:\n",
-            s->gateway_port, s->dir, s->log_level ? s->log_level : "info");
+            s->gateway_port, s->dir, s->no_fsync ? "false" : "true",
+            s->log_level ? s->log_level : "info");
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
                 "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",

@@ -28,6 +28,7 @@ struct stack {
     char config_path[192];
     const char *log_level; /* gateway's level, "info" unless set before
                                stack_start; enclaves use it if more verbose */
+    bool no_fsync;         /* database.fsync_each_commit: false (benchmarks) */
 };
 
 /* Called on any failure with a message (after the relevant log was printed
