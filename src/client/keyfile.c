@@ -25,19 +25,18 @@ int keyfile_save(const char *path, const struct client_keygen *k, const char *ga
     json_t *parts = json_array();
     for (size_t i = 0; i < k->nusers; i++) {
         const struct client_user *u = &k->users[i];
-        json_array_append_new(parts,
-                              json_pack("{s:s, s:o, s:I, s:o, s:b}", "user_id", u->id_s,
-                                        "private_key", hex_string(u->kp.seckey, 32), "enclave_id",
-                                        (json_int_t)u->enclave_id, "enclave_public_key",
-                                        hex_string(u->enclave_pk, 33), "require_signing_approval",
-                                        u->require_approval));
+        json_array_append_new(parts, json_pack("{s:s, s:o, s:I, s:o, s:b}", "user_id", u->id_s,
+                                               "private_key", hex_string(u->kp.seckey, 32),
+                                               "enclave_id", (json_int_t)u->enclave_id,
+                                               "enclave_public_key", hex_string(u->enclave_pk, 33),
+                                               "require_signing_approval", u->require_approval));
     }
-    json_t *doc = json_pack("{s:i, s:s, s:s, s:o, s:o, s:I, s:o, s:o}", "version", 1, "gateway",
-                            gateway, "keygen_session_id", k->id_s, "session_secret",
-                            hex_string(k->secret, 32), "tweak", proto_tweak_encode(&k->tweak),
-                            "coordinator_enclave_id", (json_int_t)k->coordinator_enclave_id,
-                            "aggregate_public_key", hex_string(k->aggregate, 33), "participants",
-                            parts);
+    json_t *doc =
+        json_pack("{s:i, s:s, s:s, s:o, s:o, s:I, s:o, s:o}", "version", 1, "gateway", gateway,
+                  "keygen_session_id", k->id_s, "session_secret", hex_string(k->secret, 32),
+                  "tweak", proto_tweak_encode(&k->tweak), "coordinator_enclave_id",
+                  (json_int_t)k->coordinator_enclave_id, "aggregate_public_key",
+                  hex_string(k->aggregate, 33), "participants", parts);
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(doc);
     int r = KM_OK;
@@ -76,8 +75,8 @@ static int uuid_into(struct uuid *out, char text[UUID_STR_LEN + 1], const json_t
     return KM_OK;
 }
 
-static int load_user(struct client_user *u, const struct uuid *keygen_id, const json_t *p,
-                     size_t i, struct km_error *err)
+static int load_user(struct client_user *u, const struct uuid *keygen_id, const json_t *p, size_t i,
+                     struct km_error *err)
 {
     char where[48];
     uint8_t sk[32];
@@ -128,9 +127,9 @@ int keyfile_load(const char *path, struct client_keygen *k, char *gateway, size_
         r = hex_into(k->aggregate, 33, doc, "aggregate_public_key", path, err);
     if (r == KM_OK && proto_tweak_decode(&k->tweak, json_object_get(doc, "tweak"), &e2) != KM_OK)
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s: bad tweak: %s", path, e2.msg);
-    if (r == KM_OK && auth_derive_keypair(&k->session_auth, k->secret, sizeof(k->secret),
-                                          CLIENT_SESSION_AUTH_SALT,
-                                          CLIENT_SESSION_AUTH_INFO) != KM_OK)
+    if (r == KM_OK &&
+        auth_derive_keypair(&k->session_auth, k->secret, sizeof(k->secret),
+                            CLIENT_SESSION_AUTH_SALT, CLIENT_SESSION_AUTH_INFO) != KM_OK)
         r = km_error_set(err, KM_ERR_CRYPTO, 0, "%s: cannot derive the session key", path);
     k->coordinator_enclave_id =
         (uint32_t)json_integer_value(json_object_get(doc, "coordinator_enclave_id"));

@@ -28,9 +28,9 @@
 #include "crypto/thash.h"
 #include "common/banned.h"
 
-#define PROG "keymeld demo"
+#define PROG            "keymeld demo"
 #define DEFAULT_GATEWAY "http://127.0.0.1:8090"
-#define KEY_RETRIES 10
+#define KEY_RETRIES     10
 
 struct demo_opts {
     const char *gateway;
@@ -41,24 +41,23 @@ struct demo_opts {
 
 static void demo_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: keymeld demo [--gateway URL] [--participants N] [--messages M]\n"
-            "                    [--network regtest|testnet|mainnet] [--json]\n"
-            "\n"
-            "Runs a complete MuSig2 session against a running gateway: keygen with N\n"
-            "participants (keys made locally, sent only ECIES-encrypted to the enclaves),\n"
-            "the BIP-86 Taproot address of the aggregate key, then a batch of M messages\n"
-            "signed, decrypted and verified locally (BIP-340).\n"
-            "\n"
-            "  --gateway URL       default $KEYMELD_GATEWAY_URL, else " DEFAULT_GATEWAY "\n"
-            "  --participants N    2..1000, default 3\n"
-            "  --messages M        1..100, default 3\n"
-            "  --network NET       address prefix: regtest (bcrt, default), testnet (tb),\n"
-            "                      mainnet (bc)\n"
-            "  --json              a JSON summary on stdout instead of the narration\n"
-            "\n"
-            "Start the stack first: make start (scripts/keymeld-dev start).\n"
-            "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
+    fprintf(out, "usage: keymeld demo [--gateway URL] [--participants N] [--messages M]\n"
+                 "                    [--network regtest|testnet|mainnet] [--json]\n"
+                 "\n"
+                 "Runs a complete MuSig2 session against a running gateway: keygen with N\n"
+                 "participants (keys made locally, sent only ECIES-encrypted to the enclaves),\n"
+                 "the BIP-86 Taproot address of the aggregate key, then a batch of M messages\n"
+                 "signed, decrypted and verified locally (BIP-340).\n"
+                 "\n"
+                 "  --gateway URL       default $KEYMELD_GATEWAY_URL, else " DEFAULT_GATEWAY "\n"
+                 "  --participants N    2..1000, default 3\n"
+                 "  --messages M        1..100, default 3\n"
+                 "  --network NET       address prefix: regtest (bcrt, default), testnet (tb),\n"
+                 "                      mainnet (bc)\n"
+                 "  --json              a JSON summary on stdout instead of the narration\n"
+                 "\n"
+                 "Start the stack first: make start (scripts/keymeld-dev start).\n"
+                 "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
 }
 
 static int parse_demo(struct demo_opts *d, int argc, char **argv)
@@ -154,8 +153,7 @@ static int wait_for_enclaves(struct rest_client *c, const char *gateway)
         struct km_error err;
         int rc = rest_call(c, &r, "GET", "/api/v1/enclaves", NULL, NULL, &err);
         if (rc != KM_OK) {
-            fprintf(stderr, "%s\nhint: is the stack running? start it with: make start\n",
-                    err.msg);
+            fprintf(stderr, "%s\nhint: is the stack running? start it with: make start\n", err.msg);
             return CMD_EXIT_FAIL;
         }
         size_t ready = 0, total = 0, i;
@@ -306,12 +304,11 @@ static int run_demo(const struct demo_opts *d)
     }
     double total_ms = ms_since(t_all);
     if (d->json) {
-        json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:f, s:f}", "ok", 1,
-                              "keygen_session_id", k.id_s, "signing_session_id", s.id_s,
-                              "aggregate_public_key", agg, "address", address, "participants",
-                              (int)k.nusers, "signatures_verified", (int)s.nitems, "keygen_ms",
-                              round2(keygen_ms), "signing_ms", round2(sign_ms), "total_ms",
-                              round2(total_ms));
+        json_t *o = json_pack(
+            "{s:b, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:f, s:f}", "ok", 1, "keygen_session_id",
+            k.id_s, "signing_session_id", s.id_s, "aggregate_public_key", agg, "address", address,
+            "participants", (int)k.nusers, "signatures_verified", (int)s.nitems, "keygen_ms",
+            round2(keygen_ms), "signing_ms", round2(sign_ms), "total_ms", round2(total_ms));
         char *js = json_dumps(o, JSON_COMPACT);
         printf("%s\n", js ? js : "{}");
         free(js);

@@ -26,22 +26,21 @@
 
 static void ping_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: keymeld enclave ping ADDRESS [--count N] [--timeout MS] [--production] "
-            "[--json]\n"
-            "\n"
-            "Connects to one enclave, sends ping and get_public_info, prints the round trip,\n"
-            "the enclave id and its public key. ADDRESS is vsock://CID:PORT, tcp://HOST:PORT\n"
-            "or unix:///PATH, e.g. vsock://2:5000 (an enclave on the development host) or\n"
-            "tcp://127.0.0.1:9000 (the same enclave through its socat debug proxy).\n"
-            "\n"
-            "  --count N       pings to send (default 1)\n"
-            "  --timeout MS    per request, connect included (default 5000)\n"
-            "  --production    give production advice on failure (CIDs from nitro-cli);\n"
-            "                  also when KEYMELD_ENVIRONMENT=production\n"
-            "  --json          one JSON object on stdout\n"
-            "\n"
-            "Exit status: 0 reachable, 1 not reachable, 2 usage error.\n");
+    fprintf(out, "usage: keymeld enclave ping ADDRESS [--count N] [--timeout MS] [--production] "
+                 "[--json]\n"
+                 "\n"
+                 "Connects to one enclave, sends ping and get_public_info, prints the round trip,\n"
+                 "the enclave id and its public key. ADDRESS is vsock://CID:PORT, tcp://HOST:PORT\n"
+                 "or unix:///PATH, e.g. vsock://2:5000 (an enclave on the development host) or\n"
+                 "tcp://127.0.0.1:9000 (the same enclave through its socat debug proxy).\n"
+                 "\n"
+                 "  --count N       pings to send (default 1)\n"
+                 "  --timeout MS    per request, connect included (default 5000)\n"
+                 "  --production    give production advice on failure (CIDs from nitro-cli);\n"
+                 "                  also when KEYMELD_ENVIRONMENT=production\n"
+                 "  --json          one JSON object on stdout\n"
+                 "\n"
+                 "Exit status: 0 reachable, 1 not reachable, 2 usage error.\n");
 }
 
 struct ping_opts {

@@ -49,14 +49,13 @@ static int usage_error(const char *prog, void (*usage)(FILE *))
 
 static void keygen_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: keymeld keygen --out FILE [--participants N] [--tweak bip86|none]\n"
-            "                      [--gateway URL] [--json]\n"
-            "\n"
-            "Creates a MuSig2 keygen with N locally made participants (2..1000, default 3),\n"
-            "waits for the aggregate key, checks it, and saves the session to FILE (mode\n"
-            "0600: it holds the session secret and the private keys) for keymeld sign.\n"
-            "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n");
+    fprintf(out, "usage: keymeld keygen --out FILE [--participants N] [--tweak bip86|none]\n"
+                 "                      [--gateway URL] [--json]\n"
+                 "\n"
+                 "Creates a MuSig2 keygen with N locally made participants (2..1000, default 3),\n"
+                 "waits for the aggregate key, checks it, and saves the session to FILE (mode\n"
+                 "0600: it holds the session secret and the private keys) for keymeld sign.\n"
+                 "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n");
 }
 
 int cmd_keygen(int argc, char **argv)
@@ -130,14 +129,13 @@ int cmd_keygen(int argc, char **argv)
 
 static void sign_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: keymeld sign --session FILE --message HEX [--message HEX]...\n"
-            "                    [--approve] [--gateway URL] [--json]\n"
-            "\n"
-            "Signs 32-byte messages (64 hex characters each, up to 100) with the session of\n"
-            "FILE (from keymeld keygen): creates the signing session, approves it for every\n"
-            "participant that requires approval when --approve is given, waits, decrypts\n"
-            "and verifies each signature, and prints them.\n");
+    fprintf(out, "usage: keymeld sign --session FILE --message HEX [--message HEX]...\n"
+                 "                    [--approve] [--gateway URL] [--json]\n"
+                 "\n"
+                 "Signs 32-byte messages (64 hex characters each, up to 100) with the session of\n"
+                 "FILE (from keymeld keygen): creates the signing session, approves it for every\n"
+                 "participant that requires approval when --approve is given, waits, decrypts\n"
+                 "and verifies each signature, and prints them.\n");
 }
 
 int cmd_sign(int argc, char **argv)
@@ -163,8 +161,7 @@ int cmd_sign(int argc, char **argv)
             if (!bad && nmsgs == PROTO_MAX_ITEMS)
                 bad = fprintf(stderr, "keymeld sign: at most %d messages per signing session\n",
                               PROTO_MAX_ITEMS) > 0;
-            else if (!bad &&
-                     hex_decode_exact(msgs[nmsgs], 32, o.value, strlen(o.value)) != KM_OK)
+            else if (!bad && hex_decode_exact(msgs[nmsgs], 32, o.value, strlen(o.value)) != KM_OK)
                 bad = fprintf(stderr,
                               "keymeld sign: --message '%.70s' is not 64 hex characters "
                               "(a 32-byte message, e.g. a sighash)\n",
@@ -194,8 +191,10 @@ int cmd_sign(int argc, char **argv)
         fprintf(stderr, "keymeld sign: %s\n", err.msg);
         return CMD_EXIT_FAIL;
     }
-    struct rest_client *c =
-        rest_client_new(gateway ? gateway : saved_gw[0] ? saved_gw : default_gateway(), 30000);
+    struct rest_client *c = rest_client_new(gateway       ? gateway
+                                            : saved_gw[0] ? saved_gw
+                                                          : default_gateway(),
+                                            30000);
     rc = client_signing_new(&s, (const uint8_t(*)[32])msgs, nmsgs);
     free(msgs);
     if (rc == KM_OK)
@@ -277,8 +276,10 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "keymeld status: %s\n", err.msg);
         return CMD_EXIT_FAIL;
     }
-    struct rest_client *c =
-        rest_client_new(gateway ? gateway : saved_gw[0] ? saved_gw : default_gateway(), 30000);
+    struct rest_client *c = rest_client_new(gateway       ? gateway
+                                            : saved_gw[0] ? saved_gw
+                                                          : default_gateway(),
+                                            30000);
     const struct keypair *signer = &k.session_auth;
     if (signing != NULL) {
         char sid_s[UUID_STR_LEN + 1];

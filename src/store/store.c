@@ -136,8 +136,11 @@ int store_open(struct store **out, const struct store_options *opts, struct km_e
         store_close(s);
         return r;
     }
-    log_info(LOG_COMP, "database ready at %s (schema version %d, %u connections)", s->path,
-             STORE_SCHEMA_VERSION, s->nconns);
+    log_info(LOG_COMP, "database ready at %s (schema version %d, %u connections, %s)", s->path,
+             STORE_SCHEMA_VERSION, s->nconns,
+             !o.wal                ? "rollback journal"
+             : o.fsync_each_commit ? "WAL, fsync on every commit"
+                                   : "WAL, fsync at checkpoints");
     *out = s;
     return KM_OK;
 }

@@ -47,8 +47,9 @@ char *procs_read_file(const char *path, size_t *len)
 /* Our enclave settings replace inherited ones; the rest of the
  * environment (sanitizer options, PATH) is kept. */
 static const char *const enclave_settings[] = {
-    "TRANSPORT_MODE=", "VSOCK_PORT=",        "ENCLAVE_ID=",         "ENCLAVE_CID=", "TCP_HOST=",
-    "UNIX_PATH=",      "KEYMELD_LOG_LEVEL=", "KEYMELD_LOG_FORMAT=", NULL};
+    "TRANSPORT_MODE=",    "VSOCK_PORT=",         "ENCLAVE_ID=",
+    "ENCLAVE_CID=",       "TCP_HOST=",           "UNIX_PATH=",
+    "KEYMELD_LOG_LEVEL=", "KEYMELD_LOG_FORMAT=", NULL};
 
 static pid_t spawn(const char *log, size_t id, const char *level, const char *const *extra)
 {

@@ -82,8 +82,8 @@ bool stack_log_contains(const struct stack *s, const char *name, const char *tex
 }
 
 /* Our settings win over inherited KEYMELD_* / enclave variables. */
-static const char *const stack_settings[] = {"KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=",
-                                             "CONFIG_PATH=", NULL};
+static const char *const stack_settings[] = {
+    "KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=", NULL};
 
 /* Spawns bin with extra environment entries, stdout+stderr appended to
  * the named log. */
