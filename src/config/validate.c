@@ -250,7 +250,7 @@ static void check_cid_production(struct vctx *v, const struct cfg_enclave *e)
     if (e->src[CFG_EF_CID].kind != CFG_SRC_ENV)
         cfg_diag_src(v->d, CFG_WARNING, v->c, &e->src[CFG_EF_CID],
                      "enclave %u: CID %u is a template value from the file: Nitro assigns CIDs "
-                     "when enclaves start, so export KEYMELD_ENCLAVE_%u_CID=<ContextId from "
+                     "when enclaves start, so export KEYMELD_ENCLAVE_%u_CID=<EnclaveCID from "
                      "'nitro-cli describe-enclaves'>",
                      e->id, e->cid, e->id);
 }

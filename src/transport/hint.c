@@ -17,7 +17,7 @@ static char *hint_vsock_nodev(char *out, size_t cap, const struct tp_addr *a, co
                  a->cid, var);
     } else if (a->cid >= 3) {
         snprintf(out, cap,
-                 "hint: no enclave has CID %u; AWS assigns CIDs at start-up: read ContextId "
+                 "hint: no enclave has CID %u; AWS assigns CIDs at start-up: read EnclaveCID "
                  "from `nitro-cli describe-enclaves` and export %s_CID",
                  a->cid, var);
     } else {
