@@ -132,6 +132,19 @@ void en_on_removed(void *ud, const struct session *s)
               s->kind == SESSION_KEYGEN ? "keygen" : "signing", sid);
 }
 
+static void on_signing_done(void *ud, const struct session *s)
+{
+    (void)ud;
+    char sid[UUID_STR_LEN + 1];
+    log_debug(LOG_COMP, "signing session %s done here: removed, its secrets are wiped",
+              en_uuid_str(sid, &s->id));
+}
+
+void en_signing_done(struct en_req *r)
+{
+    store_remove(r->en->store, r->sess, on_signing_done, r->en);
+}
+
 static int en_clear_session(struct en_req *r)
 {
     const struct proto_clear_session_args *a = r->args;

@@ -183,6 +183,13 @@ int en_store_insert(struct en_req *r, struct session *s, const struct session *p
  * cached replies and logs it. */
 void en_on_removed(void *ud, const struct session *s);
 
+/* Removes the signing session of r once this enclave's part is done (its
+ * partial signatures issued, or the coordinator's finalize): its data is
+ * wiped when the command ends. Its cached replies stay, so a repeated
+ * command id still gets its reply; any other command finds no session.
+ * The gateway need not send clear_session after a success. */
+void en_signing_done(struct en_req *r);
+
 /* ---- Crypto helpers (seal.c) -------------------------------------------------------- */
 
 /* ECIES-decrypts ct with the enclave key into out (cap bytes; wiped on

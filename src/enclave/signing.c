@@ -680,8 +680,10 @@ int en_signing_distribute_nonces(struct en_req *r)
         log_debug(LOG_COMP, "signing %s: %zu units signed for %zu local signers",
                   en_uuid_str(sid, &r->sess->id), sd->n_units, res.n_partial_signatures);
         /* Only the coordinator finalizes; the others are done. */
-        if (!sd->coordinator)
+        if (!sd->coordinator) {
             sg_wipe(sd);
+            en_signing_done(r);
+        }
         r->result = proto_signing_distribute_nonces_result_encode(&res);
     }
     proto_signing_distribute_nonces_result_clear(&res);
@@ -828,6 +830,7 @@ int en_signing_finalize(struct en_req *r)
         log_debug(LOG_COMP, "signing %s: completed, %zu items verified", sid, sd->n_items);
         sg_wipe(sd);
         r->result = proto_signing_finalize_result_encode(&res);
+        en_signing_done(r);
     }
     proto_signing_finalize_result_clear(&res);
     free(psigs);

@@ -167,8 +167,9 @@ static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t 
     return v;
 }
 
-/* Wipes the session on every enclave once it is done; failures only cost
- * memory until the enclave's own expiry, so they are logged, not retried. */
+/* Wipes a failed session on every enclave (a completed one removes itself
+ * there: docs/PROTOCOL.md); failures only cost memory until the enclave's
+ * own expiry, so they are logged, not retried. */
 static void clear_everywhere(struct sg_ctx *x)
 {
     struct fanout_call calls[PROTO_MAX_ENCLAVES];
@@ -207,10 +208,9 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
         coord_count_step(c, false);
         if (p.status == STORE_SIGNING_COMPLETED) {
             coord_count_end(c, COORD_SIGNING, true, false);
-            coord_changed(c, x->sg.id); /* tell waiters before the clean-up round trip */
+            coord_changed(c, x->sg.id);
             log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id,
                      json_array_size(x->sg.items));
-            clear_everywhere(x);
         }
         return STEP_ADVANCED;
     }

@@ -295,18 +295,28 @@ static void test_nonce_reuse_impossible(void **state)
     struct proto_signing_distribute_nonces_args a = {
         .signing_session_id = sg.id, .n_nonces = sg.n_nonces, .nonces = sg.nonces};
     json_t *args = proto_signing_distribute_nonces_args_encode(&a);
-    struct uuid cid;
-    CHECK_OK(uuid_v7_new(&cid));
-    CHECK_OK(drv_call(&e.f.d, 1, "signing_distribute_nonces", &cid, args, &first, &err));
-    /* The same command_id: the same reply, nothing signed twice. */
-    CHECK_OK(drv_call(&e.f.d, 1, "signing_distribute_nonces", &cid, args, &again, &err));
-    CHECK(json_equal(first.result, again.result));
-    env_reply_clear(&again);
-    /* A new command_id: the nonces are spent. */
-    CHECK_ERR(drv_call(&e.f.d, 1, "signing_distribute_nonces", NULL, args, &again, &err),
-              KM_ERR_REMOTE);
-    en_expect_error(&again, "invalid_state", "not allowed in state partials_issued");
-    env_reply_clear(&first);
+    /* Enclave 0 coordinates: it keeps the session for signing_finalize.
+     * Enclave 1 is done once it has signed, and removes the session. */
+    CHECK_EQ(e.kg.coordinator, 0);
+    for (uint32_t enclave = 0; enclave < 2; enclave++) {
+        struct uuid cid;
+        CHECK_OK(uuid_v7_new(&cid));
+        CHECK_OK(
+            drv_call(&e.f.d, enclave, "signing_distribute_nonces", &cid, args, &first, &err));
+        /* The same command_id: the same reply, nothing signed twice. */
+        CHECK_OK(
+            drv_call(&e.f.d, enclave, "signing_distribute_nonces", &cid, args, &again, &err));
+        CHECK(json_equal(first.result, again.result));
+        env_reply_clear(&again);
+        /* A new command_id: the nonces are spent. */
+        CHECK_ERR(drv_call(&e.f.d, enclave, "signing_distribute_nonces", NULL, args, &again, &err),
+                  KM_ERR_REMOTE);
+        if (enclave == 0)
+            en_expect_error(&again, "invalid_state", "not allowed in state partials_issued");
+        else
+            en_expect_error(&again, "not_found", "not found");
+        env_reply_clear(&first);
+    }
     json_decref(args);
     drv_signing_release(&sg);
     teardown(&e);
@@ -360,16 +370,16 @@ static void test_invalid_partial_signature_named(void **state)
     json_t *args = proto_signing_finalize_args_encode(&a);
     struct env_reply rep;
     CHECK_ERR(drv_call(&e.f.d, 2, "signing_finalize", NULL, args, &rep, &err), KM_ERR_REMOTE);
-    en_expect_error(&rep, "invalid_state", "not the coordinator");
+    en_expect_error(&rep, "not_found", "not found"); /* enclave 2 is done, its session gone */
     json_decref(args);
     /* The right partial signatures still finalize. */
     proto_blob_clear(&sg.psigs[1].ciphertext);
     sg.psigs[1].ciphertext = keep;
     CHECK_OK(drv_sign_finalize(&e.f.d, &e.kg, &sg, &err));
     CHECK_OK(drv_sign_check(&e.kg, &sg, &err));
-    /* Completed: finalize again is refused (a new command_id). */
+    /* Completed and removed: finalize again is refused (a new command_id). */
     CHECK_ERR(drv_sign_finalize(&e.f.d, &e.kg, &sg, &err), KM_ERR_REMOTE);
-    CHECK_CONTAINS(err.msg, "not allowed in state completed");
+    CHECK_CONTAINS(err.msg, "not found");
     drv_signing_release(&sg);
     teardown(&e);
 }
