@@ -301,11 +301,9 @@ static void test_nonce_reuse_impossible(void **state)
     for (uint32_t enclave = 0; enclave < 2; enclave++) {
         struct uuid cid;
         CHECK_OK(uuid_v7_new(&cid));
-        CHECK_OK(
-            drv_call(&e.f.d, enclave, "signing_distribute_nonces", &cid, args, &first, &err));
+        CHECK_OK(drv_call(&e.f.d, enclave, "signing_distribute_nonces", &cid, args, &first, &err));
         /* The same command_id: the same reply, nothing signed twice. */
-        CHECK_OK(
-            drv_call(&e.f.d, enclave, "signing_distribute_nonces", &cid, args, &again, &err));
+        CHECK_OK(drv_call(&e.f.d, enclave, "signing_distribute_nonces", &cid, args, &again, &err));
         CHECK(json_equal(first.result, again.result));
         env_reply_clear(&again);
         /* A new command_id: the nonces are spent. */
