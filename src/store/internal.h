@@ -4,7 +4,9 @@
 #ifndef KM_STORE_INTERNAL_H
 #define KM_STORE_INTERNAL_H
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "store/store.h"
@@ -15,6 +17,11 @@
  * address of the SQL text (every query is a static string). */
 struct store_conn {
     sqlite3 *db;
+    /* The store's writer lock, held from store_begin to commit/rollback:
+     * in-process writers queue on a mutex instead of meeting SQLITE_BUSY
+     * and sleeping in SQLite's busy handler (milliseconds each). */
+    pthread_mutex_t *write_lock;
+    bool writing;
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -33,10 +40,17 @@ void store_conn_release(struct store *s, struct store_conn *c);
  * prepare failure (a bug in our SQL: logged). */
 sqlite3_stmt *store_stmt(struct store_conn *c, const char *sql);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_begin takes the writer lock;
+ * a successful commit or the rollback releases it (a failed commit leaves
+ * it for the rollback; releasing the connection rolls back at the latest). */
 int store_begin(struct store_conn *c) KM_WUR;
 int store_commit(struct store_conn *c) KM_WUR;
 void store_rollback(struct store_conn *c);
+
+/* sqlite3_step, except that a write outside store_begin (autocommit)
+ * holds the writer lock for its duration. Every query of the store steps
+ * through this. */
+int store_step(struct store_conn *c, sqlite3_stmt *st);
 
 /* Maps an SQLite result code to KM_*, logging unexpected ones. */
 int store_sqlite_err(struct store_conn *c, int rc, const char *what);

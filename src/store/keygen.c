@@ -79,7 +79,7 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k)
     sqlite3_bind_int64(st, 9, now + (int64_t)k->timeout_secs);
     if (r == KM_OK)
         r = store_bind_json(st, 10, k->enclave_keys);
-    if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+    if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
         r = store_sqlite_err(c, rc, "insert keygen session");
     sqlite3_reset(st);
     for (size_t i = 0; r == KM_OK && i < k->nparticipants; i++) {
@@ -93,7 +93,7 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k)
         if (r == KM_OK)
             r = store_bind_text(st, 3, k->participants[i].user_id);
         sqlite3_bind_int64(st, 4, k->participants[i].enclave_id);
-        if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+        if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
             r = store_sqlite_err(c, rc, "insert participant slot");
         sqlite3_reset(st);
     }
@@ -165,7 +165,7 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, id);
-    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
     if (rc == SQLITE_ROW)
         keygen_from_row(out, st);
     else if (rc == SQLITE_DONE)
@@ -181,7 +181,7 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
         return KM_ERR_INTERNAL;
     r = store_bind_text(st, 1, id);
     size_t cap = 0;
-    while (r == KM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (r == KM_OK && (rc = store_step(c, st)) == SQLITE_ROW) {
         if (out->nparticipants == cap) {
             cap = cap ? cap * 2 : 8;
             out->participants = xrealloc(out->participants, cap * sizeof(*out->participants));
@@ -236,7 +236,7 @@ static int slot_matches(struct store_conn *c, const char *id, const struct store
     int r = store_bind_text(st, 1, id);
     if (r == KM_OK)
         r = store_bind_text(st, 2, p->user_id);
-    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
     if (rc == SQLITE_DONE) {
         r = KM_ERR_NOT_FOUND;
     } else if (rc == SQLITE_ROW) {
@@ -269,7 +269,7 @@ static int slot_register(struct store_conn *c, const char *id, const struct stor
         r = store_bind_text(st, 4, p->auth_pubkey);
     sqlite3_bind_int(st, 5, p->require_signing_approval ? 1 : 0);
     sqlite3_bind_int64(st, 6, store_now());
-    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
     if (r == KM_OK && rc != SQLITE_DONE)
         r = store_sqlite_err(c, rc, "register participant");
     sqlite3_reset(st);
@@ -300,7 +300,7 @@ int store_keygen_initialize(struct store *s, const char *id, const char *session
     if (r == KM_OK)
         r = store_bind_text(st, 3, encrypted_session_secret);
     sqlite3_bind_int64(st, 4, store_now());
-    if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+    if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
         r = store_sqlite_err(c, rc, "initialize keygen session");
     sqlite3_reset(st);
     if (r == KM_OK && sqlite3_changes(c->db) != 1) {
@@ -308,7 +308,7 @@ int store_keygen_initialize(struct store *s, const char *id, const char *session
         r = KM_ERR_INTERNAL;
         if (st != NULL) {
             r = store_bind_text(st, 1, id);
-            rc = sqlite3_step(st);
+            rc = store_step(c, st);
             r = rc == SQLITE_ROW ? KM_ERR_STATE : KM_ERR_NOT_FOUND;
             sqlite3_reset(st);
         }
@@ -341,7 +341,7 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
         goto out;
     }
     r = store_bind_text(st, 1, id);
-    rc = sqlite3_step(st);
+    rc = store_step(c, st);
     if (rc == SQLITE_DONE)
         r = KM_ERR_NOT_FOUND;
     else if (rc != SQLITE_ROW)
@@ -362,7 +362,7 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
         goto out;
     }
     r = store_bind_text(st, 1, id);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if ((rc = store_step(c, st)) == SQLITE_ROW) {
         *expected = (size_t)sqlite3_column_int64(st, 0);
         *registered = (size_t)sqlite3_column_int64(st, 1);
     } else {
@@ -377,7 +377,7 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
         }
         r = store_bind_text(st, 1, id);
         sqlite3_bind_int64(st, 2, store_now());
-        if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+        if ((rc = store_step(c, st)) != SQLITE_DONE)
             r = store_sqlite_err(c, rc, "start keygen");
         *now_running = sqlite3_changes(c->db) == 1;
         sqlite3_reset(st);
@@ -420,7 +420,7 @@ int store_keygen_advance(struct store *s, const char *id, const struct store_key
             r = store_bind_text(st, 8, p->aggregate_check);
         if (r == KM_OK)
             r = store_bind_json(st, 9, p->subset_results);
-        int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
         if (r == KM_OK && rc != SQLITE_DONE)
             r = store_sqlite_err(c, rc, "advance keygen session");
         else if (r == KM_OK && sqlite3_changes(c->db) != 1)
@@ -457,7 +457,7 @@ static int exec_on_session(struct store *s, const char *sql, const char *id, int
             r = store_bind_text(st, i++, text);
         if (sqlite3_bind_parameter_count(st) >= i)
             sqlite3_bind_int64(st, i, store_now());
-        int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
         if (r == KM_OK && rc != SQLITE_DONE)
             r = store_sqlite_err(c, rc, "update session");
         else if (r == KM_OK && sqlite3_changes(c->db) == 0)
@@ -512,7 +512,7 @@ int store_keygen_signing_count(struct store *s, const char *id, int64_t *count)
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, id);
-        int rc = sqlite3_step(st);
+        int rc = store_step(c, st);
         if (rc == SQLITE_ROW)
             *count = sqlite3_column_int64(st, 0);
         else if (r == KM_OK)

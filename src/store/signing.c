@@ -57,7 +57,7 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
         goto out;
     }
     r = store_bind_text(st, 1, sg->keygen_session_id);
-    rc = sqlite3_step(st);
+    rc = store_step(c, st);
     if (rc == SQLITE_DONE)
         r = KM_ERR_NOT_FOUND;
     else if (rc != SQLITE_ROW)
@@ -86,7 +86,7 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
     sqlite3_bind_int64(st, 5, sg->timeout_secs);
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, now + (int64_t)sg->timeout_secs);
-    if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+    if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
         r = store_sqlite_err(c, rc, "insert signing session");
     sqlite3_reset(st);
     if (r == KM_OK)
@@ -113,7 +113,7 @@ static int signing_load(struct store_conn *c, const char *id, struct store_signi
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, id);
-    int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
     if (rc == SQLITE_ROW) {
         store_col_copy(out->id, sizeof(out->id), st, 0);
         store_col_copy(out->keygen_session_id, sizeof(out->keygen_session_id), st, 1);
@@ -144,7 +144,7 @@ static int signing_load(struct store_conn *c, const char *id, struct store_signi
         return KM_ERR_INTERNAL;
     r = store_bind_text(st, 1, id);
     size_t cap = 0;
-    while (r == KM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (r == KM_OK && (rc = store_step(c, st)) == SQLITE_ROW) {
         if (out->napprovals == cap) {
             cap = cap ? cap * 2 : 4;
             out->approvals = xrealloc(out->approvals, cap * sizeof(*out->approvals));
@@ -183,7 +183,7 @@ static const char SQL_SIGNING_SET_RUNNING[] =
 
 static int step_one(struct store_conn *c, sqlite3_stmt *st, const char *what)
 {
-    int rc = sqlite3_step(st);
+    int rc = store_step(c, st);
     int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KM_OK : store_sqlite_err(c, rc, what);
     return r;
 }
@@ -203,7 +203,7 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
         goto out;
     }
     r = store_bind_text(st, 1, id);
-    rc = sqlite3_step(st);
+    rc = store_step(c, st);
     if (rc == SQLITE_DONE)
         r = KM_ERR_NOT_FOUND;
     else if (rc != SQLITE_ROW)
@@ -240,7 +240,7 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
         r = store_bind_text(st, 1, id);
         if (r == KM_OK)
             r = store_bind_text(st, 2, required_users[i]);
-        if (r == KM_OK && sqlite3_step(st) == SQLITE_ROW)
+        if (r == KM_OK && store_step(c, st) == SQLITE_ROW)
             have++;
         sqlite3_reset(st);
     }

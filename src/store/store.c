@@ -20,6 +20,7 @@ struct store {
     unsigned nconns;
     pthread_mutex_t lock;
     pthread_cond_t freed;
+    pthread_mutex_t write_lock;
     char *path;
 };
 
@@ -63,9 +64,11 @@ static int make_parent_dirs(const char *path, struct km_error *err)
     return r;
 }
 
-static int conn_open(struct store_conn *c, const struct store_options *o, struct km_error *err)
+static int conn_open(struct store_conn *c, const struct store_options *o,
+                     pthread_mutex_t *write_lock, struct km_error *err)
 {
     memset(c, 0, sizeof(*c));
+    c->write_lock = write_lock;
     int rc = sqlite3_open_v2(
         o->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -121,14 +124,15 @@ int store_open(struct store **out, const struct store_options *opts, struct km_e
     s->path = xstrdup(o.path);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
+    pthread_mutex_init(&s->write_lock, NULL);
     /* The first connection migrates before the others exist. */
-    r = conn_open(&s->conns[0], &o, err);
+    r = conn_open(&s->conns[0], &o, &s->write_lock, err);
     if (r == KM_OK) {
         s->nconns = 1;
         r = store_migrate(s->conns[0].db, err);
     }
     for (unsigned i = 1; r == KM_OK && i < o.connections; i++) {
-        r = conn_open(&s->conns[i], &o, err);
+        r = conn_open(&s->conns[i], &o, &s->write_lock, err);
         if (r == KM_OK)
             s->nconns++;
     }
@@ -160,6 +164,7 @@ void store_close(struct store *s)
         conn_close(&s->conns[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
+    pthread_mutex_destroy(&s->write_lock);
     free(s->conns);
     free(s->busy);
     free(s->path);
@@ -183,6 +188,10 @@ struct store_conn *store_conn_acquire(struct store *s)
 
 void store_conn_release(struct store *s, struct store_conn *c)
 {
+    if (c->writing) {
+        log_error(LOG_COMP, "a transaction was left open: rolled back");
+        store_rollback(c);
+    }
     pthread_mutex_lock(&s->lock);
     s->busy[c - s->conns] = false;
     pthread_cond_signal(&s->freed);
@@ -220,6 +229,17 @@ int store_sqlite_err(struct store_conn *c, int rc, const char *what)
     return base == SQLITE_BUSY ? KM_ERR_TIMEOUT : KM_ERR_IO;
 }
 
+int store_step(struct store_conn *c, sqlite3_stmt *st)
+{
+    if (c->writing || sqlite3_stmt_readonly(st))
+        return sqlite3_step(st);
+    pthread_mutex_lock(c->write_lock);
+    int rc = sqlite3_step(st);
+    pthread_mutex_unlock(c->write_lock);
+    return rc;
+}
+
+/* Transaction control: store_begin/commit/rollback manage the writer lock. */
 static int exec_simple(struct store_conn *c, const char *sql)
 {
     sqlite3_stmt *st = store_stmt(c, sql);
@@ -236,18 +256,35 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 
 int store_begin(struct store_conn *c)
 {
-    return exec_simple(c, SQL_BEGIN);
+    pthread_mutex_lock(c->write_lock);
+    int r = exec_simple(c, SQL_BEGIN);
+    if (r != KM_OK)
+        pthread_mutex_unlock(c->write_lock);
+    c->writing = r == KM_OK;
+    return r;
+}
+
+static void end_write(struct store_conn *c)
+{
+    if (c->writing) {
+        c->writing = false;
+        pthread_mutex_unlock(c->write_lock);
+    }
 }
 
 int store_commit(struct store_conn *c)
 {
-    return exec_simple(c, SQL_COMMIT);
+    int r = exec_simple(c, SQL_COMMIT);
+    if (r == KM_OK)
+        end_write(c);
+    return r;
 }
 
 void store_rollback(struct store_conn *c)
 {
     if (!sqlite3_get_autocommit(c->db))
         (void)exec_simple(c, SQL_ROLLBACK);
+    end_write(c);
 }
 
 int store_bind_text(sqlite3_stmt *st, int idx, const char *v)
@@ -303,7 +340,7 @@ int store_list_ids(struct store *s, const char *sql, int64_t param, char (**ids)
         sqlite3_bind_int64(st, 1, param);
     size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = store_step(c, st)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             *ids = xrealloc(*ids, cap * sizeof(**ids));
@@ -331,7 +368,7 @@ int store_ping(struct store *s, struct km_error *err)
     struct store_conn *c = store_conn_acquire(s);
     sqlite3_stmt *st = store_stmt(c, SQL_PING);
     int r = KM_OK;
-    if (st == NULL || sqlite3_step(st) != SQLITE_ROW)
+    if (st == NULL || store_step(c, st) != SQLITE_ROW)
         r = km_error_set(err, KM_ERR_IO, 0, "database not answering: %s", sqlite3_errmsg(c->db));
     if (st)
         sqlite3_reset(st);
@@ -346,7 +383,7 @@ int store_schema_version(struct store *s, int *version)
     struct store_conn *c = store_conn_acquire(s);
     sqlite3_stmt *st = store_stmt(c, SQL_VERSION);
     int r = KM_ERR_IO;
-    if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+    if (st != NULL && store_step(c, st) == SQLITE_ROW) {
         *version = sqlite3_column_int(st, 0);
         r = KM_OK;
     }
@@ -370,7 +407,7 @@ int store_stats(struct store *s, struct store_stats *out)
     sqlite3_stmt *st = store_stmt(c, SQL_STATS);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
-        int rc = sqlite3_step(st);
+        int rc = store_step(c, st);
         if (rc == SQLITE_ROW) {
             out->keygen_total = sqlite3_column_int64(st, 0);
             out->keygen_active = sqlite3_column_int64(st, 1);
@@ -416,7 +453,7 @@ int store_enclave_observe_key(struct store *s, uint32_t enclave_id, const char *
         goto out;
     }
     sqlite3_bind_int64(st, 1, enclave_id);
-    int rc = sqlite3_step(st);
+    int rc = store_step(c, st);
     const char *sql = NULL;
     if (rc == SQLITE_ROW) {
         const char *old = (const char *)sqlite3_column_text(st, 0);
@@ -445,7 +482,7 @@ int store_enclave_observe_key(struct store *s, uint32_t enclave_id, const char *
         sqlite3_bind_int64(st, 1, enclave_id);
         r = store_bind_text(st, 2, public_key_hex);
         sqlite3_bind_int64(st, 3, store_now());
-        if (r == KM_OK && (rc = sqlite3_step(st)) != SQLITE_DONE)
+        if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
             r = store_sqlite_err(c, rc, "record enclave key");
         sqlite3_reset(st);
     }
@@ -475,7 +512,7 @@ int store_auth_nonce_claim(struct store *s, const char *key_hex, const char *non
         if (r == KM_OK)
             r = store_bind_text(st, 2, nonce_hex);
         sqlite3_bind_int64(st, 3, expires_at);
-        int rc = r == KM_OK ? sqlite3_step(st) : SQLITE_MISUSE;
+        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
         if (r == KM_OK && rc != SQLITE_DONE)
             r = store_sqlite_err(c, rc, "claim auth nonce");
         sqlite3_reset(st);
@@ -491,7 +528,7 @@ int store_auth_nonce_prune(struct store *s, int64_t now)
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, now);
-        int rc = sqlite3_step(st);
+        int rc = store_step(c, st);
         r = rc == SQLITE_DONE ? KM_OK : store_sqlite_err(c, rc, "prune auth nonces");
         sqlite3_reset(st);
     }
