@@ -16,9 +16,12 @@
  * the process, but a power loss may undo the last commits.
  * store_close() checkpoints with wal_checkpoint(TRUNCATE).
  *
- * Concurrency: a small pool of connections, so HTTP threads and
- * coordinator workers read in parallel; writes are serialized by SQLite
- * (BEGIN IMMEDIATE, busy timeout). Every function is thread-safe.
+ * Concurrency: a pool of connections, so HTTP threads and coordinator
+ * workers read in parallel; writes take one in-process writer lock (a
+ * mutex, so a writer waits exactly as long as the one before it, never in
+ * SQLite's sleeping busy handler), then BEGIN IMMEDIATE; the busy timeout
+ * only matters against other processes (e.g. a backup). Every function is
+ * thread-safe.
  *
  * Statements: prepared once per connection and reused; values are always
  * bound, never formatted into SQL.
