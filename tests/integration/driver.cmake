@@ -5,7 +5,7 @@
 if(NOT TARGET km_enclave_driver)
   add_library(km_enclave_driver STATIC ${CMAKE_CURRENT_LIST_DIR}/driver.c
                                        ${CMAKE_CURRENT_LIST_DIR}/procs.c
-                                       ${CMAKE_CURRENT_LIST_DIR}/../support/spawn.c)
+                                       ${CMAKE_CURRENT_LIST_DIR}/../support/process_spawn.c)
   target_include_directories(km_enclave_driver PUBLIC ${CMAKE_CURRENT_LIST_DIR}
                                                     ${CMAKE_CURRENT_LIST_DIR}/../support)
   target_link_libraries(km_enclave_driver PUBLIC km_client km_enclave km_transport)

@@ -11,7 +11,7 @@
 #include "common/clock.h"
 #include "common/xmalloc.h"
 #include "transport/addr.h"
-#include "spawn.h"
+#include "process_spawn.h"
 #include "common/banned.h"
 
 #define LISTEN_LINE "TCP server listening on 127.0.0.1:"

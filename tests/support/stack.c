@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "process_spawn.h"
 #include "client/rest.h"
 #include "common/clock.h"
 #include "common/banned.h"

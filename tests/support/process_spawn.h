@@ -1,5 +1,5 @@
 /*
- * spawn.h - starts a KeyMeld process for a test or benchmark.
+ * process_spawn.h - starts a KeyMeld process for a test or benchmark.
  *
  * The child's environment is the parent's minus the variables that would
  * change how the process under test is configured (drop_prefixes), plus
@@ -8,8 +8,8 @@
  * test killed half-way does not leave enclaves or gateways behind. Spawn
  * from the thread that lives for the whole test (normally main).
  */
-#ifndef KM_TESTS_SPAWN_H
-#define KM_TESTS_SPAWN_H
+#ifndef KM_TESTS_PROCESS_SPAWN_H
+#define KM_TESTS_PROCESS_SPAWN_H
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -26,4 +26,4 @@
 pid_t spawn_process(const char *exe, char *const argv[], const char *const *extra_env,
                     const char *const *drop_prefixes, const char *log_path, bool append);
 
-#endif /* KM_TESTS_SPAWN_H */
+#endif /* KM_TESTS_PROCESS_SPAWN_H */
