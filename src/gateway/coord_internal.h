@@ -22,6 +22,13 @@ struct coord_item {
     bool again; /* woken while running */
 };
 
+/* Long-poll waiters of the sessions whose ids hash to one bucket: a change
+ * wakes only them, not every waiter of the gateway. */
+struct coord_gen_bucket {
+    uint64_t gen;
+    pthread_cond_t changed;
+};
+
 struct coord {
     const struct cfg *cfg;
     struct store *store;
@@ -30,13 +37,16 @@ struct coord {
     uint32_t call_timeout_ms;
 
     pthread_mutex_t lock;
-    pthread_cond_t work;    /* an item became due, or stopping (workers only) */
-    pthread_cond_t sweep;   /* wakes the expiry sweeper to stop */
-    pthread_cond_t changed; /* some session changed (long polls) */
+    pthread_cond_t work;  /* an item became due, or stopping (workers only) */
+    pthread_cond_t sweep; /* wakes the expiry sweeper to stop */
     struct coord_item *items;
     size_t nitems, capitems;
-    uint64_t gens[COORD_GEN_BUCKETS];
     bool stopping;
+    /* Change generations for long polls, under their own lock so waking a
+     * poller never contends with the work queue. */
+    pthread_mutex_t gen_lock;
+    struct coord_gen_bucket gens[COORD_GEN_BUCKETS];
+    bool gens_stopping;
     pthread_t *workers;
     unsigned nworkers;
     pthread_t sweeper;
@@ -51,7 +61,8 @@ enum step_result {
     STEP_RETRY,    /* a retryable failure was recorded: run again at *retry_at */
 };
 
-/* Advance one session by one step (coord_keygen.c / coord_signing.c). */
+/* Advance one session (coord_keygen.c / coord_signing.c): the keygen by
+ * one step, a signing through every step it can run now. */
 enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
 enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
 

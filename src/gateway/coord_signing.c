@@ -8,8 +8,10 @@
  *   2 signing_finalize on the coordinator enclave: it verifies every
  *     partial signature and the final signatures -> completed
  *
- * Then, best effort, clear_session on every enclave. Step outputs
- * accumulate in the state JSON: {"nonces":{"<eid>":{...}},"partials":{...}}.
+ * A completed session removes itself from the enclaves; a failed one is
+ * cleared on every enclave (clear_session, best effort). Step outputs
+ * accumulate in the state JSON: {"nonces":{"<eid>":{...}},"partials":{...}},
+ * committed after every step.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,9 +187,12 @@ static void clear_everywhere(struct sg_ctx *x)
     fanout_clear(calls, x->nenclaves);
 }
 
+/* Records how the step went. *in_memory is set when the step committed and
+ * the next one may start from x and state without reloading the session. */
 static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *state,
-                               json_t *results, uint64_t *retry_at)
+                               json_t *results, uint64_t *retry_at, bool *in_memory)
 {
+    *in_memory = false;
     struct coord *c = x->c;
     const char *step = x->sg.step < SG_DONE ? sg_step_names[x->sg.step] : "?";
     if (v == CALLS_OK) {
@@ -211,7 +216,9 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
             coord_changed(c, x->sg.id);
             log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id,
                      json_array_size(x->sg.items));
+            return STEP_IDLE;
         }
+        *in_memory = true;
         return STEP_ADVANCED;
     }
     if (v == CALLS_RETRY && (unsigned)x->sg.attempts + 1 < c->max_attempts) {
@@ -238,6 +245,35 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
     return STEP_IDLE;
 }
 
+/* Runs the session's current step; returns its verdict and fills state
+ * (and results after the last step). */
+static enum calls_verdict run_step(struct sg_ctx *x, json_t *state, json_t **results)
+{
+    enum calls_verdict v =
+        coord_check_keys(x->c, &x->k, x->enclaves, x->nenclaves, x->err, sizeof(x->err));
+    if (v != CALLS_OK)
+        return v;
+    switch ((enum sg_step)x->sg.step) {
+    case SG_INIT:
+        return step_init(x, state);
+    case SG_NONCES:
+        return step_nonces(x, state);
+    case SG_FINALIZE:
+        return step_finalize(x, state, results);
+    case SG_DONE:
+        break;
+    }
+    KM_BUG("signing %s: no step %d", x->sg.id, x->sg.step);
+}
+
+/*
+ * Loads the session and its keygen once, then runs steps until the session
+ * completes, fails or has to wait. A committed step's outputs stay in
+ * memory for the next one: store_signing_advance only succeeds from the
+ * step it was given, so a session changed meanwhile by someone else (the
+ * sweeper expiring it) stops the loop with KM_ERR_STATE, and the caller
+ * reloads it.
+ */
 enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms)
 {
     struct sg_ctx *x = xcalloc(1, sizeof(*x));
@@ -246,6 +282,8 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
     if (store_signing_get(c->store, id, &x->sg) != KM_OK || x->sg.status != STORE_SIGNING_RUNNING ||
         x->sg.step >= SG_DONE)
         goto out;
+    json_t *state = x->sg.state ? json_deep_copy(x->sg.state) : json_object();
+    json_t *results = NULL;
     enum calls_verdict v = CALLS_OK;
     if (store_keygen_get(c->store, x->sg.keygen_session_id, &x->k) != KM_OK ||
         x->k.status != STORE_KEYGEN_COMPLETED) {
@@ -254,28 +292,19 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
         v = CALLS_FAIL;
     } else if (coord_session_enclaves(&x->k, x->enclaves, &x->nenclaves) != KM_OK) {
         KM_BUG("stored keygen session %s is malformed", x->k.id);
-    } else {
-        v = coord_check_keys(c, &x->k, x->enclaves, x->nenclaves, x->err, sizeof(x->err));
     }
-
-    json_t *state = x->sg.state ? json_deep_copy(x->sg.state) : json_object();
-    json_t *results = NULL;
-    if (v == CALLS_OK) {
-        switch ((enum sg_step)x->sg.step) {
-        case SG_INIT:
-            v = step_init(x, state);
+    for (;;) {
+        if (v == CALLS_OK)
+            v = run_step(x, state, &results);
+        bool in_memory;
+        result = finish(x, v, state, results, retry_at_ms, &in_memory);
+        if (!in_memory)
             break;
-        case SG_NONCES:
-            v = step_nonces(x, state);
-            break;
-        case SG_FINALIZE:
-            v = step_finalize(x, state, &results);
-            break;
-        case SG_DONE:
-            break;
-        }
+        /* No coord_changed here: a signing's status reports no step, so
+         * its long-polls wait for completion or failure. */
+        x->sg.step++;
+        x->sg.attempts = 0;
     }
-    result = finish(x, v, state, results, retry_at_ms);
     json_decref(state);
     json_decref(results);
 out:

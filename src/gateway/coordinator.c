@@ -40,7 +40,9 @@ struct coord *coord_new(const struct cfg *cfg, struct store *store, struct encla
     pthread_mutex_init(&c->lock, NULL);
     cond_init_monotonic(&c->work);
     cond_init_monotonic(&c->sweep);
-    cond_init_monotonic(&c->changed);
+    pthread_mutex_init(&c->gen_lock, NULL);
+    for (size_t i = 0; i < COORD_GEN_BUCKETS; i++)
+        cond_init_monotonic(&c->gens[i].changed);
     c->nworkers =
         cfg->coordinator.max_concurrent_sessions ? cfg->coordinator.max_concurrent_sessions : 16;
     return c;
@@ -58,30 +60,45 @@ static size_t gen_bucket(const char *id)
 
 void coord_changed(struct coord *c, const char *id)
 {
-    pthread_mutex_lock(&c->lock);
-    c->gens[gen_bucket(id)]++;
-    pthread_cond_broadcast(&c->changed);
-    pthread_mutex_unlock(&c->lock);
+    struct coord_gen_bucket *b = &c->gens[gen_bucket(id)];
+    pthread_mutex_lock(&c->gen_lock);
+    b->gen++;
+    pthread_cond_broadcast(&b->changed);
+    pthread_mutex_unlock(&c->gen_lock);
 }
 
 uint64_t coord_generation(struct coord *c, const char *id)
 {
-    pthread_mutex_lock(&c->lock);
-    uint64_t g = c->gens[gen_bucket(id)];
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&c->gen_lock);
+    uint64_t g = c->gens[gen_bucket(id)].gen;
+    pthread_mutex_unlock(&c->gen_lock);
     return g;
 }
 
 bool coord_wait(struct coord *c, const char *id, uint64_t seen, uint32_t timeout_ms)
 {
     uint64_t at = clock_now_ms() + timeout_ms;
-    size_t b = gen_bucket(id);
-    pthread_mutex_lock(&c->lock);
-    while (c->gens[b] == seen && !c->stopping && clock_now_ms() < at)
-        wait_until(&c->changed, &c->lock, at);
-    bool changed = c->gens[b] != seen;
-    pthread_mutex_unlock(&c->lock);
+    struct coord_gen_bucket *b = &c->gens[gen_bucket(id)];
+    pthread_mutex_lock(&c->gen_lock);
+    while (b->gen == seen && !c->gens_stopping && clock_now_ms() < at)
+        wait_until(&b->changed, &c->gen_lock, at);
+    bool changed = b->gen != seen;
+    pthread_mutex_unlock(&c->gen_lock);
     return changed;
+}
+
+/* Wakes every waiter: as a change of every session, or (stopping) to end
+ * every wait with no change. */
+static void wake_all_waiters(struct coord *c, bool stopping)
+{
+    pthread_mutex_lock(&c->gen_lock);
+    c->gens_stopping |= stopping;
+    for (size_t i = 0; i < COORD_GEN_BUCKETS; i++) {
+        if (!stopping)
+            c->gens[i].gen++;
+        pthread_cond_broadcast(&c->gens[i].changed);
+    }
+    pthread_mutex_unlock(&c->gen_lock);
 }
 
 void coord_enclave_restarted(struct coord *c, uint32_t enclave_id)
@@ -89,11 +106,7 @@ void coord_enclave_restarted(struct coord *c, uint32_t enclave_id)
     (void)enclave_id;
     /* Sessions were failed in the store by whoever detected the restart;
      * every waiter re-reads its session. */
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < COORD_GEN_BUCKETS; i++)
-        c->gens[i]++;
-    pthread_cond_broadcast(&c->changed);
-    pthread_mutex_unlock(&c->lock);
+    wake_all_waiters(c, false);
 }
 
 /* ---- the work queue ---- */
@@ -322,8 +335,8 @@ void coord_free(struct coord *c)
         c->stopping = true;
         pthread_cond_broadcast(&c->work);
         pthread_cond_broadcast(&c->sweep);
-        pthread_cond_broadcast(&c->changed);
         pthread_mutex_unlock(&c->lock);
+        wake_all_waiters(c, true);
         for (unsigned i = 0; i < c->nworkers; i++)
             pthread_join(c->workers[i], NULL);
         pthread_join(c->sweeper, NULL);
@@ -333,7 +346,9 @@ void coord_free(struct coord *c)
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->work);
     pthread_cond_destroy(&c->sweep);
-    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->gen_lock);
+    for (size_t i = 0; i < COORD_GEN_BUCKETS; i++)
+        pthread_cond_destroy(&c->gens[i].changed);
     free(c);
 }
 

@@ -334,21 +334,36 @@ void api_signing_status(void *ud, const struct http_request *req, struct http_re
         return;
     if (api_wait_ms(req, &wait_ms, resp) != KM_OK)
         goto out;
+    /* Wait on the status alone (every coordinator step wakes us), and load
+     * the whole session again once at the end if anything happened. */
     uint64_t until = clock_now_ms() + wait_ms;
-    char id[37];
-    memcpy(id, sg.id, sizeof(id));
+    bool woken = false;
     while (!signing_final(&sg)) {
         uint64_t now = clock_now_ms();
         if (now >= until)
             break;
-        uint64_t gen = coord_generation(gw->coord, id);
+        uint64_t gen = coord_generation(gw->coord, sg.id);
+        enum store_signing_status status;
+        if (store_signing_status_get(gw->store, sg.id, &status) != KM_OK) {
+            api_store_error(resp, KM_ERR_NOT_FOUND, "signing session");
+            goto out;
+        }
+        if (status != sg.status) {
+            woken = true;
+            break;
+        }
+        if (!coord_wait(gw->coord, sg.id, gen, (uint32_t)(until - now)))
+            break;
+        woken = true;
+    }
+    if (woken) {
+        char id[37];
+        memcpy(id, sg.id, sizeof(id));
         store_signing_clear(&sg);
         if (store_signing_get(gw->store, id, &sg) != KM_OK) {
             api_store_error(resp, KM_ERR_NOT_FOUND, "signing session");
             goto out;
         }
-        if (signing_final(&sg) || !coord_wait(gw->coord, id, gen, (uint32_t)(until - now)))
-            break;
     }
     http_reply_json(resp, 200, signing_status_json(&sg, &k));
 out:

@@ -172,6 +172,27 @@ int store_signing_get(struct store *s, const char *id, struct store_signing *out
 }
 
 static const char SQL_SIGNING_STATUS[] = "SELECT status FROM signing_sessions WHERE id = ?1";
+
+int store_signing_status_get(struct store *s, const char *id, enum store_signing_status *out)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_STATUS);
+    int r = KM_ERR_INTERNAL;
+    if (st != NULL) {
+        r = store_bind_text(st, 1, id);
+        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
+        if (rc == SQLITE_ROW)
+            *out = signing_status_parse((const char *)sqlite3_column_text(st, 0));
+        else if (rc == SQLITE_DONE)
+            r = KM_ERR_NOT_FOUND;
+        else if (r == KM_OK)
+            r = store_sqlite_err(c, rc, "read signing status");
+        sqlite3_reset(st);
+    }
+    store_conn_release(s, c);
+    return r;
+}
+
 static const char SQL_APPROVAL_PUT[] =
     "INSERT OR REPLACE INTO signing_approvals (signing_session_id, user_id, timestamp,"
     " signature, approved_at) VALUES (?1, ?2, ?3, ?4, ?5)";

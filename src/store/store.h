@@ -245,6 +245,12 @@ int store_signing_create(struct store *s, const struct store_signing *sg) KM_WUR
 
 int store_signing_get(struct store *s, const char *id, struct store_signing *out) KM_WUR;
 
+/* The session's status alone: a cheap read for long-polls, which reload the
+ * whole session only once something they report has changed.
+ * KM_ERR_NOT_FOUND if absent. */
+int store_signing_status_get(struct store *s, const char *id,
+                             enum store_signing_status *out) KM_WUR;
+
 /* Records (or replaces) a user's approval while awaiting approvals. When
  * every required user has approved the session moves to running.
  * KM_ERR_STATE if not awaiting approvals. */

@@ -247,11 +247,16 @@ static void test_signing_lifecycle(void **state)
     a.timestamp = 1;
     snprintf(a.signature, sizeof(a.signature), "sig");
     bool running;
+    enum store_signing_status status;
     CHECK_OK(store_signing_approve(s, S1, &a, 2, required, &running));
     CHECK(!running);
+    CHECK_OK(store_signing_status_get(s, S1, &status));
+    CHECK_EQ(status, STORE_SIGNING_AWAITING_APPROVALS);
     snprintf(a.user_id, 37, U3);
     CHECK_OK(store_signing_approve(s, S1, &a, 2, required, &running));
     CHECK(running);
+    CHECK_OK(store_signing_status_get(s, S1, &status));
+    CHECK_EQ(status, STORE_SIGNING_RUNNING);
     CHECK_ERR(store_signing_approve(s, S1, &a, 2, required, &running), KM_ERR_STATE);
 
     json_t *results = json_pack("[{s:s}]", "item_id", "x");
@@ -285,6 +290,7 @@ static void test_signing_lifecycle(void **state)
     /* Deleting the keygen takes its signing sessions along. */
     CHECK_OK(store_keygen_delete(s, K1));
     CHECK_ERR(store_signing_get(s, S1, &got), KM_ERR_NOT_FOUND);
+    CHECK_ERR(store_signing_status_get(s, S1, &status), KM_ERR_NOT_FOUND);
     CHECK_ERR(store_keygen_delete(s, K1), KM_ERR_NOT_FOUND);
     store_close(s);
 }

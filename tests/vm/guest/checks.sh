@@ -406,11 +406,19 @@ check_dev_script() {
     fi
     dev_stop dev-vsock || return
 
-    # Without vsock_loopback the same command must fall back to TCP.
-    if ! rmmod vsock_loopback; then
-        fail dev-tcp "cannot unload vsock_loopback"
-        return
-    fi
+    # Without vsock_loopback the same command must fall back to TCP. The
+    # module stays busy while the stopped stack's sockets finish closing
+    # (a closing VSock socket may linger up to the kernel's 8 s close
+    # timeout), so retry for a while.
+    local tries=0
+    until rmmod vsock_loopback 2>/dev/null; do
+        tries=$((tries + 1))
+        if [ "$tries" -ge 60 ]; then
+            fail dev-tcp "cannot unload vsock_loopback: $(rmmod vsock_loopback 2>&1)"
+            return
+        fi
+        sleep 0.25
+    done
     rm -rf logs data run
     if dev_start && grep -q "Transport: TCP" /tmp/dev-start.out &&
         has_line logs/enclave-0.log "TCP server listening on 127.0.0.1:5000" &&
