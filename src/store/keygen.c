@@ -132,7 +132,11 @@ static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st)
     store_col_copy(k->session_public_key, sizeof(k->session_public_key), st, 9);
     k->encrypted_session_secret = store_col_strdup(st, 10);
     k->enclave_keys = store_col_json(st, 11);
-    k->state = store_col_json(st, 12);
+    /* Step outputs matter to the coordinator only while it runs the steps;
+     * every signing and status read of a completed session would parse
+     * them for nothing. */
+    if (k->status == STORE_KEYGEN_RUNNING)
+        k->state = store_col_json(st, 12);
     k->encrypted_aggregate_public_key = store_col_strdup(st, 13);
     store_col_copy(k->aggregate_check, sizeof(k->aggregate_check), st, 14);
     k->subset_results = store_col_json(st, 15);

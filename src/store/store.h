@@ -125,7 +125,8 @@ struct store_keygen {
     char session_public_key[65];    /* "" until initialized */
     char *encrypted_session_secret; /* NULL until initialized */
     json_t *enclave_keys;           /* {"<id>":"<pubkey hex>"}: keys the session relies on */
-    json_t *state;                  /* coordinator step outputs (ciphertext) */
+    /* Coordinator step outputs (ciphertext): loaded while running only. */
+    json_t *state;
     char *encrypted_aggregate_public_key;
     char aggregate_check[65];
     json_t *subset_results;

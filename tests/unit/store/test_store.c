@@ -216,6 +216,7 @@ static void test_keygen_lifecycle(void **state)
     CHECK_NULL(k.error);
     CHECK_STR_EQ(k.encrypted_aggregate_public_key, "aggct");
     CHECK(k.completed_at > 0);
+    CHECK_NULL(k.state); /* step outputs are not loaded once finished */
     store_keygen_clear(&k);
 
     /* A completed session never expires. */
