@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -287,6 +288,14 @@ void stack_start(struct stack *s, size_t n)
     stack_start_gateway(s);
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
 void stack_stop(struct stack *s)
 {
     bool gw_ok = stop_pid(&s->gateway_pid);
@@ -294,4 +303,8 @@ void stack_stop(struct stack *s)
         stack_stop_enclave(s, i);
     if (!gw_ok)
         stack_fail(s, "gateway.log", "gateway did not shut down cleanly");
+    const char *keep = getenv("KEYMELD_TEST_KEEP_DIRS");
+    if ((keep == NULL || keep[0] == '\0') &&
+        nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "stack: cannot remove %s: %s\n", s->dir, strerror(errno));
 }

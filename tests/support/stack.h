@@ -41,8 +41,9 @@ extern void (*stack_fail_hook)(const char *msg);
 void stack_start(struct stack *s, size_t n);
 
 /* Stops everything (SIGTERM, then SIGKILL after 5 s); a process that does
- * not exit with status 0 (crash, sanitizer report, hang) fails. Removes
- * nothing: the directory stays for inspection. */
+ * not exit with status 0 (crash, sanitizer report, hang) fails and leaves
+ * the directory for inspection. After a clean stop the directory is
+ * removed, unless KEYMELD_TEST_KEEP_DIRS is set. */
 void stack_stop(struct stack *s);
 
 /* Gateway control. kill uses SIGKILL (a crash); start reuses the config

@@ -369,5 +369,18 @@ int main(void)
         TEST(test_auth_nonces),
         TEST(test_commits_survive_sigkill),
     };
-    return RUN_TESTS("store", tests);
+    int failed = RUN_TESTS("store", tests);
+    if (failed == 0 && db_path[0] != '\0') {
+        /* Clean up after a passing run (a failing one leaves the database
+         * for inspection). */
+        const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < KM_ARRAY_LEN(suffixes); i++) {
+            char path[160];
+            snprintf(path, sizeof(path), "%s%s", db_path, suffixes[i]);
+            unlink(path);
+        }
+        *strrchr(db_path, '/') = '\0';
+        rmdir(db_path);
+    }
+    return failed;
 }
