@@ -339,8 +339,17 @@ void client_signing_clear(struct client_signing *s)
     memset(s, 0, sizeof(*s));
 }
 
+static int take_outcome(const struct client_keygen *k, struct client_signing *s, const json_t *res,
+                        struct km_error *err);
+
+bool client_signing_done(const struct client_signing *s)
+{
+    return strcmp(s->status, "completed") == 0;
+}
+
 int client_sign_create(struct rest_client *c, const struct client_keygen *k,
-                       struct client_signing *s, uint32_t timeout_secs, struct km_error *err)
+                       struct client_signing *s, uint32_t timeout_secs, uint32_t wait_ms,
+                       struct km_error *err)
 {
     json_t *items = json_array();
     for (size_t i = 0; i < s->nitems; i++) {
@@ -358,11 +367,16 @@ int client_sign_create(struct rest_client *c, const struct client_keygen *k,
     json_t *body =
         json_pack("{s:s, s:s, s:i, s:o}", "signing_session_id", s->id_s, "keygen_session_id",
                   k->id_s, "timeout_secs", (int)timeout_secs, "items", items);
+    char path[64];
+    if (wait_ms > 0)
+        snprintf(path, sizeof(path), "/api/v1/signing?wait_ms=%u",
+                 wait_ms > 30000 ? 30000 : wait_ms);
+    else
+        snprintf(path, sizeof(path), "/api/v1/signing");
     json_t *res;
-    int r = call_ok(c, &res, "POST", "/api/v1/signing", body, &k->session_auth, err);
+    int r = call_ok(c, &res, "POST", path, body, &k->session_auth, err);
     if (r == KM_OK)
-        snprintf(s->status, sizeof(s->status), "%s",
-                 json_string_value(json_object_get(res, "status")));
+        r = take_outcome(k, s, res, err);
     json_decref(res);
     return r;
 }
@@ -429,12 +443,26 @@ int client_sign_wait(struct rest_client *c, const struct client_keygen *k, struc
     int r = wait_final(c, &res, path, &k->users[user].auth, wait_ms, err);
     if (r != KM_OK)
         return r;
-    snprintf(s->status, sizeof(s->status), "%s", json_string_value(json_object_get(res, "status")));
+    r = take_outcome(k, s, res, err);
+    json_decref(res);
+    return r;
+}
+
+/* Records a status reply in s: a failure is KM_ERR_STATE with the session's
+ * error; a completion opens and verifies every signature. */
+static int take_outcome(const struct client_keygen *k, struct client_signing *s, const json_t *res,
+                        struct km_error *err)
+{
+    const char *status = json_string_value(json_object_get(res, "status"));
+    snprintf(s->status, sizeof(s->status), "%s", status ? status : "?");
+    const char *error = json_string_value(json_object_get(res, "error"));
     if (strcmp(s->status, "failed") == 0)
-        r = km_error_set(err, KM_ERR_STATE, 0, "signing %s failed: %s", s->id_s,
-                         json_string_value(json_object_get(res, "error")));
+        return km_error_set(err, KM_ERR_STATE, 0, "signing %s failed: %s", s->id_s,
+                            error ? error : "(no error given)");
+    if (strcmp(s->status, "completed") != 0)
+        return KM_OK;
+    int r = KM_OK;
     for (size_t i = 0; r == KM_OK && i < s->nitems; i++)
         r = open_result(k, s, i, json_object_get(res, "results"), err);
-    json_decref(res);
     return r;
 }

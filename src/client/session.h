@@ -100,10 +100,19 @@ int client_signing_new(struct client_signing *s, const uint8_t (*msgs)[PROTO_MSG
 void client_signing_clear(struct client_signing *s);
 
 /* POST /signing: items sealed with the session secret, signed with the
- * session key. */
+ * session key. With wait_ms > 0 the gateway holds the reply up to wait_ms
+ * for the outcome: a completed session's signatures are then opened and
+ * verified as by client_sign_wait (s->status "completed"), a failed one is
+ * KM_ERR_STATE with its error. Otherwise s->status says where it stands
+ * ("running", "awaiting_approvals"): follow with client_sign_wait. */
 int client_sign_create(struct rest_client *c, const struct client_keygen *k,
-                       struct client_signing *s, uint32_t timeout_secs,
+                       struct client_signing *s, uint32_t timeout_secs, uint32_t wait_ms,
                        struct km_error *err) KM_WUR;
+
+/* Whether the last reply said completed (after a KM_OK return of
+ * client_sign_create or client_sign_wait: every signature is in s->sigs,
+ * opened and verified). */
+bool client_signing_done(const struct client_signing *s);
 
 /* A participant's approval (it must have registered with
  * require_signing_approval): signs the items with its auth key. */

@@ -289,8 +289,8 @@ static int run_demo(const struct demo_opts *d)
     }
     uint64_t t_sign = clock_now_ns();
     say("[4/5] signing %zu message(s) in session %s...\n", s.nitems, s.id_s);
-    if (client_sign_create(c, &k, &s, 600, &err) != KM_OK ||
-        client_sign_wait(c, &k, &s, 0, 60000, &err) != KM_OK) {
+    if (client_sign_create(c, &k, &s, 600, 30000, &err) != KM_OK ||
+        (!client_signing_done(&s) && client_sign_wait(c, &k, &s, 0, 60000, &err) != KM_OK)) {
         rc = fail("signing failed", &err);
         goto out;
     }

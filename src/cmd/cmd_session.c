@@ -197,13 +197,18 @@ int cmd_sign(int argc, char **argv)
                                             30000);
     rc = client_signing_new(&s, (const uint8_t(*)[32])msgs, nmsgs);
     free(msgs);
+    /* Without approvals to send, the create request itself waits for the
+     * signatures (one request instead of two). */
+    bool approvals = false;
+    for (size_t i = 0; i < k.nusers; i++)
+        approvals |= k.users[i].require_approval;
     if (rc == KM_OK)
-        rc = client_sign_create(c, &k, &s, 600, &err);
+        rc = client_sign_create(c, &k, &s, 600, approvals ? 0 : 30000, &err);
     for (size_t i = 0; rc == KM_OK && approve && i < k.nusers; i++) {
         if (k.users[i].require_approval)
             rc = client_sign_approve(c, &k, &s, i, &err);
     }
-    if (rc == KM_OK)
+    if (rc == KM_OK && !client_signing_done(&s))
         rc = client_sign_wait(c, &k, &s, 0, 60000, &err);
     if (rc == KM_OK) {
         json_t *sigs = json_array();

@@ -84,6 +84,77 @@ static bool subset_known(const struct store_keygen *k, const struct uuid *id)
     return false;
 }
 
+static bool signing_final(const struct store_signing *sg)
+{
+    return sg->status == STORE_SIGNING_COMPLETED || sg->status == STORE_SIGNING_FAILED;
+}
+
+/*
+ * The long-poll wait (docs/API.md "Long polling"): up to wait_ms, until the
+ * session is completed or failed. Every coordinator change wakes it; it
+ * re-reads only the status, so *woken tells the caller whether anything
+ * happened that calls for reloading the whole session.
+ * KM_ERR_NOT_FOUND if the session disappears.
+ */
+static int wait_until_final(struct gateway *gw, const char *id, enum store_signing_status status,
+                            uint32_t wait_ms, bool *woken)
+{
+    *woken = false;
+    uint64_t until = clock_now_ms() + wait_ms;
+    for (;;) {
+        uint64_t now = clock_now_ms();
+        if (now >= until)
+            return KM_OK;
+        uint64_t gen = coord_generation(gw->coord, id);
+        enum store_signing_status now_status;
+        int r = store_signing_status_get(gw->store, id, &now_status);
+        if (r != KM_OK)
+            return r;
+        if (now_status != status)
+            *woken = true;
+        if (now_status == STORE_SIGNING_COMPLETED || now_status == STORE_SIGNING_FAILED)
+            return KM_OK;
+        if (coord_wait(gw->coord, id, gen, (uint32_t)(until - now)))
+            *woken = true;
+    }
+}
+
+static int reload_signing(struct gateway *gw, struct store_signing *sg)
+{
+    char id[37];
+    memcpy(id, sg->id, sizeof(id));
+    store_signing_clear(sg);
+    return store_signing_get(gw->store, id, sg);
+}
+
+/*
+ * POST /signing?wait_ms=N: waits like a status long-poll and, if the session
+ * completed or failed meanwhile, puts its outcome in the reply as its status
+ * would report it (status, results, completed_at, error; expires_at 0). The
+ * creator saves a request per signing. If the wait ends without an outcome
+ * the reply stays as created.
+ */
+static void add_outcome(struct gateway *gw, json_t *reply, const char *sid,
+                        enum store_signing_status status, uint32_t wait_ms)
+{
+    bool woken;
+    struct store_signing now;
+    if (wait_until_final(gw, sid, status, wait_ms, &woken) != KM_OK || !woken ||
+        store_signing_get(gw->store, sid, &now) != KM_OK)
+        return;
+    json_object_set_new(reply, "status", json_string(store_signing_status_name(now.status)));
+    if (signing_final(&now))
+        json_object_set_new(reply, "expires_at", json_integer(0));
+    if (now.status == STORE_SIGNING_COMPLETED) {
+        json_object_set_new(reply, "results",
+                            now.results ? json_incref(now.results) : json_array());
+        json_object_set_new(reply, "completed_at", json_integer(now.completed_at));
+    }
+    if (now.error != NULL)
+        json_object_set_new(reply, "error", json_string(now.error));
+    store_signing_clear(&now);
+}
+
 void api_signing_create(void *ud, const struct http_request *req, struct http_response *resp)
 {
     struct gateway *gw = ud;
@@ -91,6 +162,9 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     struct store_keygen k = {0};
     struct km_error err;
     const char **approvers = NULL;
+    uint32_t wait_ms;
+    if (api_wait_ms(req, &wait_ms, resp) != KM_OK)
+        return;
     /* The body is the enclave's signing_init arguments minus approvals:
      * one schema validates both. */
     if (req->body_len == 0) {
@@ -170,12 +244,14 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
         json_array_append_new(need, json_string(approvers[i]));
     log_info(LOG_COMP, "signing %s created under keygen %s: %zu item(s), %zu approval(s) needed",
              sid, kid, body.n_items, nreq);
-    http_reply_json(resp, 200,
-                    json_pack("{s:s, s:s, s:s, s:i, s:o, s:I}", "signing_session_id", sid,
-                              "keygen_session_id", kid, "status",
-                              store_signing_status_name(sg.status), "items", (int)body.n_items,
-                              "requires_approval_from", need, "expires_at",
-                              (json_int_t)(clock_wall_ms() / 1000u + body.timeout_secs)));
+    json_t *reply =
+        json_pack("{s:s, s:s, s:s, s:i, s:o, s:I}", "signing_session_id", sid, "keygen_session_id",
+                  kid, "status", store_signing_status_name(sg.status), "items", (int)body.n_items,
+                  "requires_approval_from", need, "expires_at",
+                  (json_int_t)(clock_wall_ms() / 1000u + body.timeout_secs));
+    if (wait_ms > 0)
+        add_outcome(gw, reply, sid, sg.status, wait_ms);
+    http_reply_json(resp, 200, reply);
 out:
     free(approvers);
     store_keygen_clear(&k);
@@ -293,11 +369,6 @@ out:
     store_keygen_clear(&k);
 }
 
-static bool signing_final(const struct store_signing *sg)
-{
-    return sg->status == STORE_SIGNING_COMPLETED || sg->status == STORE_SIGNING_FAILED;
-}
-
 static json_t *signing_status_json(const struct store_signing *sg, const struct store_keygen *k)
 {
     json_t *required = json_array(), *approved = json_array();
@@ -315,7 +386,7 @@ static json_t *signing_status_json(const struct store_signing *sg, const struct 
                           "approved", approved, "created_at", (json_int_t)sg->created_at,
                           "expires_at", (json_int_t)(signing_final(sg) ? 0 : sg->expires_at));
     if (sg->status == STORE_SIGNING_COMPLETED) {
-        json_object_set(o, "results", sg->results ? sg->results : json_array());
+        json_object_set_new(o, "results", sg->results ? json_incref(sg->results) : json_array());
         json_object_set_new(o, "completed_at", json_integer(sg->completed_at));
     }
     if (sg->error != NULL)
@@ -334,33 +405,10 @@ void api_signing_status(void *ud, const struct http_request *req, struct http_re
         return;
     if (api_wait_ms(req, &wait_ms, resp) != KM_OK)
         goto out;
-    /* Wait on the status alone (every coordinator step wakes us), and load
-     * the whole session again once at the end if anything happened. */
-    uint64_t until = clock_now_ms() + wait_ms;
-    bool woken = false;
-    while (!signing_final(&sg)) {
-        uint64_t now = clock_now_ms();
-        if (now >= until)
-            break;
-        uint64_t gen = coord_generation(gw->coord, sg.id);
-        enum store_signing_status status;
-        if (store_signing_status_get(gw->store, sg.id, &status) != KM_OK) {
-            api_store_error(resp, KM_ERR_NOT_FOUND, "signing session");
-            goto out;
-        }
-        if (status != sg.status) {
-            woken = true;
-            break;
-        }
-        if (!coord_wait(gw->coord, sg.id, gen, (uint32_t)(until - now)))
-            break;
-        woken = true;
-    }
-    if (woken) {
-        char id[37];
-        memcpy(id, sg.id, sizeof(id));
-        store_signing_clear(&sg);
-        if (store_signing_get(gw->store, id, &sg) != KM_OK) {
+    if (!signing_final(&sg) && wait_ms > 0) {
+        bool woken;
+        if (wait_until_final(gw, sg.id, sg.status, wait_ms, &woken) != KM_OK ||
+            (woken && reload_signing(gw, &sg) != KM_OK)) {
             api_store_error(resp, KM_ERR_NOT_FOUND, "signing session");
             goto out;
         }

@@ -135,11 +135,18 @@ static void test_keygen_and_batch_signing(void **state)
     struct km_error err;
     begin(&s, false);
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, &err), &err);
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
     CHECK_STR_EQ(g.status, "running");
     /* Opens and verifies every signature under the aggregate key. */
     expect_ok(client_sign_wait(s.http, &s.k, &g, 0, 20000, &err), &err);
     check_database_has_no_secrets(&s, &g);
+    client_signing_clear(&g);
+
+    /* POST /signing?wait_ms: the create reply itself carries the outcome. */
+    new_signing(&g);
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 20000, &err), &err);
+    CHECK_STR_EQ(g.status, "completed");
+    CHECK(client_signing_done(&g));
     client_signing_clear(&g);
     end(&s);
 }
@@ -152,7 +159,8 @@ static void test_signing_waits_for_approval(void **state)
     struct km_error err;
     begin(&s, true);
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, &err), &err);
+    /* A create that waits gives up after wait_ms: nobody approved. */
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 300, &err), &err);
     CHECK_STR_EQ(g.status, "awaiting_approvals");
     /* Nothing happens without it. */
     CHECK_ERR(client_sign_wait(s.http, &s.k, &g, 2, 300, &err), KM_ERR_TIMEOUT);
@@ -175,7 +183,7 @@ static void test_gateway_crash_mid_signing_resumes(void **state)
     struct km_error err;
     begin(&s, false);
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, &err), &err);
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
     stack_kill_gateway(&s.stack); /* SIGKILL right after the commit */
     stack_start_gateway(&s.stack);
     /* Resumed from its last committed step; completes with valid sigs. */
@@ -212,7 +220,7 @@ static void test_enclave_down_and_back(void **state)
 
     /* A signing that needs it fails with a clear error after its retries. */
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, &err), &err);
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
     CHECK_ERR(client_sign_wait(s.http, &s.k, &g, 0, 30000, &err), KM_ERR_STATE);
     CHECK_CONTAINS(err.msg, "enclave 2 unreachable");
     client_signing_clear(&g);
@@ -287,6 +295,7 @@ static void test_bad_input_gets_4xx(void **state)
     expect_4xx(&s, "PUT", "/api/v1/keygen/reserve", "{}", NULL, 405);
     snprintf(p, sizeof(p), "/api/v1/keygen/%s/status?wait_ms=99999999", s.k.id_s);
     expect_4xx(&s, "GET", p, NULL, &s.k.session_auth, 400);
+    expect_4xx(&s, "POST", "/api/v1/signing?wait_ms=-1", "{}", &s.k.session_auth, 400);
 
     /* Oversized body: 413 before any parsing. */
     size_t big = 2u << 20;
