@@ -14,12 +14,17 @@
  * Sign x3, checked aggregation, final verify), so the ratio shows what the
  * distribution (HTTP, SQLite, enclave links, encryption) costs on top.
  *
+ * CPU per signing of each side (gateway, the 3 enclaves together, the
+ * client threads), from /proc, is printed as a multiple of the baseline
+ * too: on a shared machine these ratios move far less than rates do.
+ *
  *   bench_e2e [seconds per case]     (default 5)
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client/session.h"
 #include "common/clock.h"
@@ -79,11 +84,47 @@ struct result {
     double rate, p50_ms, p99_ms;
     size_t n;
     unsigned failures;
+    double cpu_ms[3]; /* per signing: gateway, the 3 enclaves, this client */
 };
 
-static struct result run_case(const char *url, const struct client_keygen *k, unsigned threads,
-                              unsigned seconds)
+/* CPU seconds (user + system) a process has used so far, from
+ * /proc/<pid>/stat; 0 if unreadable. */
+static double process_cpu_secs(pid_t pid)
 {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the parenthesised command name; utime and stime are
+     * the 14th and 15th fields of the line. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime, stime;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds so far of the gateway, the enclaves, and this process. */
+static void stack_cpu(const struct stack *st, double out[3])
+{
+    out[0] = process_cpu_secs(st->gateway_pid);
+    out[1] = 0;
+    for (size_t i = 0; i < st->n; i++)
+        out[1] += process_cpu_secs(st->enclave_pid[i]);
+    out[2] = process_cpu_secs(getpid());
+}
+
+static struct result run_case(const struct stack *st, const struct client_keygen *k,
+                              unsigned threads, unsigned seconds)
+{
+    const char *url = st->base_url;
+    double cpu0[3], cpu1[3];
+    stack_cpu(st, cpu0);
     struct run runs[MAX_THREADS];
     pthread_t t[MAX_THREADS];
     uint64_t start = clock_now_ms();
@@ -114,6 +155,9 @@ static struct result run_case(const char *url, const struct client_keygen *k, un
         res.p99_ms = (double)all[(res.n * 99) / 100] / 1e6;
     }
     free(all);
+    stack_cpu(st, cpu1);
+    for (int i = 0; i < 3 && res.n > 0; i++)
+        res.cpu_ms[i] = (cpu1[i] - cpu0[i]) * 1000.0 / (double)res.n;
     return res;
 }
 
@@ -201,13 +245,14 @@ static int run_mode(bool fsync_each_commit, unsigned seconds, double *base_ns)
         printf("baseline: the same signing's crypto in-process = %.3f ms\n", *base_ns / 1e6);
     }
     printf("\ndatabase.fsync_each_commit: %s\n", fsync_each_commit ? "true (default)" : "false");
-    printf("%-8s %10s %12s %9s %9s %14s %9s\n", "clients", "signings", "signings/s", "p50 ms",
-           "p99 ms", "p50/baseline", "failures");
+    printf("%-8s %9s %11s %8s %8s %13s %9s %9s %9s %9s\n", "clients", "signings", "signings/s",
+           "p50 ms", "p99 ms", "p50/baseline", "cpu:gw", "enclaves", "client", "failures");
     static const unsigned levels[] = {1, 2, 4, 8, 32};
     for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        struct result r = run_case(st.base_url, &k, levels[i], seconds);
-        printf("%-8u %10zu %12.1f %9.2f %9.2f %13.1fx %9u\n", levels[i], r.n, r.rate, r.p50_ms,
-               r.p99_ms, r.p50_ms * 1e6 / *base_ns, r.failures);
+        struct result r = run_case(&st, &k, levels[i], seconds);
+        printf("%-8u %9zu %11.1f %8.2f %8.2f %12.1fx %8.1fx %8.1fx %8.1fx %9u\n", levels[i], r.n,
+               r.rate, r.p50_ms, r.p99_ms, r.p50_ms * 1e6 / *base_ns, r.cpu_ms[0] * 1e6 / *base_ns,
+               r.cpu_ms[1] * 1e6 / *base_ns, r.cpu_ms[2] * 1e6 / *base_ns, r.failures);
     }
     client_keygen_clear(&k);
     stack_stop(&st);
