@@ -51,6 +51,7 @@
 #include "crypto/keypair.h"
 #include "gateway/api.h"
 #include "gateway/gateway.h"
+#include "gateway/replay.h"
 #include "common/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -154,6 +155,8 @@ static void cleanup(void)
 {
     if (state == NULL)
         return;
+    gw_replay_free(state->gw.replay);
+    state->gw.replay = NULL;
     store_close(state->gw.store);
     state->gw.store = NULL;
     nftw(state->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
@@ -353,6 +356,7 @@ static struct fuzz_state *setup(void)
     }
     s->gw.cfg = &s->cfg;
     s->gw.started_wall_ms = clock_wall_ms();
+    s->gw.replay = gw_replay_new(s->gw.store);
     s->gw.enclaves = enclave_mgr_new(&s->cfg, s->gw.store, NULL, NULL);
     s->gw.coord = coord_new(&s->cfg, s->gw.store, s->gw.enclaves);
     key_from_byte(&s->session_key, 0x11);

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/hex.h"
 #include "crypto/auth.h"
+#include "gateway/replay.h"
 #include "common/banned.h"
 
 static int unauthorized(struct http_response *resp, const char *msg, const char *detail)
@@ -71,10 +72,16 @@ int gw_auth_check(struct gateway *gw, const struct http_request *req, const char
      * (re-encoded: "AB" and "ab" are the same nonce). */
     char nonce_hex[2 * AUTH_NONCE_LEN + 1];
     hex_encode(nonce_hex, sizeof(nonce_hex), ar.nonce, AUTH_NONCE_LEN);
-    int r = store_auth_nonce_claim(gw->store, pubkey_hex, nonce_hex,
-                                   (int64_t)now + 2 * GW_AUTH_WINDOW_SECS);
+    int r =
+        gw_replay_claim(gw->replay, pubkey_hex, nonce_hex, (int64_t)now + 2 * GW_AUTH_WINDOW_SECS);
     if (r == KM_ERR_EXISTS)
         return unauthorized(resp, "replayed request: this nonce was already used", "");
+    if (r == KM_ERR_LIMIT) {
+        http_reply_error(resp, 503, "service_unavailable",
+                         "too many request nonces waiting to be recorded: the database is not "
+                         "keeping up; retry later");
+        return r;
+    }
     if (r != KM_OK) {
         http_reply_error(resp, 500, "internal_error", "database error while checking the nonce");
         return r;

@@ -11,9 +11,10 @@
  *
  * Checks, in order: headers present and well-formed; timestamp within
  * GW_AUTH_WINDOW_SECS of the gateway's clock; signature valid; then the
- * (key, nonce) pair is recorded in the database, so a replay is refused
- * even across a gateway restart. The nonce is burned only after the
- * signature verified, so a forged request cannot spend a client's nonce.
+ * (key, nonce) pair is claimed in the replay cache (replay.h, kept in the
+ * database), so a replay is refused even across a gateway restart. The
+ * nonce is burned only after the signature verified, so a forged request
+ * cannot spend a client's nonce.
  */
 #ifndef KM_GATEWAY_AUTH_H
 #define KM_GATEWAY_AUTH_H

@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "gateway/replay.h"
 #include "common/banned.h"
 
 #define LOG_COMP "gateway"
@@ -33,6 +34,7 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     int r = store_open(&gw->store, &so, err);
     if (r != KM_OK)
         return r;
+    gw->replay = gw_replay_new(gw->store);
     gw->enclaves = enclave_mgr_new(cfg, gw->store, on_enclave_restart, gw);
     gw->coord = coord_new(cfg, gw->store, gw->enclaves);
     enclave_mgr_start(gw->enclaves);
@@ -62,6 +64,8 @@ void gateway_stop(struct gateway *gw)
      * database (its close checkpoints the WAL). */
     http_server_stop(gw->http);
     gw->http = NULL;
+    gw_replay_free(gw->replay); /* records the nonces still pending */
+    gw->replay = NULL;
     coord_free(gw->coord);
     gw->coord = NULL;
     enclave_mgr_free(gw->enclaves);

@@ -29,9 +29,12 @@
 /* Longest long poll a status request may ask for (?wait_ms=). */
 #define GW_MAX_WAIT_MS 30000
 
+struct gw_replay;
+
 struct gateway {
     const struct cfg *cfg;
     struct store *store;
+    struct gw_replay *replay; /* request nonces seen (auth.c) */
     struct enclave_mgr *enclaves;
     struct coord *coord;
     struct http_server *http;

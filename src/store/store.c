@@ -497,26 +497,53 @@ out:
 
 /* ---- auth replay cache ---- */
 
-static const char SQL_NONCE_CLAIM[] =
-    "INSERT INTO auth_nonces (key, nonce, expires_at) VALUES (?1, ?2, ?3)";
+static const char SQL_NONCE_SEEN[] = "SELECT 1 FROM auth_nonces WHERE key = ?1 AND nonce = ?2";
+static const char SQL_NONCE_ADD[] =
+    "INSERT OR IGNORE INTO auth_nonces (key, nonce, expires_at) VALUES (?1, ?2, ?3)";
 static const char SQL_NONCE_PRUNE[] = "DELETE FROM auth_nonces WHERE expires_at < ?1";
 
-int store_auth_nonce_claim(struct store *s, const char *key_hex, const char *nonce_hex,
-                           int64_t expires_at)
+int store_auth_nonce_seen(struct store *s, const char *key_hex, const char *nonce_hex, bool *seen)
 {
+    *seen = false;
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_NONCE_CLAIM);
+    sqlite3_stmt *st = store_stmt(c, SQL_NONCE_SEEN);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, key_hex);
         if (r == KM_OK)
             r = store_bind_text(st, 2, nonce_hex);
-        sqlite3_bind_int64(st, 3, expires_at);
         int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "claim auth nonce");
+        if (rc == SQLITE_ROW)
+            *seen = true;
+        else if (r == KM_OK && rc != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "look up auth nonce");
         sqlite3_reset(st);
     }
+    store_conn_release(s, c);
+    return r;
+}
+
+int store_auth_nonces_add(struct store *s, const struct store_auth_nonce *v, size_t n)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = store_begin(c);
+    sqlite3_stmt *st = r == KM_OK ? store_stmt(c, SQL_NONCE_ADD) : NULL;
+    if (r == KM_OK && st == NULL)
+        r = KM_ERR_INTERNAL;
+    for (size_t i = 0; r == KM_OK && i < n; i++) {
+        r = store_bind_text(st, 1, v[i].key);
+        if (r == KM_OK)
+            r = store_bind_text(st, 2, v[i].nonce);
+        sqlite3_bind_int64(st, 3, v[i].expires_at);
+        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
+        if (r == KM_OK && rc != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "record auth nonces");
+        sqlite3_reset(st);
+    }
+    if (r == KM_OK)
+        r = store_commit(c);
+    else
+        store_rollback(c);
     store_conn_release(s, c);
     return r;
 }

@@ -286,10 +286,23 @@ int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const c
 
 /* ---- request-auth replay cache ---------------------------------------- */
 
-/* Records (key, nonce) until expires_at. KM_ERR_EXISTS if already seen
- * (a replay). Persistent, so a restart does not reopen the window. */
-int store_auth_nonce_claim(struct store *s, const char *key_hex, const char *nonce_hex,
-                           int64_t expires_at) KM_WUR;
+/* One (auth key, nonce) pair a request used, remembered until expires_at.
+ * The gateway decides claims in memory (gateway/replay.h) and records
+ * them here in batches; the table makes the window survive a restart. */
+struct store_auth_nonce {
+    char key[65];   /* x-only public key, 64 hex */
+    char nonce[33]; /* 32 hex */
+    int64_t expires_at;
+};
+
+/* Whether (key, nonce) is recorded. A read: takes no writer turn. */
+int store_auth_nonce_seen(struct store *s, const char *key_hex, const char *nonce_hex,
+                          bool *seen) KM_WUR;
+
+/* Records n pairs in one transaction; pairs already recorded are left as
+ * they are. */
+int store_auth_nonces_add(struct store *s, const struct store_auth_nonce *v, size_t n) KM_WUR;
+
 int store_auth_nonce_prune(struct store *s, int64_t now) KM_WUR;
 
 #endif /* KM_STORE_STORE_H */
