@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/banned.h"
 
@@ -49,4 +50,20 @@ char *test_read_file(const char *path, size_t *len)
     if (len)
         *len = (size_t)n;
     return p;
+}
+
+void test_remove_database(const char *db_path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char path[512];
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", db_path, suffixes[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s", db_path);
+    char *slash = strrchr(path, '/');
+    if (slash != NULL && slash != path) {
+        *slash = '\0';
+        rmdir(path);
+    }
 }

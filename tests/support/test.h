@@ -50,4 +50,9 @@ const char *test_vectors_dir(void);
  * on error). *len may be NULL. */
 char *test_read_file(const char *path, size_t *len);
 
+/* Removes a SQLite database (with its -wal, -shm and -journal files) and
+ * then its directory if that is left empty. For clean-up after a passing
+ * run; a failing one keeps the files for inspection. */
+void test_remove_database(const char *db_path);
+
 #endif /* KM_TESTS_TEST_H */

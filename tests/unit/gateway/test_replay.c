@@ -20,14 +20,8 @@ static struct store *open_store(bool fresh)
     char path[96];
     snprintf(dir, sizeof(dir), "/tmp/km-replay-test-%d", (int)getpid());
     snprintf(path, sizeof(path), "%s/db.sqlite", dir);
-    if (fresh) {
-        const char *suffixes[] = {"", "-wal", "-shm"};
-        for (size_t i = 0; i < KM_ARRAY_LEN(suffixes); i++) {
-            char f[112];
-            snprintf(f, sizeof(f), "%s%s", path, suffixes[i]);
-            unlink(f);
-        }
-    }
+    if (fresh)
+        test_remove_database(path);
     struct store_options o;
     store_options_default(&o, path);
     struct store *s;
@@ -165,13 +159,9 @@ int main(void)
     };
     int failed = RUN_TESTS("replay", tests);
     if (failed == 0 && dir[0] != '\0') {
-        const char *files[] = {"db.sqlite", "db.sqlite-wal", "db.sqlite-shm"};
-        for (size_t i = 0; i < KM_ARRAY_LEN(files); i++) {
-            char f[112];
-            snprintf(f, sizeof(f), "%s/%s", dir, files[i]);
-            unlink(f);
-        }
-        rmdir(dir);
+        char path[96];
+        snprintf(path, sizeof(path), "%s/db.sqlite", dir);
+        test_remove_database(path);
     }
     return failed;
 }

@@ -392,17 +392,7 @@ int main(void)
         TEST(test_commits_survive_sigkill),
     };
     int failed = RUN_TESTS("store", tests);
-    if (failed == 0 && db_path[0] != '\0') {
-        /* Clean up after a passing run (a failing one leaves the database
-         * for inspection). */
-        const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-        for (size_t i = 0; i < KM_ARRAY_LEN(suffixes); i++) {
-            char path[160];
-            snprintf(path, sizeof(path), "%s%s", db_path, suffixes[i]);
-            unlink(path);
-        }
-        *strrchr(db_path, '/') = '\0';
-        rmdir(db_path);
-    }
+    if (failed == 0 && db_path[0] != '\0')
+        test_remove_database(db_path);
     return failed;
 }
