@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # e2e.dev_stack: scripts/keymeld-dev start/status/stop and the keymeld CLI
 # (demo with 2, 3 and 5 participants, keygen/sign/status, enclave ping)
-# against a real stack; then one enclave stopped: status and the demo must
-# name it, and start must bring it back. Nothing may be left running.
+# against a real stack; then one enclave stopped mid-demo, and one stopped
+# before a demo: status and the demo must name it, and start must bring it
+# back. Nothing may be left running.
 #
 # SAFETY: KEYMELD_DEV_TRANSPORT=tcp, everything on 127.0.0.1; no VSock
 # socket is ever connected.
@@ -95,6 +96,25 @@ if "$KM" sign --gateway "$GW" --session "$WORK/session.json" --message 00 2> "$W
     fail "a short message was accepted"
 fi
 grep -q "not 64 hex characters" "$WORK/err" || fail "no clear error for a short message"
+
+step "enclave 1 stopped mid-demo"
+# Freeze the demo once its keygen has begun, stop enclave 1, let it go on:
+# the keygen (or, if it was quicker, the signing) cannot finish, and the
+# error must say which enclave.
+"$KM" demo --gateway "$GW" --participants 3 --messages 2 > "$WORK/mid.out" 2> "$WORK/mid.err" &
+demo=$!
+for _ in $(seq 500); do grep -q '^\[2/5\]' "$WORK/mid.out" 2> /dev/null && break; sleep 0.01; done
+kill -STOP "$demo"
+kill "$(cat "$WORK/run/enclave-1.pid")"
+for _ in $(seq 50); do running "$(cat "$WORK/run/enclave-1.pid")" || break; sleep 0.1; done
+kill -CONT "$demo"
+if wait "$demo"; then
+    cat "$WORK/mid.out"
+    fail "the demo succeeded although enclave 1 stopped half-way"
+fi
+cat "$WORK/mid.err"
+grep -q "enclave 1" "$WORK/mid.err" || fail "the mid-demo error does not name enclave 1"
+"$DEV" start > /dev/null || fail "start did not bring enclave 1 back"
 
 step "enclave 2 stopped"
 kill "$(cat "$WORK/run/enclave-2.pid")"
