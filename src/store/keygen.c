@@ -504,25 +504,3 @@ int store_keygen_list_expired(struct store *s, int64_t now, char (**ids)[37], si
 {
     return store_list_ids(s, SQL_KEYGEN_EXPIRED, now, ids, n);
 }
-
-static const char SQL_KEYGEN_SIGNING_COUNT[] =
-    "SELECT count(*) FROM signing_sessions WHERE keygen_session_id = ?1";
-
-int store_keygen_signing_count(struct store *s, const char *id, int64_t *count)
-{
-    *count = 0;
-    struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_SIGNING_COUNT);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        r = store_bind_text(st, 1, id);
-        int rc = store_step(c, st);
-        if (rc == SQLITE_ROW)
-            *count = sqlite3_column_int64(st, 0);
-        else if (r == KM_OK)
-            r = store_sqlite_err(c, rc, "count signing sessions");
-        sqlite3_reset(st);
-    }
-    store_conn_release(s, c);
-    return r;
-}

@@ -87,9 +87,19 @@ static const char migration_1[] =
     "  PRIMARY KEY (key, nonce)) WITHOUT ROWID;"
     "CREATE INDEX auth_nonces_by_expiry ON auth_nonces(expires_at);";
 
+/* The signing quota counts sessions ever created, so it needs a counter:
+ * counting rows undercounts once retention deletes finished sessions, and
+ * costs a scan of the keygen's sessions on every create. Databases from
+ * version 1 start from the rows they still hold. */
+static const char migration_2[] =
+    "ALTER TABLE keygen_sessions ADD COLUMN signing_sessions_created INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE keygen_sessions SET signing_sessions_created ="
+    "  (SELECT count(*) FROM signing_sessions s WHERE s.keygen_session_id = keygen_sessions.id);";
+
 static const char *const migrations[] = {
     NULL, /* version 0: empty database */
     migration_1,
+    migration_2,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

@@ -36,10 +36,19 @@ void store_signing_clear(struct store_signing *sg)
     memset(sg, 0, sizeof(*sg));
 }
 
+static int step_one(struct store_conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = store_step(c, st);
+    int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KM_OK : store_sqlite_err(c, rc, what);
+    return r;
+}
+
 static const char SQL_KEYGEN_QUOTA[] =
-    "SELECT k.status, k.max_signing_sessions,"
-    " (SELECT count(*) FROM signing_sessions WHERE keygen_session_id = k.id)"
-    " FROM keygen_sessions k WHERE k.id = ?1";
+    "SELECT status, max_signing_sessions, signing_sessions_created FROM keygen_sessions"
+    " WHERE id = ?1";
+static const char SQL_KEYGEN_QUOTA_USE[] =
+    "UPDATE keygen_sessions SET signing_sessions_created = signing_sessions_created + 1"
+    " WHERE id = ?1";
 static const char SQL_SIGNING_INSERT[] =
     "INSERT INTO signing_sessions (id, keygen_session_id, status, items, timeout_secs,"
     " created_at, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)";
@@ -89,6 +98,14 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
     if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
         r = store_sqlite_err(c, rc, "insert signing session");
     sqlite3_reset(st);
+    if (r == KM_OK) {
+        st = store_stmt(c, SQL_KEYGEN_QUOTA_USE);
+        r = st == NULL ? KM_ERR_INTERNAL : store_bind_text(st, 1, sg->keygen_session_id);
+        if (r == KM_OK)
+            r = step_one(c, st, "count signing session");
+        if (st != NULL)
+            sqlite3_reset(st);
+    }
     if (r == KM_OK)
         r = store_commit(c);
 out:
@@ -201,13 +218,6 @@ static const char SQL_APPROVAL_HAS[] =
 static const char SQL_SIGNING_SET_RUNNING[] =
     "UPDATE signing_sessions SET status = 'running', updated_at = ?2"
     " WHERE id = ?1 AND status = 'awaiting_approvals'";
-
-static int step_one(struct store_conn *c, sqlite3_stmt *st, const char *what)
-{
-    int rc = store_step(c, st);
-    int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KM_OK : store_sqlite_err(c, rc, what);
-    return r;
-}
 
 int store_signing_approve(struct store *s, const char *id, const struct store_approval *a,
                           size_t required, const char *const *required_users, bool *now_running)

@@ -40,7 +40,7 @@
 
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -200,9 +200,6 @@ int store_keygen_delete(struct store *s, const char *id) KM_WUR;
 int store_keygen_list_running(struct store *s, char (**ids)[37], size_t *n) KM_WUR;
 int store_keygen_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n) KM_WUR;
 
-/* Number of signing sessions ever created under a keygen (quota). */
-int store_keygen_signing_count(struct store *s, const char *id, int64_t *count) KM_WUR;
-
 /* ---- signing sessions ------------------------------------------------ */
 
 enum store_signing_status {
@@ -239,9 +236,10 @@ struct store_signing {
 
 void store_signing_clear(struct store_signing *sg);
 
-/* Inserts a signing session. KM_ERR_EXISTS if the id is taken;
- * KM_ERR_LIMIT if the keygen's quota (max_signing_sessions) is used up;
- * KM_ERR_STATE if the keygen is not completed. */
+/* Inserts a signing session and counts it against its keygen's quota.
+ * KM_ERR_EXISTS if the id is taken; KM_ERR_LIMIT if the quota
+ * (max_signing_sessions, counting every session ever created, whatever
+ * became of it) is used up; KM_ERR_STATE if the keygen is not completed. */
 int store_signing_create(struct store *s, const struct store_signing *sg) KM_WUR;
 
 int store_signing_get(struct store *s, const char *id, struct store_signing *out) KM_WUR;
