@@ -66,7 +66,8 @@ static void *client_main(void *arg)
             r->lat_ns[r->n++] = clock_now_ns() - t0;
         else {
             r->failures++;
-            snprintf(r->last_error, sizeof(r->last_error), "%s", err.msg);
+            snprintf(r->last_error, sizeof(r->last_error), "%.400s (after %.1f ms)", err.msg,
+                     (double)(clock_now_ns() - t0) / 1e6);
         }
         client_signing_clear(&s);
     }
@@ -250,6 +251,8 @@ static int run_mode(bool fsync_each_commit, unsigned seconds, double *base_ns)
     static const unsigned levels[] = {1, 2, 4, 8, 32};
     for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
         struct result r = run_case(&st, &k, levels[i], seconds);
+        if (r.failures > 0)
+            st.keep_dir = true; /* the logs say why */
         printf("%-8u %9zu %11.1f %8.2f %8.2f %12.1fx %8.1fx %8.1fx %8.1fx %9u\n", levels[i], r.n,
                r.rate, r.p50_ms, r.p99_ms, r.p50_ms * 1e6 / *base_ns, r.cpu_ms[0] * 1e6 / *base_ns,
                r.cpu_ms[1] * 1e6 / *base_ns, r.cpu_ms[2] * 1e6 / *base_ns, r.failures);

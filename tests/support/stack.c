@@ -304,7 +304,9 @@ void stack_stop(struct stack *s)
     if (!gw_ok)
         stack_fail(s, "gateway.log", "gateway did not shut down cleanly");
     const char *keep = getenv("KEYMELD_TEST_KEEP_DIRS");
-    if ((keep == NULL || keep[0] == '\0') &&
-        nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    if (s->keep_dir)
+        fprintf(stderr, "stack: logs and database kept in %s\n", s->dir);
+    else if ((keep == NULL || keep[0] == '\0') &&
+             nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "stack: cannot remove %s: %s\n", s->dir, strerror(errno));
 }

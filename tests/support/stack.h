@@ -29,6 +29,7 @@ struct stack {
     const char *log_level; /* gateway's level, "info" unless set before
                                stack_start; enclaves use it if more verbose */
     bool no_fsync;         /* database.fsync_each_commit: false (benchmarks) */
+    bool keep_dir;         /* leave the directory after a clean stop too */
 };
 
 /* Called on any failure with a message (after the relevant log was printed
@@ -43,7 +44,7 @@ void stack_start(struct stack *s, size_t n);
 /* Stops everything (SIGTERM, then SIGKILL after 5 s); a process that does
  * not exit with status 0 (crash, sanitizer report, hang) fails and leaves
  * the directory for inspection. After a clean stop the directory is
- * removed, unless KEYMELD_TEST_KEEP_DIRS is set. */
+ * removed, unless KEYMELD_TEST_KEEP_DIRS is set or s->keep_dir. */
 void stack_stop(struct stack *s);
 
 /* Gateway control. kill uses SIGKILL (a crash); start reuses the config
