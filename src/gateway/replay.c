@@ -227,12 +227,13 @@ int gw_replay_claim(struct gw_replay *r, const char *key_hex, const char *nonce_
     /* Seen (or unknown): withdraw the claim unless a batch holds it already,
      * in which case recording it again changes nothing. */
     pthread_mutex_lock(&r->lock);
-    slot = find_locked(r, key_hex, nonce_hex);
-    if (*slot == p && !p->recording) {
-        *slot = p->next;
+    slot = find_locked(r, key_hex, nonce_hex); /* ours: the pair is held once */
+    struct pending *held = *slot;
+    if (held != NULL && !held->recording) {
+        *slot = held->next;
         r->npending--;
         r->nwaiting--;
-        free(p);
+        free(held);
     }
     pthread_mutex_unlock(&r->lock);
     return rc == KM_OK ? KM_ERR_EXISTS : rc;
