@@ -158,11 +158,15 @@ int http_route_match(const struct http_route *routes, size_t n, const char *meth
                      struct http_request *req)
 {
     bool path_seen = false;
+    /* HEAD is GET without the body (RFC 9110 §9.3.2): libmicrohttpd sends
+     * the headers of the reply and drops its body. */
+    bool head = strcmp(method, "HEAD") == 0;
     for (size_t i = 0; i < n; i++) {
         if (!pattern_match(routes[i].pattern, path, NULL))
             continue;
         path_seen = true;
-        if (strcmp(routes[i].method, method) == 0) {
+        if (strcmp(routes[i].method, method) == 0 ||
+            (head && strcmp(routes[i].method, "GET") == 0)) {
             pattern_match(routes[i].pattern, path, req);
             /* Terminate each captured segment in place. */
             for (size_t j = 0; j < req->nparams; j++) {
@@ -247,9 +251,10 @@ static void allowed_methods(const struct http_server *s, const char *path, char 
     size_t len = 0;
     out[0] = '\0';
     for (size_t i = 0; i < s->nroutes; i++) {
-        if (pattern_match(s->routes[i].pattern, path, NULL) && len + 16 < cap)
-            len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "",
-                                    s->routes[i].method);
+        if (pattern_match(s->routes[i].pattern, path, NULL) && len + 24 < cap)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s%s", len ? ", " : "",
+                                    s->routes[i].method,
+                                    strcmp(s->routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
 }
 

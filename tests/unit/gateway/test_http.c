@@ -110,8 +110,12 @@ static void test_404_vs_405(void **state)
     CHECK_EQ(match("PUT", p1, &req), -405);
     char p2[] = "/a/static";
     CHECK_EQ(match("POST", p2, &req), -405);
-    char p3[] = "/";
-    CHECK_EQ(match("HEAD", p3, &req), -405);
+    char p3[] = "/a/one";
+    CHECK_EQ(match("HEAD", p3, &req), -405); /* HEAD goes with GET routes only */
+    char p5[] = "/";
+    CHECK_EQ(match("HEAD", p5, &req), R_GET_ROOT);
+    char p6[] = "/a/static";
+    CHECK_EQ(match("HEAD", p6, &req), R_GET_STATIC);
     char p4[] = "/a/one/b/two";
     CHECK_EQ(match("get", p4, &req), -405); /* methods are case-sensitive */
 
