@@ -226,17 +226,24 @@ static void test_keygen_lifecycle(void **state)
     store_close(s);
 }
 
+/* Signing session S1 of keygen K1 with one item (caller decrefs items). */
+static void signing_of_k1(struct store_signing *sg, enum store_signing_status status)
+{
+    memset(sg, 0, sizeof(*sg));
+    snprintf(sg->id, sizeof(sg->id), S1);
+    snprintf(sg->keygen_session_id, sizeof(sg->keygen_session_id), K1);
+    sg->status = status;
+    sg->items = json_pack("[{s:s}]", "item_id", "x");
+    sg->timeout_secs = 60;
+}
+
 static void test_signing_lifecycle(void **state)
 {
     (void)state;
     struct store *s = open_fresh();
     reserve_three(s);
-    struct store_signing sg = {0};
-    snprintf(sg.id, sizeof(sg.id), S1);
-    snprintf(sg.keygen_session_id, 37, K1);
-    sg.status = STORE_SIGNING_AWAITING_APPROVALS;
-    sg.items = json_pack("[{s:s}]", "item_id", "x");
-    sg.timeout_secs = 60;
+    struct store_signing sg;
+    signing_of_k1(&sg, STORE_SIGNING_AWAITING_APPROVALS);
     CHECK_ERR(store_signing_create(s, &sg), KM_ERR_STATE); /* keygen not completed */
     complete_keygen(s);
     CHECK_OK(store_signing_create(s, &sg));
@@ -310,12 +317,8 @@ static void test_migration_1_to_2_keeps_quota(void **state)
     struct store *s = open_fresh();
     reserve_three(s);
     complete_keygen(s);
-    struct store_signing sg = {0};
-    snprintf(sg.id, sizeof(sg.id), S1);
-    snprintf(sg.keygen_session_id, 37, K1);
-    sg.status = STORE_SIGNING_RUNNING;
-    sg.items = json_pack("[{s:s}]", "item_id", "x");
-    sg.timeout_secs = 60;
+    struct store_signing sg;
+    signing_of_k1(&sg, STORE_SIGNING_RUNNING);
     CHECK_OK(store_signing_create(s, &sg));
     store_close(s);
 
