@@ -19,19 +19,12 @@ const char *test_vectors_dir(void)
     if (dir != NULL && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         return dir;
 
-    const char *ci = getenv("CI");
-    if (ci != NULL && strcmp(ci, "true") == 0) {
-        fprintf(stderr,
-                "FAIL: test vectors not found at '%s' (CI=true requires them; set "
-                "KEYMELD_VECTORS_DIR)\n",
-                dir ? dir : "(unset)");
-        exit(1);
-    }
     fprintf(stderr,
-            "SKIP: test vectors not found at '%s'; set KEYMELD_VECTORS_DIR to run "
-            "the official-vector tests\n",
+            "FAIL: official test vectors not found at '%s' (they are committed in "
+            "tests/data/vectors; check the checkout, KM_VECTORS_DIR or "
+            "KEYMELD_VECTORS_DIR)\n",
             dir ? dir : "(unset)");
-    exit(TEST_SKIP_EXIT);
+    exit(1);
 }
 
 char *test_read_file(const char *path, size_t *len)

@@ -39,10 +39,10 @@
 #define TEST_SKIP_EXIT 77
 
 /*
- * Directory of the official vectors (../shared/vectors by default; set
- * KEYMELD_VECTORS_DIR to override). When it is missing: exits with
- * TEST_SKIP_EXIT and a message, or fails (exit 1) when CI=true, where the
- * vectors must be present.
+ * Directory of the official vectors (tests/data/vectors in the source tree
+ * by default, via KM_VECTORS_DIR; set KEYMELD_VECTORS_DIR to override).
+ * When it is missing the test fails: prints a message and exits 1 (never
+ * skips).
  */
 const char *test_vectors_dir(void);
 

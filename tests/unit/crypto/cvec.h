@@ -1,6 +1,6 @@
 /*
  * cvec.h - helpers for the official-vector tests: load a JSON file from
- * ../shared/vectors (test_vectors_dir) and decode hex fields. Every helper
+ * tests/data/vectors (test_vectors_dir) and decode hex fields. Every helper
  * fails the running test on malformed vector files.
  */
 #ifndef KM_TESTS_CRYPTO_CVEC_H

@@ -1,8 +1,8 @@
 /*
- * vectors_bip327.c - every case of every file in ../shared/vectors/bip327,
- * read in place. Error cases must fail with the reason and the culprit
- * (signer index or nonce aggregator) the vector names. Prints the number of
- * cases passed per file.
+ * vectors_bip327.c - every case of every file in tests/data/vectors/bip327
+ * (the committed official copies). Error cases must fail with the reason
+ * and the culprit (signer index or nonce aggregator) the vector names.
+ * Prints the number of cases passed per file.
  */
 #include "test.h"
 
@@ -705,6 +705,6 @@ int main(void)
         TEST(test_key_sort),    TEST(test_key_agg), TEST(test_nonce_gen), TEST(test_nonce_agg),
         TEST(test_sign_verify), TEST(test_tweak),   TEST(test_det_sign),  TEST(test_sig_agg),
     };
-    (void)test_vectors_dir(); /* skip (77) or fail early when absent */
+    (void)test_vectors_dir(); /* fail early (exit 1) when absent */
     return RUN_TESTS("crypto.vectors_bip327", tests);
 }

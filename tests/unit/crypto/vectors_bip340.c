@@ -1,5 +1,5 @@
 /*
- * vectors_bip340.c - every row of ../shared/vectors/bip340/test-vectors.csv:
+ * vectors_bip340.c - every row of tests/data/vectors/bip340/test-vectors.csv:
  * signing rows must reproduce the signature bit for bit (given the same
  * aux_rand) and every row's verification result must match.
  */

@@ -1,5 +1,5 @@
 /*
- * vectors_bip341.c - ../shared/vectors/bip341/wallet-test-vectors.json:
+ * vectors_bip341.c - tests/data/vectors/bip341/wallet-test-vectors.json:
  * every scriptPubKey case (leaf hashes, merkle root, tweak, output key,
  * scriptPubKey, bech32m address both ways) and every key-path spending
  * input (internal key, tweak, tweaked secret key, BIP-340 signature of the
