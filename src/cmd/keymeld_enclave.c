@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "attest/provider.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "enclave/enclave.h"
@@ -45,6 +46,10 @@ struct options {
     enum log_format format;
     uint32_t max_sessions;
     uint32_t workers;
+    bool production;
+    bool has_attestation;
+    char attestation[16]; /* nsm | development | none */
+    char dev_ca[TP_UNIX_PATH_MAX + 1];
 };
 
 static void usage(FILE *out)
@@ -71,6 +76,12 @@ static void usage(FILE *out)
             "  --max-sessions N            live keygen + signing sessions\n"
             "                              [ENCLAVE_MAX_SESSIONS] (default %d)\n"
             "  --workers N                 command worker threads [ENCLAVE_WORKERS] (default 8)\n"
+            "  --environment ENV           development|production [KEYMELD_ENVIRONMENT]\n"
+            "                              (default development)\n"
+            "  --attestation KIND          nsm|development|none [ATTESTATION] (default: nsm in\n"
+            "                              production, none otherwise); production requires nsm\n"
+            "  --attestation-dev-ca DIR    the development CA (`keymeld dev-ca init DIR`)\n"
+            "                              [ATTESTATION_DEV_CA]; needed by development\n"
             "  -h, --help                  this text\n"
             "  --version                   print the version\n",
             ENCLAVE_MAX_SESSIONS_DEFAULT);
@@ -127,6 +138,17 @@ static int apply(struct options *o, const char *var, const char *val, const char
         r = parse_u32(&o->max_sessions, val, 1, 1000000);
     } else if (strcmp(var, "ENCLAVE_WORKERS") == 0) {
         r = parse_u32(&o->workers, val, 1, 256);
+    } else if (strcmp(var, "KEYMELD_ENVIRONMENT") == 0) {
+        r = strcmp(val, "production") == 0 || strcmp(val, "development") == 0 ? KM_OK
+                                                                              : KM_ERR_INVALID;
+        o->production = strcmp(val, "production") == 0;
+    } else if (strcmp(var, "ATTESTATION") == 0) {
+        r = strcmp(val, "nsm") == 0 || strcmp(val, "development") == 0 || strcmp(val, "none") == 0
+                ? set_str(o->attestation, sizeof(o->attestation), val)
+                : KM_ERR_INVALID;
+        o->has_attestation = r == KM_OK;
+    } else if (strcmp(var, "ATTESTATION_DEV_CA") == 0) {
+        r = set_str(o->dev_ca, sizeof(o->dev_ca), val);
     }
     if (r != KM_OK)
         fprintf(stderr, "keymeld-enclave: invalid %s '%.100s'\n", src, val);
@@ -147,6 +169,9 @@ static const struct {
     {"--log-format", "KEYMELD_LOG_FORMAT"},
     {"--max-sessions", "ENCLAVE_MAX_SESSIONS"},
     {"--workers", "ENCLAVE_WORKERS"},
+    {"--environment", "KEYMELD_ENVIRONMENT"},
+    {"--attestation", "ATTESTATION"},
+    {"--attestation-dev-ca", "ATTESTATION_DEV_CA"},
 };
 
 /* Environment first, then flags. Returns -1 to continue, else an exit
@@ -270,6 +295,68 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* The development provider: the CA in o->dev_ca, PCR0 = SHA-384 of this
+ * binary. */
+static int open_development(struct attest_provider **out, const struct options *o,
+                            struct km_error *err)
+{
+    if (o->dev_ca[0] == '\0')
+        return km_error_set(err, KM_ERR_CONFIG, 0,
+                            "ATTESTATION=development needs ATTESTATION_DEV_CA, a directory made "
+                            "by `keymeld dev-ca init DIR`");
+    uint8_t pcr0[ATTEST_PCR_LEN];
+    int r = attest_dev_measure(pcr0, "/proc/self/exe", err);
+    if (r != KM_OK)
+        return r;
+    char module_id[64];
+    if (o->has_enclave_id)
+        snprintf(module_id, sizeof(module_id), "development-enclave-%u", o->enclave_id);
+    else
+        snprintf(module_id, sizeof(module_id), "development-enclave");
+    return attest_dev_new(out, o->dev_ca, pcr0, module_id, err);
+}
+
+/* Chooses the attestation provider (NULL for none). Production accepts
+ * only nsm; returns KM_ERR_CONFIG / KM_ERR_IO with what to do. */
+static int open_attestation(struct attest_provider **out, const struct options *o,
+                            struct km_error *err)
+{
+    *out = NULL;
+    const char *kind = o->has_attestation ? o->attestation : (o->production ? "nsm" : "none");
+    if (o->production && strcmp(kind, "nsm") != 0)
+        return km_error_set(err, KM_ERR_CONFIG, 0,
+                            "KEYMELD_ENVIRONMENT=production requires ATTESTATION=nsm (got %s): "
+                            "clients cannot trust an enclave key without a Nitro attestation",
+                            kind);
+    if (strcmp(kind, "nsm") == 0) {
+        int r = attest_nsm_open(out, NULL, err);
+        if (r != KM_OK)
+            km_error_prefix(err, "ATTESTATION=nsm");
+        return r;
+    }
+    if (strcmp(kind, "development") == 0)
+        return open_development(out, o, err);
+    log_warn(COMP, "ATTESTATION=none: this enclave cannot prove which code holds its key; "
+                   "clients must use --insecure-skip-attestation to talk to it");
+    return KM_OK;
+}
+
+static void log_attestation(const struct attest_provider *p)
+{
+    if (p == NULL)
+        return;
+    uint8_t pcr0[ATTEST_PCR_LEN];
+    char hex[2 * ATTEST_PCR_LEN + 1];
+    attest_provider_pcr0(p, pcr0);
+    if (strcmp(attest_provider_name(p), "development") == 0)
+        log_info(COMP,
+                 "attestation: development (documents signed by the development CA; "
+                 "PCR0 %s = SHA-384 of this binary)",
+                 hex_encode(hex, sizeof(hex), pcr0, sizeof(pcr0)));
+    else
+        log_info(COMP, "attestation: %s", attest_provider_name(p));
+}
+
 /* Creates the enclave and serves until a signal; returns the exit code. */
 static int serve(const struct options *o)
 {
@@ -279,12 +366,21 @@ static int serve(const struct options *o)
         log_error(COMP, "%s", err.msg);
         return EXIT_USAGE;
     }
+    struct attest_provider *attest = NULL;
+    int ar = open_attestation(&attest, o, &err);
+    if (ar != KM_OK) {
+        log_error(COMP, "refusing to start: %s", err.msg);
+        return ar == KM_ERR_CONFIG ? EXIT_USAGE : EXIT_START;
+    }
+    log_attestation(attest);
     struct enclave_config ecfg = {.has_enclave_id = o->has_enclave_id,
                                   .enclave_id = o->enclave_id,
-                                  .max_sessions = o->max_sessions};
+                                  .max_sessions = o->max_sessions,
+                                  .attest = attest};
     struct enclave *en = enclave_new(&ecfg, &err);
     if (en == NULL) {
         log_error(COMP, "%s", err.msg);
+        attest_provider_free(attest);
         return EXIT_START;
     }
     uint8_t pk[33];
@@ -316,6 +412,7 @@ static int serve(const struct options *o)
     }
     tp_server_free(srv);
     enclave_free(en);
+    attest_provider_free(attest);
     return code;
 }
 

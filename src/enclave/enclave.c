@@ -92,6 +92,7 @@ static void public_info(struct enclave *en, uint64_t now_ms, struct proto_public
     out->uptime_secs = (now_ms - en->started_ms) / 1000;
     store_counts(en->store, &out->active_sessions.keygen, &out->active_sessions.signing);
     snprintf(out->version, sizeof(out->version), "%s", KM_VERSION);
+    snprintf(out->attestation, sizeof(out->attestation), "%s", en_attestation_name(en));
 }
 
 static int en_get_public_info(struct en_req *r)
@@ -218,7 +219,18 @@ static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
                                              signing_session_id),
                                     STATE(SIGNING_PARTIALS_ISSUED), NO_ID, NO_ID},
     [PROTO_CMD_CLEAR_SESSION] = {en_clear_session, 0, NO_ID, 0, NO_ID, NO_ID},
+    /* Not cached: each nonce asks for a fresh document. */
+    [PROTO_CMD_GET_ATTESTATION] = {en_get_attestation, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
 };
+
+/* A command without a row would be a call through NULL: refuse to start. */
+static void check_dispatch_table(void)
+{
+    for (int c = 0; c < PROTO_CMD_COUNT_; c++)
+        if (dispatch[c].fn == NULL)
+            KM_BUG("the enclave's dispatch table has no row for command \"%s\"",
+                   proto_command_get((enum proto_cmd)c)->name);
+}
 
 /* The test hook's handler: fails without saying why. */
 static int en_injected_failure(struct en_req *r)
@@ -431,6 +443,7 @@ static uint64_t wall_secs_default(void)
 
 struct enclave *enclave_new(const struct enclave_config *cfg, struct km_error *err)
 {
+    check_dispatch_table();
     struct enclave *en = xcalloc(1, sizeof(*en));
     if (cfg != NULL)
         en->cfg = *cfg;

@@ -43,6 +43,10 @@ struct enclave_config {
     size_t idem_entries;        /* 0 = ENCLAVE_IDEM_ENTRIES_DEFAULT */
     size_t idem_bytes;          /* 0 = ENCLAVE_IDEM_BYTES_DEFAULT */
     uint32_t duplicate_wait_ms; /* 0 = ENCLAVE_DUP_WAIT_MS_DEFAULT */
+    /* Where get_attestation documents come from (attest/provider.h):
+     * borrowed, must outlive the enclave; NULL = attestation off ("none"),
+     * get_attestation then refuses. */
+    struct attest_provider *attest;
 
     /* Test hooks, never set by keymeld-enclave (docs/ARCHITECTURE.md):
      * seckey   a fixed 32-byte enclave key (NULL: a fresh random key), so
@@ -57,6 +61,7 @@ struct enclave_config {
 };
 
 struct enclave;
+struct attest_provider;
 
 /*
  * Creates an enclave: generates its keypair (or loads cfg->seckey) and

@@ -173,6 +173,11 @@ int en_signing_init(struct en_req *r);
 int en_signing_distribute_nonces(struct en_req *r);
 int en_signing_finalize(struct en_req *r);
 
+/* attestation.c: the get_attestation command, and the provider's name for
+ * public info ("none" without one). */
+int en_get_attestation(struct en_req *r);
+const char *en_attestation_name(const struct enclave *en);
+
 /* Inserts a new session expiring timeout_secs from now (parent: a signing
  * session's keygen). On failure fills r->err (invalid_state naming the
  * existing session's state, limit_exceeded, not_found) and discards s. */

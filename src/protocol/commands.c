@@ -107,8 +107,22 @@ static const struct proto_field public_info_fields[] = {
     FU64(proto_public_info, uptime_secs, 0, PROTO_U53_MAX, 0),
     FOBJ(proto_public_info, active_sessions, &active_sessions_schema, 0),
     FSTR(proto_public_info, version, PROTO_VERSION_MAX, 0),
+    FSTR(proto_public_info, attestation, PROTO_ATTESTATION_NAME_MAX, PF_F_OPTIONAL),
 };
 PROTO_SCHEMA(public_info, "public info", public_info_fields, NULL);
+
+static const struct proto_field get_attestation_args_fields[] = {
+    FBLOB(proto_get_attestation_args, "nonce", nonce, 1, PROTO_ATTEST_NONCE_MAX, PF_F_OPTIONAL),
+};
+PROTO_SCHEMA(get_attestation_args, "get_attestation args", get_attestation_args_fields, NULL);
+
+static const struct proto_field attestation_result_fields[] = {
+    FSTR(proto_attestation_result, attestation, PROTO_ATTESTATION_NAME_MAX, 0),
+    FHEX(proto_attestation_result, public_key, PROTO_PUBKEY_LEN, 0),
+    FU64(proto_attestation_result, key_epoch, 0, PROTO_U53_MAX, 0),
+    FBLOB(proto_attestation_result, "document", document, 1, PROTO_ATTEST_DOC_MAX, 0),
+};
+PROTO_SCHEMA(attestation_result, "attestation result", attestation_result_fields, NULL);
 
 static const struct proto_field configure_args_fields[] = {
     FU32(proto_configure_args, enclave_id, 0, PROTO_MAX_ENCLAVE_ID, 0),
@@ -358,6 +372,8 @@ static const struct proto_command commands[PROTO_CMD_COUNT_] = {
      &proto_signing_finalize_result_schema},
     {PROTO_CMD_CLEAR_SESSION, "clear_session", &proto_clear_session_args_schema,
      &proto_clear_session_result_schema},
+    {PROTO_CMD_GET_ATTESTATION, "get_attestation", &proto_get_attestation_args_schema,
+     &proto_attestation_result_schema},
 };
 
 const struct proto_command *proto_command_find(const char *name)

@@ -42,14 +42,17 @@
 #define PROTO_MAX_TIMEOUT_SECS 86400
 #define PROTO_MAX_ENCLAVE_ID   UINT32_MAX
 
-#define PROTO_PUBKEY_LEN   33 /* compressed secp256k1 point */
-#define PROTO_XONLY_LEN    32
-#define PROTO_MSG_LEN      32 /* the enclave signs 32-byte digests only */
-#define PROTO_SIG_LEN      64
-#define PROTO_PUBNONCE_LEN 66
-#define PROTO_PSIG_LEN     32
-#define PROTO_CHECK_LEN    32 /* aggregate_check */
-#define PROTO_VERSION_MAX  31
+#define PROTO_PUBKEY_LEN           33 /* compressed secp256k1 point */
+#define PROTO_XONLY_LEN            32
+#define PROTO_MSG_LEN              32 /* the enclave signs 32-byte digests only */
+#define PROTO_SIG_LEN              64
+#define PROTO_PUBNONCE_LEN         66
+#define PROTO_PSIG_LEN             32
+#define PROTO_CHECK_LEN            32 /* aggregate_check */
+#define PROTO_VERSION_MAX          31
+#define PROTO_ATTESTATION_NAME_MAX 15
+#define PROTO_ATTEST_NONCE_MAX     512         /* bytes (the NSM's limit) */
+#define PROTO_ATTEST_DOC_MAX       (32 * 1024) /* bytes of one document */
 
 /* Decoded sizes of the encrypted fields (bytes, after hex). */
 #define PROTO_ECIES_MAX         512         /* secrets, keys, public keys */
@@ -135,8 +138,25 @@ struct proto_public_info {
     uint64_t uptime_secs;
     struct proto_active_sessions active_sessions;
     char version[PROTO_VERSION_MAX + 1];
+    char attestation[PROTO_ATTESTATION_NAME_MAX + 1]; /* "nsm", "development", "none" */
 };
 PROTO_CODEC(public_info)
+
+/* get_attestation: a fresh attestation document binding this enclave's
+ * identity key (docs/PROTOCOL.md, docs/ATTESTATION.md). The nonce is
+ * optional (empty = none). */
+struct proto_get_attestation_args {
+    struct proto_blob nonce;
+};
+PROTO_CODEC(get_attestation_args)
+
+struct proto_attestation_result {
+    char attestation[PROTO_ATTESTATION_NAME_MAX + 1]; /* the provider */
+    uint8_t public_key[PROTO_PUBKEY_LEN];             /* what the document attests */
+    uint64_t key_epoch;
+    struct proto_blob document; /* raw COSE_Sign1 */
+};
+PROTO_CODEC(attestation_result)
 
 struct proto_configure_args {
     uint32_t enclave_id;
@@ -334,6 +354,7 @@ enum proto_cmd {
     PROTO_CMD_SIGNING_DISTRIBUTE_NONCES,
     PROTO_CMD_SIGNING_FINALIZE,
     PROTO_CMD_CLEAR_SESSION,
+    PROTO_CMD_GET_ATTESTATION,
     PROTO_CMD_COUNT_
 };
 

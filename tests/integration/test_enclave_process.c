@@ -3,7 +3,8 @@
  * --version, configuration errors naming the variable, a bind failure
  * naming the address and cause, the VSock start-up line (bind only, never
  * connect; an ephemeral port, so none of this VM's agent ports), Unix and
- * TCP listeners, the ENCLAVE_CID check, and a SIGTERM that lets an
+ * TCP listeners, the ENCLAVE_CID check, production refusing to start
+ * without the Nitro Secure Module, and a SIGTERM that lets an
  * in-flight command finish and reply before the enclave exits 0.
  */
 #include "test.h"
@@ -156,6 +157,37 @@ static void test_bind_failure(void **state)
     close(s);
 }
 
+/* Production means the Nitro Secure Module: without /dev/nsm (any machine
+ * but a Nitro Enclave) the enclave refuses to start and says what to do;
+ * other providers are refused in production outright. */
+static void test_production_requires_nsm(void **state)
+{
+    (void)state;
+    const char *prod[] = {"KEYMELD_ENVIRONMENT=production", "TRANSPORT_MODE=tcp", "VSOCK_PORT=0",
+                          NULL};
+    struct run r = run_enclave(NULL, prod, NULL);
+    CHECK_EQ(r.status, 1);
+    CHECK_CONTAINS(r.err, "refusing to start: ATTESTATION=nsm: /dev/nsm does not exist");
+    CHECK_CONTAINS(r.err, "not an AWS Nitro Enclave");
+    run_free(&r);
+    const char *dev[] = {"KEYMELD_ENVIRONMENT=production", "ATTESTATION=development",
+                         "TRANSPORT_MODE=tcp", "VSOCK_PORT=0", NULL};
+    r = run_enclave(NULL, dev, NULL);
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "KEYMELD_ENVIRONMENT=production requires ATTESTATION=nsm");
+    run_free(&r);
+    const char *no_ca[] = {"ATTESTATION=development", "TRANSPORT_MODE=tcp", "VSOCK_PORT=0", NULL};
+    r = run_enclave(NULL, no_ca, NULL);
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "needs ATTESTATION_DEV_CA");
+    run_free(&r);
+    const char *bad[] = {"ATTESTATION=tpm", NULL};
+    r = run_enclave(NULL, bad, NULL);
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "invalid ATTESTATION 'tpm'");
+    run_free(&r);
+}
+
 static void test_listeners_and_cid(void **state)
 {
     (void)state;
@@ -250,9 +282,8 @@ static void test_graceful_shutdown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_help_version_usage),
-        TEST(test_bind_failure),
-        TEST(test_listeners_and_cid),
+        TEST(test_help_version_usage),      TEST(test_bind_failure),
+        TEST(test_production_requires_nsm), TEST(test_listeners_and_cid),
         TEST(test_graceful_shutdown),
     };
     return RUN_TESTS("integration.enclave.process", tests);
