@@ -357,7 +357,7 @@ static struct fuzz_state *setup(void)
     s->gw.cfg = &s->cfg;
     s->gw.started_wall_ms = clock_wall_ms();
     s->gw.replay = gw_replay_new(s->gw.store);
-    s->gw.enclaves = enclave_mgr_new(&s->cfg, s->gw.store, NULL, NULL);
+    s->gw.enclaves = enclave_mgr_new(&s->cfg, s->gw.store, NULL, NULL, NULL);
     s->gw.coord = coord_new(&s->cfg, s->gw.store, s->gw.enclaves);
     key_from_byte(&s->session_key, 0x11);
     key_from_byte(&s->user_key[0], 0x22);

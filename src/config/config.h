@@ -136,6 +136,10 @@ enum cfg_field {
     CFG_F_SECURITY_STRICT_VALIDATION,
     CFG_F_SECURITY_ALLOW_INSECURE_CONNECTIONS,
     CFG_F_SECURITY_REQUIRE_TLS,
+    CFG_F_SECURITY_ATTESTATION_ROOT,
+    CFG_F_SECURITY_ATTESTATION_PCRS,
+    CFG_F_SECURITY_ATTESTATION_MAX_AGE_SECS,
+    CFG_F_SECURITY_ATTESTATION_ALLOW_DEBUG,
     CFG_F_DEVELOPMENT_SECTION, /* the development: key itself (presence) */
     CFG_F_DEVELOPMENT_ENABLE_TEST_ENDPOINTS,
     CFG_F_DEVELOPMENT_DISABLE_ENCLAVE_VERIFICATION,
@@ -248,6 +252,14 @@ struct cfg_security {
     bool strict_validation;
     bool allow_insecure_connections;
     bool require_tls;
+    /* Attestation trust (docs/ATTESTATION.md): the root certificate (PEM;
+     * "" = the AWS Nitro root shipped with KeyMeld), the PCR policy file
+     * (required when enable_attestation), the freshness window, and
+     * whether debug-mode enclaves (all-zero PCR0-2) are accepted. */
+    char attestation_root[CFG_PATH_MAX + 1];
+    char attestation_pcrs[CFG_PATH_MAX + 1];
+    uint32_t attestation_max_age_secs;
+    bool attestation_allow_debug;
 };
 
 struct cfg_development {

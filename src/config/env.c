@@ -129,6 +129,9 @@ static void apply_top(struct cfg *c, const struct cfg_getenv *env, struct cfg_di
         {"KEYMELD_DATABASE_PATH", CFG_F_DATABASE_PATH},
         {"KEYMELD_LOG_LEVEL", CFG_F_LOGGING_LEVEL},
         {"KEYMELD_LOG_FORMAT", CFG_F_LOGGING_FORMAT},
+        {"KEYMELD_ENABLE_ATTESTATION", CFG_F_SECURITY_ENABLE_ATTESTATION},
+        {"KEYMELD_ATTESTATION_ROOT", CFG_F_SECURITY_ATTESTATION_ROOT},
+        {"KEYMELD_ATTESTATION_PCRS", CFG_F_SECURITY_ATTESTATION_PCRS},
     };
     for (size_t i = 0; i < KM_ARRAY_LEN(overrides); i++) {
         const struct cfg_field_def *def = &cfg_field_defs[overrides[i].field];

@@ -192,6 +192,15 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
                "true", "false"),
     [CFG_F_SECURITY_REQUIRE_TLS] =
         F_BOOL("security", "require_tls", security.require_tls, "false", "true"),
+    [CFG_F_SECURITY_ATTESTATION_ROOT] =
+        F_STR("security", "attestation_root", security.attestation_root, "", NULL),
+    [CFG_F_SECURITY_ATTESTATION_PCRS] = F_STR(
+        "security", "attestation_pcrs", security.attestation_pcrs, "", "/etc/keymeld/pcrs.json"),
+    [CFG_F_SECURITY_ATTESTATION_MAX_AGE_SECS] =
+        F_U32("security", "attestation_max_age_secs", security.attestation_max_age_secs, 1,
+              SECS_DAY, "300", NULL),
+    [CFG_F_SECURITY_ATTESTATION_ALLOW_DEBUG] = F_BOOL(
+        "security", "attestation_allow_debug", security.attestation_allow_debug, "false", NULL),
 
     [CFG_F_DEVELOPMENT_SECTION] = {.key = "development",
                                    .path = "development",

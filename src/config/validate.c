@@ -369,6 +369,11 @@ static void check_general(struct vctx *v)
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_LOGGING_FILE_PATH),
                      "logging.enable_file_output is true but logging.file_path is empty: set a "
                      "path (e.g. logs/gateway.log)");
+    if (c->security.enable_attestation && c->security.attestation_pcrs[0] == '\0')
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_ATTESTATION_PCRS),
+                     "security.enable_attestation needs a PCR policy: set "
+                     "security.attestation_pcrs to the file deploy/nitro writes (or "
+                     "KEYMELD_ATTESTATION_PCRS)");
 }
 
 static void check_production(struct vctx *v)
@@ -378,6 +383,10 @@ static void check_production(struct vctx *v)
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_ENABLE_ATTESTATION),
                      "Attestation must be enabled in production: set "
                      "security.enable_attestation: true");
+    if (c->security.attestation_allow_debug)
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_ATTESTATION_ALLOW_DEBUG),
+                     "Debug-mode enclaves have all-zero PCRs and prove nothing: set "
+                     "security.attestation_allow_debug: false in production");
     if (!c->security.strict_validation)
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_STRICT_VALIDATION),
                      "Strict validation must be enabled in production: set "

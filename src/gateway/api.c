@@ -210,6 +210,7 @@ const struct http_route gw_routes[] = {
     {"GET", "/api/v1/signing/{id}/status/{user_id}", api_signing_status},
     {"GET", "/api/v1/enclaves", api_enclaves},
     {"GET", "/api/v1/enclaves/{id}/public-key", api_enclave_public_key},
+    {"GET", "/api/v1/enclaves/{id}/attestation", api_enclave_attestation},
     {"GET", "/api/v1/health", api_health},
     {"GET", "/api/v1/health/ready", api_health_ready},
     {"GET", "/api/v1/health/detail", api_health_detail},

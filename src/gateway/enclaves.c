@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "transport/hint.h"
@@ -24,11 +25,16 @@ struct enclave_slot {
     uint64_t next_probe_ms; /* monotonic */
     uint64_t backoff_ms;
     unsigned failures; /* consecutive */
+    /* The verified document of attested_key (under mgr->lock). */
+    char attested_key[ENCLAVE_PUBKEY_HEX_LEN + 1];
+    uint8_t *doc;
+    size_t doc_len;
 };
 
 struct enclave_mgr {
     const struct cfg *cfg;
     struct store *store;
+    struct gw_attest *attest; /* NULL: attestation off */
     enclave_restart_fn on_restart;
     void *ud;
     struct enclave_slot *slots;
@@ -57,11 +63,13 @@ static void pool_config_from(struct pool_config *pc, const struct cfg_enclaves *
 }
 
 struct enclave_mgr *enclave_mgr_new(const struct cfg *cfg, struct store *store,
-                                    enclave_restart_fn on_restart, void *ud)
+                                    struct gw_attest *attest, enclave_restart_fn on_restart,
+                                    void *ud)
 {
     struct enclave_mgr *m = xcalloc(1, sizeof(*m));
     m->cfg = cfg;
     m->store = store;
+    m->attest = attest;
     m->on_restart = on_restart;
     m->ud = ud;
     m->n = cfg->enclaves.count;
@@ -83,6 +91,7 @@ struct enclave_mgr *enclave_mgr_new(const struct cfg *cfg, struct store *store,
         tp_addr_describe(s->desc, sizeof(s->desc), &e->addr);
         s->st.transport = tp_kind_name(e->addr.kind);
         snprintf(s->st.last_error, sizeof(s->st.last_error), "not contacted yet");
+        s->st.attestation = attest != NULL ? "pending" : "off";
         s->backoff_ms = BACKOFF_MIN_MS;
     }
     return m;
@@ -173,8 +182,11 @@ void enclave_mgr_describe_error(struct enclave_mgr *m, uint32_t id, const struct
 /* Reads {"public_key","uptime_secs","active_sessions":{...}} leniently: the
  * key is required, the rest informational. */
 static int parse_public_info(const json_t *res, char key[ENCLAVE_PUBKEY_HEX_LEN + 1],
-                             uint64_t *uptime, uint64_t *keygen, uint64_t *signing)
+                             uint64_t *uptime, uint64_t *keygen, uint64_t *signing,
+                             char provider[PROTO_ATTESTATION_NAME_MAX + 1])
 {
+    const char *att = json_string_value(json_object_get(res, "attestation"));
+    snprintf(provider, PROTO_ATTESTATION_NAME_MAX + 1, "%s", att != NULL ? att : "none");
     const char *pk = json_string_value(json_object_get(res, "public_key"));
     if (pk == NULL || strlen(pk) != ENCLAVE_PUBKEY_HEX_LEN)
         return KM_ERR_INVALID;
@@ -237,6 +249,66 @@ static void handle_key(struct enclave_mgr *m, struct enclave_slot *s, const char
         m->on_restart(m->ud, s->st.id);
 }
 
+/* Verifies the attestation of a key not verified yet (attestation on).
+ * KM_OK when verified or off; otherwise the enclave must not be used. */
+static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char *key,
+                      const char *provider, struct km_error *err)
+{
+    pthread_mutex_lock(&m->lock);
+    snprintf(s->st.provider, sizeof(s->st.provider), "%s", provider);
+    bool done = m->attest == NULL || strcmp(s->attested_key, key) == 0;
+    pthread_mutex_unlock(&m->lock);
+    if (done)
+        return KM_OK;
+    uint8_t kb[PROTO_PUBKEY_LEN];
+    uint8_t *doc = NULL;
+    size_t doc_len = 0;
+    struct gw_attest_summary sum;
+    int r = hex_decode_exact(kb, sizeof(kb), key, strlen(key));
+    if (r == KM_OK)
+        r = gw_attest_check(m->attest, s->pool, kb, &doc, &doc_len, &sum, err);
+    pthread_mutex_lock(&m->lock);
+    if (r == KM_OK) {
+        free(s->doc);
+        s->doc = doc;
+        s->doc_len = doc_len;
+        memcpy(s->attested_key, key, sizeof(s->attested_key));
+        s->st.attestation = "verified";
+        s->st.attest_error[0] = '\0';
+        s->st.attested = sum;
+    } else {
+        s->st.attestation = "failed";
+        snprintf(s->st.attest_error, sizeof(s->st.attest_error), "%s", err->msg);
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (r == KM_OK)
+        log_info(LOG_COMP, "enclave %u attested (%s, module %s, PCR0 %.16s...)", s->st.id,
+                 sum.provider, sum.module_id, sum.pcr0);
+    else
+        log_error(LOG_COMP, "enclave %u is not used: %s", s->st.id, err->msg);
+    return r;
+}
+
+int enclave_mgr_attestation(struct enclave_mgr *m, uint32_t id, uint8_t **doc, size_t *doc_len,
+                            char key[ENCLAVE_PUBKEY_HEX_LEN + 1])
+{
+    *doc = NULL;
+    *doc_len = 0;
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return KM_ERR_NOT_FOUND;
+    pthread_mutex_lock(&m->lock);
+    int r = s->doc != NULL && strcmp(s->st.attestation, "verified") == 0 ? KM_OK : KM_ERR_STATE;
+    if (r == KM_OK) {
+        *doc = xmalloc(s->doc_len);
+        memcpy(*doc, s->doc, s->doc_len);
+        *doc_len = s->doc_len;
+        memcpy(key, s->attested_key, ENCLAVE_PUBKEY_HEX_LEN + 1);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
 int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
 {
     struct enclave_slot *s = slot_by_id(m, id);
@@ -247,8 +319,9 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
     int r = pool_request(s->pool, &reply, "get_public_info", NULL, NULL, PROBE_TIMEOUT_MS, err);
     uint64_t us = (clock_now_ns() - t0) / 1000u;
     char key[ENCLAVE_PUBKEY_HEX_LEN + 1];
+    char provider[PROTO_ATTESTATION_NAME_MAX + 1] = "";
     uint64_t uptime = 0, kg = 0, sg = 0;
-    if (r == KM_OK && parse_public_info(reply.result, key, &uptime, &kg, &sg) != KM_OK)
+    if (r == KM_OK && parse_public_info(reply.result, key, &uptime, &kg, &sg, provider) != KM_OK)
         r = km_error_set(err, KM_ERR_INVALID, 0,
                          "Command failed to %s: enclave answered get_public_info without a "
                          "valid public key",
@@ -257,6 +330,9 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
 
     if (r == KM_OK) {
         handle_key(m, s, key);
+        r = attest_key(m, s, key, provider, err);
+    }
+    if (r == KM_OK) {
         pthread_mutex_lock(&m->lock);
         bool was_healthy = s->st.healthy;
         s->st.healthy = true;
@@ -350,9 +426,12 @@ void enclave_mgr_free(struct enclave_mgr *m)
         pthread_mutex_unlock(&m->lock);
         pthread_join(m->thread, NULL);
     }
-    for (size_t i = 0; i < m->n; i++)
+    for (size_t i = 0; i < m->n; i++) {
         pool_free(m->slots[i].pool);
+        free(m->slots[i].doc);
+    }
     free(m->slots);
+    gw_attest_free(m->attest);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->wake);
     free(m);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "gateway/enclave_attest.h"
 #include "store/store.h"
 #include "transport/pool.h"
 
@@ -44,6 +45,13 @@ struct enclave_status {
     char last_error[512]; /* "" when healthy */
     char hint[512];
     struct pool_stats pool;
+    /* Attestation (security.enable_attestation): "off" (not required),
+     * "pending" (not checked yet), "verified" (this key's document passed),
+     * "failed" (the enclave is not used: attest_error says why). */
+    const char *attestation;
+    char attest_error[512];
+    char provider[PROTO_ATTESTATION_NAME_MAX + 1]; /* what the enclave reports */
+    struct gw_attest_summary attested;             /* when "verified" */
 };
 
 struct enclave_mgr;
@@ -51,9 +59,17 @@ struct enclave_mgr;
 typedef void (*enclave_restart_fn)(void *ud, uint32_t enclave_id);
 
 /* Creates a pool per cfg->enclaves entry (no connection yet). The config
- * must be valid; cfg and store must outlive the manager. */
+ * must be valid; cfg and store must outlive the manager. attest (NULL:
+ * attestation off) is owned by the manager from here on. */
 struct enclave_mgr *enclave_mgr_new(const struct cfg *cfg, struct store *store,
-                                    enclave_restart_fn on_restart, void *ud);
+                                    struct gw_attest *attest, enclave_restart_fn on_restart,
+                                    void *ud);
+
+/* The verified document of an enclave's current key (malloc'ed copy) and
+ * that key. KM_ERR_NOT_FOUND for an unknown id, KM_ERR_STATE when there is
+ * none (attestation off, pending or failed). */
+int enclave_mgr_attestation(struct enclave_mgr *m, uint32_t id, uint8_t **doc, size_t *doc_len,
+                            char key[ENCLAVE_PUBKEY_HEX_LEN + 1]) KM_WUR;
 
 /* Starts the health loop thread. */
 void enclave_mgr_start(struct enclave_mgr *m);

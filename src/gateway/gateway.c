@@ -31,11 +31,19 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
      * waits for a busy database. */
     so.connections = cfg->database.max_connections > 64 ? 64 : cfg->database.max_connections;
     so.busy_timeout_ms = cfg->database.connection_timeout_secs * 1000u;
-    int r = store_open(&gw->store, &so, err);
+    /* The trust configuration first: a missing PCR policy stops the start
+     * before anything is opened. */
+    struct gw_attest *attest = NULL;
+    int r = gw_attest_new(&attest, &cfg->security, err);
     if (r != KM_OK)
         return r;
+    r = store_open(&gw->store, &so, err);
+    if (r != KM_OK) {
+        gw_attest_free(attest);
+        return r;
+    }
     gw->replay = gw_replay_new(gw->store);
-    gw->enclaves = enclave_mgr_new(cfg, gw->store, on_enclave_restart, gw);
+    gw->enclaves = enclave_mgr_new(cfg, gw->store, attest, on_enclave_restart, gw);
     gw->coord = coord_new(cfg, gw->store, gw->enclaves);
     enclave_mgr_start(gw->enclaves);
     coord_start(gw->coord);

@@ -14,10 +14,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "common/clock.h"
+#include "common/hex.h"
 #include "common/xmalloc.h"
 #include "gateway/api.h"
 #include "common/banned.h"
+
+static json_t *pcr_json(const char *hex)
+{
+    return hex[0] != '\0' ? json_string(hex) : json_null();
+}
+
+/* {"status","provider"[,"error"][,"module_id","timestamp_ms","pcrs"]} */
+static json_t *attestation_json(const struct enclave_status *st, bool detail)
+{
+    json_t *o = json_pack("{s:s, s:s}", "status", st->attestation, "provider",
+                          st->provider[0] ? st->provider : "unknown");
+    if (strcmp(st->attestation, "failed") == 0)
+        json_object_set_new(o, "error", json_string(st->attest_error));
+    if (detail && strcmp(st->attestation, "verified") == 0) {
+        const struct gw_attest_summary *a = &st->attested;
+        json_object_set_new(o, "module_id", json_string(a->module_id));
+        json_object_set_new(o, "timestamp_ms", json_integer((json_int_t)a->timestamp_ms));
+        json_object_set_new(o, "pcrs",
+                            json_pack("{s:o, s:o, s:o, s:o}", "0", pcr_json(a->pcr0), "1",
+                                      pcr_json(a->pcr1), "2", pcr_json(a->pcr2), "8",
+                                      pcr_json(a->pcr8)));
+    }
+    return o;
+}
 
 static json_t *enclave_json(const struct enclave_status *st, bool detail)
 {
@@ -36,6 +63,7 @@ static json_t *enclave_json(const struct enclave_status *st, bool detail)
         if (st->hint[0])
             json_object_set_new(o, "hint", json_string(st->hint));
     }
+    json_object_set_new(o, "attestation", attestation_json(st, detail));
     if (detail) {
         json_object_set_new(o, "latency_ms", json_real((double)st->latency_us / 1000.0));
         json_object_set_new(o, "last_ok_ms", json_integer((json_int_t)st->last_ok_ms));
@@ -76,16 +104,124 @@ void api_enclaves(void *ud, const struct http_request *req, struct http_response
                               (int)json_array_size(list), "healthy_enclaves", (int)healthy));
 }
 
+/* The {id} of /api/v1/enclaves/{id}/...; false after a 400 reply. */
+static bool enclave_id_param(const struct http_request *req, struct http_response *resp,
+                             uint32_t *id)
+{
+    const char *p = req->nparams > 0 ? req->params[0] : "";
+    char *end = NULL;
+    unsigned long v = strtoul(p, &end, 10);
+    if (p[0] < '0' || p[0] > '9' || *end != '\0' || v > UINT32_MAX) {
+        http_reply_error(resp, 400, "bad_request", "enclave id '%.32s' is not a number", p);
+        return false;
+    }
+    *id = (uint32_t)v;
+    return true;
+}
+
+static json_t *base64_json(const uint8_t *p, size_t len)
+{
+    char *b = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b, p, (int)len);
+    json_t *s = json_string(b);
+    free(b);
+    return s;
+}
+
+static void reply_document(struct http_response *resp, uint32_t id, const char *provider,
+                           const char *key, uint64_t epoch, const uint8_t *doc, size_t doc_len,
+                           bool fresh)
+{
+    http_reply_json(resp, 200,
+                    json_pack("{s:I, s:s, s:s, s:I, s:o, s:b}", "enclave_id", (json_int_t)id,
+                              "attestation", provider, "public_key", key, "key_epoch",
+                              (json_int_t)epoch, "document", base64_json(doc, doc_len), "fresh",
+                              fresh));
+}
+
+/* A document with the caller's nonce (nonce_hex NULL: none), relayed from
+ * the enclave and never cached: the gateway cannot forge or replay it. */
+static void relay_fresh(struct gateway *gw, struct http_response *resp, uint32_t id,
+                        const char *nonce_hex)
+{
+    uint8_t nonce[PROTO_ATTEST_NONCE_MAX];
+    size_t nonce_len = 0;
+    size_t hl = nonce_hex != NULL ? strlen(nonce_hex) : 0;
+    if (nonce_hex != NULL &&
+        (hl == 0 || hl > 2 * sizeof(nonce) ||
+         hex_decode(nonce, sizeof(nonce), &nonce_len, nonce_hex, hl) != KM_OK)) {
+        http_reply_error(resp, 400, "bad_request", "nonce must be 1 to %d bytes of hex",
+                         PROTO_ATTEST_NONCE_MAX);
+        return;
+    }
+    struct pool *pool = enclave_mgr_pool(gw->enclaves, id);
+    if (pool == NULL) {
+        http_reply_error(resp, 404, "not_found", "no enclave %u is configured", id);
+        return;
+    }
+    struct proto_attestation_result res;
+    struct km_error err;
+    int r = gw_attest_fetch(pool, nonce_hex != NULL ? nonce : NULL, nonce_len, &res, &err);
+    if (r != KM_OK) {
+        /* A transport failure tells the health loop at once, as a failed
+         * step does; an error reply (ATTESTATION=none) is no outage. */
+        if (r != KM_ERR_REMOTE)
+            enclave_mgr_report_failure(gw->enclaves, id, &err);
+        char desc[1024];
+        enclave_mgr_describe_error(gw->enclaves, id, &err, desc, sizeof(desc));
+        http_reply_error(resp, 503, "service_unavailable", "enclave %u gave no attestation: %s", id,
+                         desc);
+        return;
+    }
+    char key[2 * PROTO_PUBKEY_LEN + 1];
+    hex_encode(key, sizeof(key), res.public_key, PROTO_PUBKEY_LEN);
+    reply_document(resp, id, res.attestation, key, res.key_epoch, res.document.p, res.document.len,
+                   true);
+    proto_attestation_result_clear(&res);
+}
+
+void api_enclave_attestation(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    struct gateway *gw = ud;
+    uint32_t id;
+    if (!enclave_id_param(req, resp, &id))
+        return;
+    const char *nonce = http_query(req, "nonce");
+    if (nonce != NULL) {
+        relay_fresh(gw, resp, id, nonce);
+        return;
+    }
+    /* Without a nonce: the document the gateway verified for the current
+     * key (one per key epoch), or a fresh one when it keeps none. */
+    uint8_t *doc = NULL;
+    size_t doc_len = 0;
+    char key[ENCLAVE_PUBKEY_HEX_LEN + 1];
+    int r = enclave_mgr_attestation(gw->enclaves, id, &doc, &doc_len, key);
+    if (r == KM_ERR_NOT_FOUND) {
+        http_reply_error(resp, 404, "not_found", "no enclave %u is configured", id);
+        return;
+    }
+    if (r != KM_OK) {
+        relay_fresh(gw, resp, id, NULL);
+        return;
+    }
+    size_t n = enclave_mgr_count(gw->enclaves);
+    for (size_t i = 0; i < n; i++) {
+        struct enclave_status st;
+        enclave_mgr_status(gw->enclaves, i, &st);
+        if (st.id == id)
+            reply_document(resp, id, st.attested.provider, key, (uint64_t)st.key_epoch, doc,
+                           doc_len, false);
+    }
+    free(doc);
+}
+
 void api_enclave_public_key(void *ud, const struct http_request *req, struct http_response *resp)
 {
     struct gateway *gw = ud;
-    const char *p = req->nparams > 0 ? req->params[0] : "";
-    char *end = NULL;
-    unsigned long id = strtoul(p, &end, 10);
-    if (p[0] < '0' || p[0] > '9' || *end != '\0' || id > UINT32_MAX) {
-        http_reply_error(resp, 400, "bad_request", "enclave id '%.32s' is not a number", p);
+    uint32_t id;
+    if (!enclave_id_param(req, resp, &id))
         return;
-    }
     size_t n = enclave_mgr_count(gw->enclaves);
     for (size_t i = 0; i < n; i++) {
         struct enclave_status st;
@@ -94,7 +230,7 @@ void api_enclave_public_key(void *ud, const struct http_request *req, struct htt
             continue;
         if (!st.key_known) {
             http_reply_error(resp, 503, "service_unavailable",
-                             "enclave %lu has not been reached yet: %s%s%s", id, st.last_error,
+                             "enclave %u has not been reached yet: %s%s%s", id, st.last_error,
                              st.hint[0] ? "; " : "", st.hint);
             return;
         }
@@ -104,7 +240,7 @@ void api_enclave_public_key(void *ud, const struct http_request *req, struct htt
                                   (json_int_t)st.key_epoch, "healthy", st.healthy));
         return;
     }
-    http_reply_error(resp, 404, "not_found", "no enclave %lu is configured", id);
+    http_reply_error(resp, 404, "not_found", "no enclave %u is configured", id);
 }
 
 void api_health(void *ud, const struct http_request *req, struct http_response *resp)
