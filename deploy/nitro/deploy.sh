@@ -58,6 +58,13 @@
 #                          SOURCE_DIR [the repository holding this script]) and
 #                          nitro-cli build-enclave into EIF_PATH first
 #   DOCKER_TAG [keymeld-enclave:latest]
+#   PCR_POLICY [/etc/keymeld/pcrs.json]  the PCR policy the gateway
+#                          (security.attestation_pcrs) and clients (--pcrs) pin:
+#                          the EIF's PCR0/1/2 (from build-enclave, else
+#                          nitro-cli describe-eif) become its newest set; the
+#                          previous sets are kept so clients of the running
+#                          image keep working during a rolling upgrade
+#   PCR_POLICY_KEEP [2]    how many sets (images) the policy keeps, newest first
 #   CID_RETRIES [10], CID_RETRY_DELAY [1]   describe-enclaves attempts per enclave
 #   KEEP_ON_FAILURE [0]    1: leave enclaves started by a failed run for debugging
 #   NITRO_CLI [nitro-cli]  (the tests point it at a recording mock)
@@ -86,6 +93,8 @@ READY_TIMEOUT=${READY_TIMEOUT:-60}
 BUILD_EIF=${BUILD_EIF:-0}
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 DOCKER_TAG=${DOCKER_TAG:-keymeld-enclave:latest}
+PCR_POLICY=${PCR_POLICY:-/etc/keymeld/pcrs.json}
+PCR_POLICY_KEEP=${PCR_POLICY_KEEP:-2}
 CID_RETRIES=${CID_RETRIES:-10}
 CID_RETRY_DELAY=${CID_RETRY_DELAY:-1}
 KEEP_ON_FAILURE=${KEEP_ON_FAILURE:-0}
@@ -162,7 +171,49 @@ build_eif() {
     log "building $EIF_PATH"
     mkdir -p "$(dirname "$EIF_PATH")"
     # The measurements (PCR0-2) printed here are what attestation checks.
-    "$NITRO_CLI" build-enclave --docker-uri "$DOCKER_TAG" --output-file "$EIF_PATH"
+    "$NITRO_CLI" build-enclave --docker-uri "$DOCKER_TAG" --output-file "$EIF_PATH" \
+        > "$WORK/measurements.json"
+}
+
+# write_pcr_policy: the EIF's measurements become the newest set of
+# PCR_POLICY (docs/ATTESTATION.md "PCR policy"); older sets are kept up to
+# PCR_POLICY_KEEP, the previous file as PCR_POLICY.previous.
+write_pcr_policy() {
+    if [[ ! -s "$WORK/measurements.json" ]]; then
+        "$NITRO_CLI" describe-eif --eif-path "$EIF_PATH" > "$WORK/measurements.json" ||
+            die "nitro-cli describe-eif --eif-path $EIF_PATH failed: cannot read the EIF's PCRs for $PCR_POLICY (nitro-cli 1.2 or later has describe-eif)"
+    fi
+    mkdir -p "$(dirname "$PCR_POLICY")"
+    local tmp=$PCR_POLICY.tmp.$$ summary
+    summary=$(python3 - "$WORK/measurements.json" "$PCR_POLICY" "$PCR_POLICY_KEEP" "$tmp" <<'PY'
+import json, re, sys
+meas_path, policy_path, keep, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+m = json.load(open(meas_path)).get("Measurements") or {}
+new = {}
+for pcr in ("PCR0", "PCR1", "PCR2"):
+    v = str(m.get(pcr, "")).lower()
+    if not re.fullmatch(r"[0-9a-f]{96}", v):
+        sys.exit(f"the EIF's measurements lack a 48-byte {pcr}")
+    new[pcr] = v
+if all(set(new[p]) == {"0"} for p in new):
+    sys.exit("the EIF's PCR0-2 are all zero (a debug build?): attestation would prove nothing")
+sets = [new]
+try:
+    for s in json.load(open(policy_path)).get("pcr_sets", []):
+        if s != new and len(sets) < keep:
+            sets.append(s)
+except (OSError, ValueError):
+    pass
+with open(out, "w") as f:
+    json.dump({"pcr_sets": sets}, f, indent=2)
+    f.write("\n")
+print(f"PCR0 {new['PCR0'][:16]}..., {len(sets)} set(s)")
+PY
+    ) || die "cannot write the PCR policy $PCR_POLICY"
+    [[ ! -f "$PCR_POLICY" ]] || cp -p "$PCR_POLICY" "$PCR_POLICY.previous"
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$PCR_POLICY"
+    log "wrote $PCR_POLICY ($summary): the gateway (security.attestation_pcrs) and every client (--pcrs) pin it"
 }
 
 # ENCLAVE_IDS[i]: the EnclaveID of enclave i (started or kept), for lookups.
@@ -362,6 +413,7 @@ cmd_start() {
     check_params
     [[ "$BUILD_EIF" != 1 ]] || build_eif
     [[ -r "$EIF_PATH" ]] || die "EIF $EIF_PATH not found: build it (BUILD_EIF=1, see deploy/README.md) or set EIF_PATH"
+    write_pcr_policy
     handle_existing "$mode"
 
     for ((i = 0; i < NUM_ENCLAVES; i++)); do

@@ -45,11 +45,12 @@ export PATH="$BIN:$PATH"
 EIF=$TMP/keymeld-enclave.eif
 echo eif > "$EIF"
 ENVF=$TMP/etc/keymeld/enclaves.env
+PCRS=$TMP/etc/keymeld/pcrs.json
 
 # deploy ARGS...: run deploy.sh with test defaults; sets OUT (stdout+stderr), RC.
 deploy() {
     set +e
-    OUT=$(EIF_PATH=$EIF ENV_FILE=$ENVF CONFIG=$SRC/config/production.yaml \
+    OUT=$(EIF_PATH=$EIF ENV_FILE=$ENVF CONFIG=$SRC/config/production.yaml PCR_POLICY=$PCRS \
         KEYMELD_BIN=$KEYMELD START_GATEWAY=${START_GATEWAY:-systemd} \
         CID_RETRY_DELAY=0 deploy/nitro/deploy.sh "$@" 2>&1)
     RC=$?
@@ -205,6 +206,23 @@ expect_contains "BUILD_EIF: docker build of deploy/nitro/Dockerfile with VSOCK_P
 expect_contains "BUILD_EIF: nitro-cli build-enclave" \
     "[\"build-enclave\", \"--docker-uri\", \"keymeld-enclave:latest\", \"--output-file\", \"$EIF\"]" "$(calls)"
 expect_contains "START_GATEWAY=none: says how to start it" "systemctl restart keymeld-gateway.service" "$OUT"
+expect_eq "BUILD_EIF: the PCR policy pins build-enclave's PCR0" "$(printf '1%.0s' $(seq 96))" \
+    "$(jq -r '.pcr_sets[0].PCR0' "$PCRS")"
+expect_eq "BUILD_EIF: and PCR2" "$(printf '3%.0s' $(seq 96))" "$(jq -r '.pcr_sets[0].PCR2' "$PCRS")"
+
+# ---- 9b. the PCR policy of a given EIF (describe-eif), rolling ------------
+fresh pcrs
+START_GATEWAY=none deploy
+expect_eq "describe-eif: exit 0" 0 "$RC"
+expect_contains "describe-eif: asked" '["describe-eif", "--eif-path"' "$(calls)"
+expect_eq "describe-eif: one set" 1 "$(jq '.pcr_sets | length' "$PCRS")"
+mkdir -p "$(dirname "$PCRS")"
+echo '{"pcr_sets": [{"PCR0": "'"$(printf 'a%.0s' $(seq 96))"'"}]}' > "$PCRS"
+MOCK_EIF_PCR0=$(printf 'b%.0s' $(seq 96)) START_GATEWAY=none deploy stop > /dev/null 2>&1 || true
+MOCK_EIF_PCR0=$(printf 'b%.0s' $(seq 96)) START_GATEWAY=none deploy
+expect_eq "rolling: the new image first" "$(printf 'b%.0s' $(seq 96))" "$(jq -r '.pcr_sets[0].PCR0' "$PCRS")"
+expect_eq "rolling: the running image kept" "$(printf 'a%.0s' $(seq 96))" "$(jq -r '.pcr_sets[1].PCR0' "$PCRS")"
+expect_contains "rolling: the previous file kept" "pcr_sets" "$(cat "$PCRS.previous")"
 
 # ---- 10. parameters -------------------------------------------------------
 fresh params
