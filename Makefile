@@ -87,7 +87,7 @@ status:
 # running afterwards.
 demo: deps build
 	@scripts/keymeld-dev start
-	@build/src/cmd/keymeld demo
+	@scripts/keymeld-dev demo
 	@echo
 	@echo "The stack is still running: scripts/keymeld-dev status | logs gateway; stop it with: make stop"
 

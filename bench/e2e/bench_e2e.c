@@ -230,10 +230,16 @@ static int run_mode(bool fsync_each_commit, unsigned seconds, double *base_ns)
     struct client_keygen k;
     struct km_error err;
     struct rest_client *c = rest_client_new(st.base_url, 30000);
+    struct client_trust trust;
     if (client_keygen_new(&k, 3, NULL) != KM_OK)
         return 1;
     k.max_signing_sessions = 100000;
-    if (client_keygen_run(c, &k, 3600, 20000, &err) != KM_OK) {
+    stack_client_trust(&st, &trust);
+    k.trust = &trust;
+    int kr = client_keygen_run(c, &k, 3600, 20000, &err);
+    client_trust_release(&trust);
+    k.trust = NULL;
+    if (kr != KM_OK) {
         fprintf(stderr, "keygen failed: %s\n", err.msg);
         rest_client_free(c);
         client_keygen_clear(&k);

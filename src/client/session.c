@@ -180,7 +180,11 @@ int client_keygen_initialize(struct rest_client *c, struct client_keygen *k, str
 {
     struct proto_blob secret = {0}, key = {0};
     struct client_user *coord = &k->users[0];
-    int r = participant_encrypt_secret(&secret, k->coordinator_pk, k->secret);
+    int r =
+        client_attest_enclave(c, k->trust, k->coordinator_enclave_id, k->coordinator_pk, NULL, err);
+    if (r != KM_OK)
+        return r;
+    r = participant_encrypt_secret(&secret, k->coordinator_pk, k->secret);
     if (r == KM_OK)
         r = participant_encrypt_private_key(&key, k->coordinator_pk, &coord->kp);
     if (r != KM_OK) {
@@ -207,7 +211,10 @@ int client_keygen_register(struct rest_client *c, struct client_keygen *k, size_
 {
     struct client_user *u = &k->users[user];
     struct proto_blob key = {0};
-    int r = participant_encrypt_private_key(&key, u->enclave_pk, &u->kp);
+    int r = client_attest_enclave(c, k->trust, u->enclave_id, u->enclave_pk, NULL, err);
+    if (r != KM_OK)
+        return r;
+    r = participant_encrypt_private_key(&key, u->enclave_pk, &u->kp);
     if (r != KM_OK)
         return km_error_set(err, r, 0, "cannot encrypt to enclave %u's key", u->enclave_id);
     char path[128];

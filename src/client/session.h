@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/attest.h"
 #include "client/participant.h"
 #include "client/rest.h"
 
@@ -51,6 +52,9 @@ struct client_keygen {
     struct client_user *users; /* users[0] is the coordinator */
     struct proto_tweak tweak;
     uint32_t max_signing_sessions; /* 0 = the gateway's default */
+    /* Checks each enclave key before anything is encrypted to it
+     * (client/attest.h). Borrowed; NULL refuses initialize and register. */
+    struct client_trust *trust;
     uint32_t coordinator_enclave_id;
     uint8_t coordinator_pk[PROTO_PUBKEY_LEN];
     bool completed;
@@ -66,7 +70,10 @@ int client_keygen_new(struct client_keygen *k, size_t nusers,
 /* Wipes every secret and frees. */
 void client_keygen_clear(struct client_keygen *k);
 
-/* The protocol steps, in order; _register for users 1..nusers-1. */
+/* The protocol steps, in order; _register for users 1..nusers-1.
+ * _initialize and _register first verify the attestation of the enclave
+ * they encrypt to (k->trust): an unattested key is KM_ERR_CRYPTO and
+ * nothing is sent. */
 int client_keygen_reserve(struct rest_client *c, struct client_keygen *k, uint32_t timeout_secs,
                           struct km_error *err) KM_WUR;
 int client_keygen_initialize(struct rest_client *c, struct client_keygen *k,

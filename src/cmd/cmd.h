@@ -13,8 +13,12 @@
 #ifndef KM_CMD_CMD_H
 #define KM_CMD_CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+struct client_trust;
+struct opts;
 
 enum cmd_exit {
     CMD_EXIT_OK = 0,    /* success */
@@ -50,5 +54,43 @@ int cmd_demo(int argc, char **argv);    /* cmd_demo.c */
 int cmd_keygen(int argc, char **argv);  /* cmd_session.c */
 int cmd_sign(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_attest(int argc, char **argv); /* cmd_attest.c */
+int cmd_dev_ca(int argc, char **argv);
+
+/*
+ * Trust options of the commands that encrypt to enclave keys (keygen,
+ * demo), in cmd_attest.c:
+ *   --trust-root PEM              default $KEYMELD_TRUST_ROOT, else the AWS root
+ *   --pcrs FILE                   default $KEYMELD_PCR_POLICY; required unless
+ *   --insecure-skip-attestation   (or KEYMELD_INSECURE_SKIP_ATTESTATION=1, which a
+ *                                 PCR policy given in any way overrides)
+ */
+struct cmd_trust_opts {
+    const char *root, *pcrs;
+    bool pcrs_flag;     /* --pcrs on the command line */
+    bool insecure_flag; /* --insecure-skip-attestation */
+    bool env_insecure;  /* KEYMELD_INSECURE_SKIP_ATTESTATION=1 */
+};
+
+#define CMD_TRUST_USAGE                                                                            \
+    "  --trust-root PEM    pinned attestation root; default $KEYMELD_TRUST_ROOT, else\n"           \
+    "                      the AWS Nitro Enclaves Root-G1\n"                                       \
+    "  --pcrs FILE         PCR policy the enclaves must match (required); default\n"               \
+    "                      $KEYMELD_PCR_POLICY\n"                                                  \
+    "  --insecure-skip-attestation\n"                                                              \
+    "                      encrypt to enclave keys without verifying them (tests only;\n"          \
+    "                      also KEYMELD_INSECURE_SKIP_ATTESTATION=1 when no policy is set)\n"
+
+/* Sets the environment's defaults. */
+void cmd_trust_opts_init(struct cmd_trust_opts *t);
+/* In an opts_next() loop: true when the current option is one of the three
+ * (a missing value sets *bad). */
+bool cmd_trust_option(struct opts *o, struct cmd_trust_opts *t, bool *bad);
+/* After parsing: false (message printed) for contradicting options. */
+bool cmd_trust_check(const struct cmd_trust_opts *t, const char *prog);
+/* Loads *out (client_trust_load, or client_trust_insecure with a warning on
+ * stderr). Returns CMD_EXIT_OK, or CMD_EXIT_FAIL with the reason printed
+ * ("prog: ..."). Release with client_trust_release. */
+int cmd_trust_load(struct client_trust *out, const struct cmd_trust_opts *t, const char *prog);
 
 #endif /* KM_CMD_CMD_H */

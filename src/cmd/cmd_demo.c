@@ -4,9 +4,11 @@
  *
  *   1 fetch the enclaves' public keys (10 tries, then the seed's "Enclave
  *     public key still unavailable after 10 retries" with its hints)
- *   2 reserve a keygen, initialize it, register the participants
- *   3 wait for the aggregate key (progress on the way) and print the BIP-86
- *     P2TR address it controls
+ *   2 reserve a keygen, initialize it, register the participants; each
+ *     enclave's key is attested (client/attest.h) before anything is
+ *     encrypted to it
+ *   3 wait for the aggregate key (progress on the way), print the BIP-86
+ *     P2TR address it controls and what each enclave attested
  *   4 sign a batch of messages, decrypt and verify every signature locally
  *   5 print a summary with timings
  *
@@ -20,10 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/doc.h"
+#include "client/attest.h"
 #include "client/session.h"
 #include "cmd/opts.h"
 #include "common/clock.h"
 #include "common/hex.h"
+#include "common/secure.h"
 #include "crypto/taproot.h"
 #include "crypto/thash.h"
 #include "common/banned.h"
@@ -37,27 +42,33 @@ struct demo_opts {
     uint64_t participants, messages;
     const char *hrp;
     bool json;
+    struct cmd_trust_opts trust;
 };
 
 static void demo_usage(FILE *out)
 {
-    fprintf(out, "usage: keymeld demo [--gateway URL] [--participants N] [--messages M]\n"
-                 "                    [--network regtest|testnet|mainnet] [--json]\n"
-                 "\n"
-                 "Runs a complete MuSig2 session against a running gateway: keygen with N\n"
-                 "participants (keys made locally, sent only ECIES-encrypted to the enclaves),\n"
-                 "the BIP-86 Taproot address of the aggregate key, then a batch of M messages\n"
-                 "signed, decrypted and verified locally (BIP-340).\n"
-                 "\n"
-                 "  --gateway URL       default $KEYMELD_GATEWAY_URL, else " DEFAULT_GATEWAY "\n"
-                 "  --participants N    2..1000, default 3\n"
-                 "  --messages M        1..100, default 3\n"
-                 "  --network NET       address prefix: regtest (bcrt, default), testnet (tb),\n"
-                 "                      mainnet (bc)\n"
-                 "  --json              a JSON summary on stdout instead of the narration\n"
-                 "\n"
-                 "Start the stack first: make start (scripts/keymeld-dev start).\n"
-                 "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
+    fprintf(
+        out,
+        "usage: keymeld demo [--gateway URL] [--participants N] [--messages M]\n"
+        "                    [--network regtest|testnet|mainnet] [--json]\n"
+        "                    [--trust-root PEM] (--pcrs FILE | --insecure-skip-attestation)\n"
+        "\n"
+        "Runs a complete MuSig2 session against a running gateway: keygen with N\n"
+        "participants (keys made locally, sent only ECIES-encrypted to the enclaves,\n"
+        "each enclave's key verified by its attestation document first), the BIP-86\n"
+        "Taproot address of the aggregate key, then a batch of M messages signed,\n"
+        "decrypted and verified locally (BIP-340).\n"
+        "\n"
+        "  --gateway URL       default $KEYMELD_GATEWAY_URL, else " DEFAULT_GATEWAY "\n"
+        "  --participants N    2..1000, default 3\n"
+        "  --messages M        1..100, default 3\n"
+        "  --network NET       address prefix: regtest (bcrt, default), testnet (tb),\n"
+        "                      mainnet (bc)\n"
+        "  --json              a JSON summary on stdout instead of the narration\n" CMD_TRUST_USAGE
+        "\n"
+        "Start the stack first: make start (scripts/keymeld-dev start); the development\n"
+        "stack's trust: --trust-root DEV_DIR/root.pem --pcrs DEV_DIR/pcrs.json.\n"
+        "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
 }
 
 static int parse_demo(struct demo_opts *d, int argc, char **argv)
@@ -69,6 +80,7 @@ static int parse_demo(struct demo_opts *d, int argc, char **argv)
     d->gateway = getenv("KEYMELD_GATEWAY_URL") ? getenv("KEYMELD_GATEWAY_URL") : DEFAULT_GATEWAY;
     d->participants = 3;
     d->messages = 3;
+    cmd_trust_opts_init(&d->trust);
     opts_init(&o, PROG, argc, argv);
     enum opt_result r;
     while (!bad && (r = opts_next(&o)) != OPT_END) {
@@ -87,9 +99,11 @@ static int parse_demo(struct demo_opts *d, int argc, char **argv)
             net = o.value;
         else if (opts_flag(&o, "--json", NULL))
             d->json = true;
-        else
+        else if (!cmd_trust_option(&o, &d->trust, &bad))
             bad = fprintf(stderr, PROG ": unknown option '%.60s'\n", opts_current(&o)) > 0;
     }
+    if (!bad)
+        bad = !cmd_trust_check(&d->trust, PROG);
     if (!bad) {
         d->hrp = strcmp(net, "regtest") == 0   ? "bcrt"
                  : strcmp(net, "testnet") == 0 ? "tb"
@@ -220,6 +234,58 @@ static int fail(const char *what, const struct km_error *err)
     return CMD_EXIT_FAIL;
 }
 
+/* The keygen attested every enclave it encrypted to; fetch each one's
+ * document again (fresh nonce) to show what was attested. */
+static int report_attestation(struct rest_client *c, const struct client_trust *trust,
+                              const struct client_keygen *k, json_t *list)
+{
+    uint32_t ids[1 + 1000];
+    const uint8_t *keys[1 + 1000];
+    size_t n = 0;
+    ids[n] = k->coordinator_enclave_id;
+    keys[n++] = k->coordinator_pk;
+    for (size_t i = 0; i < k->nusers && n < KM_ARRAY_LEN(ids); i++) {
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = ids[j] == k->users[i].enclave_id;
+        if (!seen) {
+            ids[n] = k->users[i].enclave_id;
+            keys[n++] = k->users[i].enclave_pk;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t nonce[CLIENT_ATTEST_NONCE_LEN], key[PROTO_PUBKEY_LEN];
+        struct attest_doc doc;
+        enum attest_check failed;
+        struct km_error err;
+        int r = secure_random(nonce, sizeof(nonce));
+        if (r != KM_OK) {
+            fprintf(stderr, PROG ": no randomness for the attestation nonce\n");
+            return CMD_EXIT_FAIL;
+        }
+        r = client_attest_fetch(c, trust, ids[i], nonce, sizeof(nonce), &doc, &failed, key, &err);
+        if (r == KM_OK && memcmp(key, keys[i], PROTO_PUBKEY_LEN) != 0) {
+            attest_doc_clear(&doc);
+            r = km_error_set(&err, KM_ERR_CRYPTO, 0, "the enclave's key changed during the demo");
+        }
+        if (r != KM_OK) {
+            fprintf(stderr, "enclave %u: attestation failed: %s\n", ids[i], err.msg);
+            return CMD_EXIT_FAIL;
+        }
+        const char *kind = strncmp(doc.module_id, "development", 11) == 0 ? "development" : "nsm";
+        char pcr0[2 * ATTEST_PCR_MAX_LEN + 1] = "";
+        if (doc.pcrs[0].present)
+            hex_encode(pcr0, sizeof(pcr0), doc.pcrs[0].value, doc.pcrs[0].len);
+        say("      enclave %u: attested (%s) PCR0 %.16s...\n", ids[i], kind, pcr0);
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:s, s:I}", "enclave_id",
+                                              (json_int_t)ids[i], "attestation", kind, "module_id",
+                                              doc.module_id, "pcr0", pcr0, "timestamp_ms",
+                                              (json_int_t)doc.timestamp_ms));
+        attest_doc_clear(&doc);
+    }
+    return CMD_EXIT_OK;
+}
+
 static int run_demo(const struct demo_opts *d)
 {
     struct rest_client *c = rest_client_new(d->gateway, 30000);
@@ -227,22 +293,37 @@ static int run_demo(const struct demo_opts *d)
     struct client_signing s = {0};
     struct km_error err;
     struct proto_tweak bip86 = {.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT};
+    struct client_trust trust;
+    json_t *attested = json_array();
     int rc = CMD_EXIT_FAIL;
     quiet = d->json;
     uint64_t t_all = clock_now_ns();
+
+    /* Before anything else: a demo that cannot verify the enclaves must
+     * not start a keygen. */
+    if (cmd_trust_load(&trust, &d->trust, PROG) != CMD_EXIT_OK) {
+        json_decref(attested);
+        rest_client_free(c);
+        return CMD_EXIT_FAIL;
+    }
 
     say("KeyMeld demo: %llu participants, %llu message(s), gateway %s\n",
         (unsigned long long)d->participants, (unsigned long long)d->messages, d->gateway);
     say("[1/5] enclave public keys\n");
     if (wait_for_enclaves(c, d->gateway) != CMD_EXIT_OK) {
+        client_trust_release(&trust);
+        json_decref(attested);
         rest_client_free(c);
         return CMD_EXIT_FAIL;
     }
     if (client_keygen_new(&k, (size_t)d->participants, &bip86) != KM_OK) {
+        client_trust_release(&trust);
+        json_decref(attested);
         rest_client_free(c);
         fprintf(stderr, PROG ": cannot make keys (no randomness)\n");
         return CMD_EXIT_FAIL;
     }
+    k.trust = &trust;
 
     uint64_t t_keygen = clock_now_ns();
     say("[2/5] keygen %s\n", k.id_s);
@@ -278,6 +359,10 @@ static int run_demo(const struct demo_opts *d)
         "        %s\n"
         "      P2TR address: %s\n",
         agg, address);
+    if (trust.insecure_skip)
+        say("      enclave attestation NOT verified (--insecure-skip-attestation)\n");
+    else if (report_attestation(c, &trust, &k, attested) != CMD_EXIT_OK)
+        goto out;
 
     uint8_t(*msgs)[32] = calloc(d->messages, 32);
     demo_messages(msgs, (size_t)d->messages, k.id_s);
@@ -309,6 +394,8 @@ static int run_demo(const struct demo_opts *d)
             k.id_s, "signing_session_id", s.id_s, "aggregate_public_key", agg, "address", address,
             "participants", (int)k.nusers, "signatures_verified", (int)s.nitems, "keygen_ms",
             round2(keygen_ms), "signing_ms", round2(sign_ms), "total_ms", round2(total_ms));
+        json_object_set_new(o, "attestation", json_incref(attested));
+        json_object_set_new(o, "attestation_verified", json_boolean(!trust.insecure_skip));
         char *js = json_dumps(o, JSON_COMPACT);
         printf("%s\n", js ? js : "{}");
         free(js);
@@ -325,6 +412,8 @@ static int run_demo(const struct demo_opts *d)
 out:
     client_signing_clear(&s);
     client_keygen_clear(&k);
+    client_trust_release(&trust);
+    json_decref(attested);
     rest_client_free(c);
     return rc;
 }

@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/policy.h"
+#include "attest/verify.h"
 #include "cmd/opts.h"
 #include "common/clock.h"
 #include "common/hex.h"
+#include "common/secure.h"
 #include "protocol/commands.h"
 #include "transport/hint.h"
 #include "transport/pool.h"
@@ -28,9 +31,13 @@ static void ping_usage(FILE *out)
 {
     fprintf(out, "usage: keymeld enclave ping ADDRESS [--count N] [--timeout MS] [--production] "
                  "[--json]\n"
+                 "                            [--pcrs FILE] [--trust-root PEM]\n"
                  "\n"
                  "Connects to one enclave, sends ping and get_public_info, prints the round trip,\n"
-                 "the enclave id and its public key. ADDRESS is vsock://CID:PORT, tcp://HOST:PORT\n"
+                 "the enclave id and its public key, then asks for an attestation document with a\n"
+                 "fresh nonce and shows its provider, module id and PCRs; with --pcrs it verifies\n"
+                 "the document (root, chain, PCRs, nonce, key) and fails when it does not pass.\n"
+                 "ADDRESS is vsock://CID:PORT, tcp://HOST:PORT\n"
                  "or unix:///PATH, e.g. vsock://2:5000 (an enclave on the development host) or\n"
                  "tcp://127.0.0.1:9000 (the same enclave through its socat debug proxy).\n"
                  "\n"
@@ -39,6 +46,9 @@ static void ping_usage(FILE *out)
                  "  --production    give production advice on failure (CIDs from nitro-cli);\n"
                  "                  also when KEYMELD_ENVIRONMENT=production\n"
                  "  --json          one JSON object on stdout\n"
+                 "  --pcrs FILE     PCR policy to verify against [KEYMELD_PCR_POLICY]\n"
+                 "  --trust-root PEM  root certificate [KEYMELD_TRUST_ROOT] (default: the AWS\n"
+                 "                  Nitro Enclaves root)\n"
                  "\n"
                  "Exit status: 0 reachable, 1 not reachable, 2 usage error.\n");
 }
@@ -47,6 +57,7 @@ struct ping_opts {
     const char *address;
     uint64_t count, timeout_ms;
     bool production, json;
+    const char *pcrs, *trust_root;
 };
 
 static int parse_ping(struct ping_opts *p, int argc, char **argv)
@@ -58,6 +69,8 @@ static int parse_ping(struct ping_opts *p, int argc, char **argv)
     p->count = 1;
     p->timeout_ms = 5000;
     p->production = env != NULL && (strcmp(env, "production") == 0 || strcmp(env, "prod") == 0);
+    p->pcrs = getenv("KEYMELD_PCR_POLICY");
+    p->trust_root = getenv("KEYMELD_TRUST_ROOT");
     opts_init(&o, PROG, argc, argv);
     enum opt_result r;
     while (!bad && (r = opts_next(&o)) != OPT_END) {
@@ -76,6 +89,10 @@ static int parse_ping(struct ping_opts *p, int argc, char **argv)
             p->production = true;
         else if (opts_flag(&o, "--json", NULL))
             p->json = true;
+        else if (opts_value(&o, "--pcrs", &bad))
+            p->pcrs = o.value;
+        else if (opts_value(&o, "--trust-root", &bad))
+            p->trust_root = o.value;
         else
             bad = fprintf(stderr, PROG ": unknown option '%.60s'\n", opts_current(&o)) > 0;
     }
@@ -106,6 +123,137 @@ static void print_failure(const struct ping_opts *p, const struct tp_addr *addr,
     fprintf(stderr, "%s\n", err->msg);
     if (hint[0])
         fprintf(stderr, "%s\n", hint);
+}
+
+/* What ping learned about the enclave's attestation. */
+struct ping_attest {
+    char provider[PROTO_ATTESTATION_NAME_MAX + 1];
+    bool have_doc;
+    struct attest_doc doc;
+    const char *verdict; /* "verified", "FAILED", "not checked (no --pcrs)", "none" */
+    char error[600];
+};
+
+/* Verifies the document against --pcrs / --trust-root, the nonce and the
+ * key get_public_info reported. */
+static int ping_verify(struct ping_attest *a, const struct ping_opts *p, const uint8_t *doc,
+                       size_t doc_len, const uint8_t *nonce, size_t nonce_len,
+                       const uint8_t key[PROTO_PUBKEY_LEN])
+{
+    struct attest_pcr_policy pol;
+    struct attest_verify_opts vo = {.nonce = nonce,
+                                    .nonce_len = nonce_len,
+                                    .public_key = key,
+                                    .public_key_len = PROTO_PUBKEY_LEN,
+                                    .max_age_secs = 300,
+                                    .pcrs = &pol};
+    struct km_error err;
+    uint8_t *root = NULL;
+    size_t root_len = 0;
+    enum attest_check failed = ATTEST_CHECK_NONE;
+    int r =
+        p->trust_root != NULL && p->trust_root[0] != '\0'
+            ? attest_root_load(&root, &root_len, p->trust_root, &err)
+            : attest_root_from_pem(&root, &root_len, (const uint8_t *)attest_aws_nitro_root_g1_pem,
+                                   strlen(attest_aws_nitro_root_g1_pem), &err);
+    if (r == KM_OK)
+        r = attest_pcr_policy_load(&pol, p->pcrs, &err);
+    if (r == KM_OK) {
+        vo.root_der = root;
+        vo.root_der_len = root_len;
+        struct attest_doc checked;
+        r = attest_verify(&checked, &failed, doc, doc_len, &vo, &err);
+        attest_doc_clear(&checked);
+    }
+    free(root);
+    a->verdict = r == KM_OK ? "verified" : "FAILED";
+    if (r != KM_OK)
+        snprintf(a->error, sizeof(a->error), "%s", err.msg);
+    return r;
+}
+
+/* get_attestation with a fresh nonce. KM_OK unless verification was asked
+ * for and failed (or the enclave could not be asked). */
+static int ping_attestation(struct ping_attest *a, const struct ping_opts *p, struct pool *pool,
+                            const struct proto_public_info *info)
+{
+    memset(a, 0, sizeof(*a));
+    snprintf(a->provider, sizeof(a->provider), "%s",
+             info->attestation[0] ? info->attestation : "none");
+    a->verdict = "none";
+    if (strcmp(a->provider, "none") == 0)
+        return p->pcrs != NULL ? KM_ERR_STATE : KM_OK;
+    uint8_t nonce[32];
+    struct km_error err;
+    if (secure_random(nonce, sizeof(nonce)) != KM_OK)
+        return KM_ERR_IO;
+    struct proto_get_attestation_args args = {.nonce = {.p = nonce, .len = sizeof(nonce)}};
+    json_t *jargs = proto_get_attestation_args_encode(&args);
+    struct env_reply reply;
+    struct proto_attestation_result res = {0};
+    int r =
+        pool_request(pool, &reply, "get_attestation", NULL, jargs, (uint32_t)p->timeout_ms, &err);
+    json_decref(jargs);
+    if (r == KM_OK) {
+        r = proto_attestation_result_decode(&res, reply.result, &err);
+        env_reply_clear(&reply);
+    }
+    if (r == KM_OK)
+        r = attest_doc_parse(&a->doc, res.document.p, res.document.len, &err);
+    if (r != KM_OK) {
+        a->verdict = "FAILED";
+        snprintf(a->error, sizeof(a->error), "get_attestation: %s", err.msg);
+        proto_attestation_result_clear(&res);
+        return r;
+    }
+    a->have_doc = true;
+    a->verdict = "not checked (no --pcrs)";
+    if (p->pcrs != NULL && p->pcrs[0] != '\0')
+        r = ping_verify(a, p, res.document.p, res.document.len, nonce, sizeof(nonce),
+                        info->public_key);
+    proto_attestation_result_clear(&res);
+    return r;
+}
+
+static json_t *pcr_hex_json(const struct attest_doc *d, unsigned i)
+{
+    char hex[2 * ATTEST_PCR_MAX_LEN + 1];
+    if (!d->pcrs[i].present)
+        return json_null();
+    return json_string(hex_encode(hex, sizeof(hex), d->pcrs[i].value, d->pcrs[i].len));
+}
+
+static json_t *ping_attest_json(const struct ping_attest *a)
+{
+    json_t *o = json_pack("{s:s, s:s}", "provider", a->provider, "verdict", a->verdict);
+    if (a->error[0])
+        json_object_set_new(o, "error", json_string(a->error));
+    if (a->have_doc) {
+        json_object_set_new(o, "module_id", json_string(a->doc.module_id));
+        json_object_set_new(o, "pcrs",
+                            json_pack("{s:o, s:o, s:o, s:o}", "0", pcr_hex_json(&a->doc, 0), "1",
+                                      pcr_hex_json(&a->doc, 1), "2", pcr_hex_json(&a->doc, 2), "8",
+                                      pcr_hex_json(&a->doc, 8)));
+    }
+    return o;
+}
+
+static void print_attest(const struct ping_attest *a)
+{
+    printf("attestation: %s", a->provider);
+    if (a->have_doc) {
+        printf(", module %s\n", a->doc.module_id);
+        static const unsigned shown[] = {0, 1, 2, 8};
+        for (size_t i = 0; i < KM_ARRAY_LEN(shown); i++) {
+            json_t *h = pcr_hex_json(&a->doc, shown[i]);
+            if (json_is_string(h))
+                printf("  PCR%u %s\n", shown[i], json_string_value(h));
+            json_decref(h);
+        }
+    } else {
+        printf("\n");
+    }
+    printf("  verified: %s%s%s\n", a->verdict, a->error[0] ? ": " : "", a->error);
 }
 
 static int run_ping(const struct ping_opts *p)
@@ -157,6 +305,11 @@ static int run_ping(const struct ping_opts *p)
         goto out;
     }
     env_reply_clear(&reply);
+    struct ping_attest att;
+    if (ping_attestation(&att, p, pool, &info) != KM_OK)
+        rc = CMD_EXIT_FAIL;
+    if (strcmp(att.provider, "none") == 0 && p->pcrs != NULL)
+        snprintf(att.error, sizeof(att.error), "the enclave runs without attestation");
     char pk[2 * PROTO_PUBKEY_LEN + 1];
     hex_encode(pk, sizeof(pk), info.public_key, PROTO_PUBKEY_LEN);
     if (p->json) {
@@ -168,6 +321,9 @@ static int run_ping(const struct ping_opts *p)
                               "signing", (int)info.active_sessions.signing);
         if (info.has_enclave_id)
             json_object_set_new(o, "enclave_id", json_integer(info.enclave_id));
+        json_object_set_new(o, "attestation", ping_attest_json(&att));
+        if (rc != CMD_EXIT_OK)
+            json_object_set_new(o, "ok", json_false());
         char *s = json_dumps(o, JSON_COMPACT);
         printf("%s\n", s ? s : "{}");
         free(s);
@@ -181,7 +337,9 @@ static int run_ping(const struct ping_opts *p)
                id, info.version, pk, (unsigned long long)info.key_epoch,
                (unsigned long long)info.uptime_secs, info.active_sessions.keygen,
                info.active_sessions.signing);
+        print_attest(&att);
     }
+    attest_doc_clear(&att.doc);
     proto_public_info_clear(&info);
 out:
     json_decref(rtts);

@@ -7,7 +7,9 @@
  *   keymeld status --session FILE [--signing ID]
  *
  * All take --gateway URL (default: the one saved in the file, else
- * $KEYMELD_GATEWAY_URL, else http://127.0.0.1:8090) and --json.
+ * $KEYMELD_GATEWAY_URL, else http://127.0.0.1:8090) and --json. keygen,
+ * which encrypts keys to enclave keys, also takes the trust options
+ * (--pcrs FILE, cmd.h); sign and status encrypt nothing to an enclave.
  */
 #include "cmd/cmd.h"
 
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/attest.h"
 #include "client/keyfile.h"
 #include "cmd/opts.h"
 #include "common/hex.h"
@@ -50,12 +53,16 @@ static int usage_error(const char *prog, void (*usage)(FILE *))
 static void keygen_usage(FILE *out)
 {
     fprintf(out, "usage: keymeld keygen --out FILE [--participants N] [--tweak bip86|none]\n"
-                 "                      [--gateway URL] [--json]\n"
+                 "                      [--gateway URL] [--json] [--trust-root PEM]\n"
+                 "                      (--pcrs FILE | --insecure-skip-attestation)\n"
                  "\n"
                  "Creates a MuSig2 keygen with N locally made participants (2..1000, default 3),\n"
                  "waits for the aggregate key, checks it, and saves the session to FILE (mode\n"
                  "0600: it holds the session secret and the private keys) for keymeld sign.\n"
-                 "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n");
+                 "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n"
+                 "Each enclave's key is verified by its attestation document (root, PCR policy,\n"
+                 "fresh nonce) before a private key is encrypted to it.\n"
+                 "\n" CMD_TRUST_USAGE);
 }
 
 int cmd_keygen(int argc, char **argv)
@@ -64,6 +71,8 @@ int cmd_keygen(int argc, char **argv)
     bool bad = false, json = false;
     const char *out = NULL, *gateway = default_gateway(), *tweak = "bip86";
     uint64_t n = 3;
+    struct cmd_trust_opts topts;
+    cmd_trust_opts_init(&topts);
     opts_init(&o, "keymeld keygen", argc, argv);
     for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
         if (r == OPT_OPERAND)
@@ -81,9 +90,11 @@ int cmd_keygen(int argc, char **argv)
             bad = bad || !opts_uint(&o, "--participants", 2, 1000, &n);
         else if (opts_flag(&o, "--json", NULL))
             json = true;
-        else
+        else if (!cmd_trust_option(&o, &topts, &bad))
             bad = fprintf(stderr, "keymeld keygen: unknown option '%.60s'\n", opts_current(&o)) > 0;
     }
+    if (!bad)
+        bad = !cmd_trust_check(&topts, "keymeld keygen");
     struct proto_tweak tw = {.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT};
     if (!bad && strcmp(tweak, "none") == 0)
         tw.type = PROTO_TWEAK_NONE;
@@ -95,11 +106,16 @@ int cmd_keygen(int argc, char **argv)
         return usage_error("keymeld keygen", keygen_usage);
 
     struct client_keygen k;
+    struct client_trust trust;
     struct km_error err;
+    if (cmd_trust_load(&trust, &topts, "keymeld keygen") != CMD_EXIT_OK)
+        return CMD_EXIT_FAIL;
     if (client_keygen_new(&k, (size_t)n, &tw) != KM_OK) {
+        client_trust_release(&trust);
         fprintf(stderr, "keymeld keygen: cannot make keys\n");
         return CMD_EXIT_FAIL;
     }
+    k.trust = &trust;
     struct rest_client *c = rest_client_new(gateway, 30000);
     int rc = client_keygen_run(c, &k, 3600, 60000, &err);
     if (rc == KM_OK)
@@ -110,18 +126,21 @@ int cmd_keygen(int argc, char **argv)
         if (taproot_address(addr, sizeof(addr), "bcrt", k.xonly) != KM_OK)
             addr[0] = '\0';
         if (json)
-            print_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:i}", "ok", 1, "keygen_session_id",
-                                 k.id_s, "aggregate_public_key", agg, "regtest_address", addr,
-                                 "session_file", out, "participants", (int)k.nusers));
+            print_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:i, s:b}", "ok", 1,
+                                 "keygen_session_id", k.id_s, "aggregate_public_key", agg,
+                                 "regtest_address", addr, "session_file", out, "participants",
+                                 (int)k.nusers, "attestation_verified", !trust.insecure_skip));
         else
             printf("keygen %s completed\naggregate key %s\nregtest P2TR address %s\nsession "
-                   "saved to %s (keep it secret)\n",
-                   k.id_s, agg, addr, out);
+                   "saved to %s (keep it secret)\nenclave attestation %s\n",
+                   k.id_s, agg, addr, out,
+                   trust.insecure_skip ? "NOT verified (--insecure-skip-attestation)" : "verified");
     } else {
         fprintf(stderr, "keymeld keygen: %s\n", err.msg);
     }
     rest_client_free(c);
     client_keygen_clear(&k);
+    client_trust_release(&trust);
     return rc == KM_OK ? CMD_EXIT_OK : CMD_EXIT_FAIL;
 }
 

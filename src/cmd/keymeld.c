@@ -4,6 +4,8 @@
  *   keymeld demo [--participants N] [--messages M]
  *   keymeld keygen | sign | status     client operations (cmd_session.c)
  *   keymeld enclave ping ADDRESS       the seed's connectivity test
+ *   keymeld attest ID | verify FILE    enclave attestation (cmd_attest.c)
+ *   keymeld dev-ca init DIR            the development attestation CA
  *   keymeld config check [--config FILE]
  *
  * Exit codes: 0 success, 1 the operation failed, 2 usage error. Each
@@ -23,6 +25,9 @@ static const struct cmd_entry commands[] = {
     {"sign", "--session FILE --message HEX...", "sign messages with a saved session", cmd_sign},
     {"status", "--session FILE [--signing ID]", "show a keygen or signing session", cmd_status},
     {"enclave", "ping ADDRESS", "test the connection to one enclave", cmd_enclave},
+    {"attest", "ID | verify FILE [--pcrs FILE]", "fetch or check an attestation document",
+     cmd_attest},
+    {"dev-ca", "init DIR", "create the development attestation CA", cmd_dev_ca},
     {"config", "check [--config FILE]", "check the gateway configuration", cmd_config},
 };
 

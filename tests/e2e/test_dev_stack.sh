@@ -63,11 +63,34 @@ grep -q "Transport: TCP" "$WORK/start.out" || fail "start did not report the TCP
 "$DEV" start > "$WORK/start2.out"
 grep -q "already running" "$WORK/start2.out" || fail "a second start is not idempotent"
 
+grep -q "Attestation: development CA" "$WORK/start.out" || fail "start did not set up attestation"
+# The client trusts this stack's development root and PCR policy.
+set -a
+# shellcheck disable=SC1091
+. "$WORK/run/client.env"
+set +a
+
 step "status"
 "$DEV" status | tee "$WORK/status.out"
 for i in 0 1 2; do
-    grep -q "enclave $i .*healthy" "$WORK/status.out" || fail "status: enclave $i not healthy"
+    grep -q "enclave $i .*healthy.*attestation verified (development" "$WORK/status.out" ||
+        fail "status: enclave $i not healthy and attested"
 done
+
+step "attest"
+"$KM" attest 1 --gateway "$GW" | tee "$WORK/attest.out" || fail "keymeld attest 1 failed"
+grep -q "development-enclave-1" "$WORK/attest.out" || fail "attest: no module id"
+
+step "demo without trust settings is refused"
+if env -u KEYMELD_TRUST_ROOT -u KEYMELD_PCR_POLICY "$KM" demo --gateway "$GW" \
+    > "$WORK/untrusted.out" 2> "$WORK/untrusted.err"; then
+    fail "the demo ran without a PCR policy"
+fi
+grep -q "PCR policy" "$WORK/untrusted.err" || fail "the refusal does not say what is missing"
+
+step "make demo's path: keymeld-dev demo"
+"$DEV" demo --participants 2 --messages 1 | tee "$WORK/devdemo.out"
+grep -q "attested (development)" "$WORK/devdemo.out" || fail "the demo did not print the attestation"
 
 step "enclave ping"
 "$KM" enclave ping "tcp://127.0.0.1:$KEYMELD_DEV_ENCLAVE_PORT" --count 2 | tee "$WORK/ping.out"

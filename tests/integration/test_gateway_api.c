@@ -34,6 +34,7 @@
 struct session {
     struct stack stack;
     struct rest_client *http;
+    struct client_trust trust;
     struct client_keygen k;
 };
 
@@ -56,6 +57,8 @@ static void begin(struct session *s, bool approve_user1)
     stack_start(&s->stack, 3);
     s->http = rest_client_new(s->stack.base_url, 30000);
     CHECK_OK(client_keygen_new(&s->k, NUSERS, &tweak));
+    stack_client_trust(&s->stack, &s->trust);
+    s->k.trust = &s->trust;
     s->k.users[1].require_approval = approve_user1;
     expect_ok(client_keygen_run(s->http, &s->k, 600, 20000, &err), &err);
 }
@@ -63,6 +66,7 @@ static void begin(struct session *s, bool approve_user1)
 static void end(struct session *s)
 {
     client_keygen_clear(&s->k);
+    client_trust_release(&s->trust);
     rest_client_free(s->http);
     stack_stop(&s->stack);
 }

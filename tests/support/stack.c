@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "process_spawn.h"
+#include "attest/policy.h"
+#include "attest/provider.h"
+#include "client/attest.h"
 #include "client/rest.h"
 #include "common/clock.h"
 #include "common/banned.h"
@@ -84,7 +87,7 @@ bool stack_log_contains(const struct stack *s, const char *name, const char *tex
 
 /* Our settings win over inherited KEYMELD_* / enclave variables. */
 static const char *const stack_settings[] = {
-    "KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=", NULL};
+    "KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=", "ATTESTATION", NULL};
 
 /* Spawns bin with extra environment entries, stdout+stderr appended to
  * the named log. */
@@ -163,7 +166,11 @@ void stack_start_enclave(struct stack *s, size_t i)
             : "info";
     snprintf(level, sizeof(level), "KEYMELD_LOG_LEVEL=%s", lv);
     char mode[] = "TRANSPORT_MODE=tcp", host[] = "TCP_HOST=127.0.0.1";
-    char *extra[] = {mode, host, port, id, level, NULL};
+    char attest[64], ca[256];
+    snprintf(attest, sizeof(attest), "ATTESTATION=%s",
+             s->enclave_attestation ? s->enclave_attestation : "development");
+    snprintf(ca, sizeof(ca), "ATTESTATION_DEV_CA=%s/dev-ca", s->dir);
+    char *extra[] = {mode, host, port, id, level, attest, ca, NULL};
     char bin[] = "keymeld-enclave";
     char *argv[] = {bin, NULL};
     s->enclave_pid[i] = spawn(s, "keymeld-enclave", argv, extra, log);
@@ -177,6 +184,31 @@ void stack_stop_enclave(struct stack *s, size_t i)
         snprintf(log, sizeof(log), "enclave-%zu.log", i);
         stack_fail(s, log, "enclave did not shut down cleanly");
     }
+}
+
+/* The development CA the enclaves sign with and the PCR policy that pins
+ * this build's keymeld-enclave. */
+static void make_trust(struct stack *s)
+{
+    char ca[160], bin[600];
+    struct km_error err;
+    bool created;
+    uint8_t pcr0[ATTEST_PCR_LEN], zero[ATTEST_PCR_LEN] = {0};
+    snprintf(ca, sizeof(ca), "%s/dev-ca", s->dir);
+    snprintf(bin, sizeof(bin), "%s/keymeld-enclave", s->bin_dir);
+    snprintf(s->trust_root, sizeof(s->trust_root), "%s/%s", ca, ATTEST_DEV_ROOT_CERT);
+    snprintf(s->pcrs_path, sizeof(s->pcrs_path), "%s/pcrs.json", s->dir);
+    if (attest_dev_ca_init(ca, &created, &err) != KM_OK ||
+        attest_dev_measure(pcr0, bin, &err) != KM_OK ||
+        attest_pcr_policy_write(s->pcrs_path, pcr0, zero, zero, NULL, &err) != KM_OK)
+        fail_msg_("attestation set-up: %s", err.msg);
+}
+
+void stack_client_trust(const struct stack *s, struct client_trust *t)
+{
+    struct km_error err;
+    if (client_trust_load(t, s->trust_root, s->pcrs_path, &err) != KM_OK)
+        fail_msg_("client trust: %s", err.msg);
 }
 
 static uint16_t free_port(void)
@@ -203,9 +235,11 @@ static void write_config(struct stack *s)
             "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n"
             "logging:\n  level: %s\n"
             "coordinator:\n  health_check_interval_secs: 1\n"
+            "security:\n  enable_attestation: true\n  attestation_root: %s\n"
+            "  attestation_pcrs: %s\n"
             "enclaves:\n  vsock_timeout_secs: 20\n  enclaves:\n",
             s->gateway_port, s->dir, s->no_fsync ? "false" : "true",
-            s->log_level ? s->log_level : "info");
+            s->log_level ? s->log_level : "info", s->trust_root, s->pcrs_path);
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
                 "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",
@@ -242,11 +276,16 @@ bool stack_wait_ready(struct stack *s, uint32_t timeout_ms)
     return false;
 }
 
-void stack_start_gateway(struct stack *s)
+void stack_spawn_gateway(struct stack *s)
 {
     char bin[] = "keymeld-gateway", flag[] = "--config";
     char *argv[] = {bin, flag, s->config_path, NULL};
     s->gateway_pid = spawn(s, "keymeld-gateway", argv, NULL, "gateway.log");
+}
+
+void stack_start_gateway(struct stack *s)
+{
+    stack_spawn_gateway(s);
     if (!stack_wait_ready(s, 20000))
         stack_fail(s, "gateway.log", "gateway not ready within 20 s");
 }
@@ -273,13 +312,17 @@ void stack_start(struct stack *s, size_t n)
     if (n > STACK_MAX_ENCLAVES)
         fail_msg_("too many enclaves");
     const char *level = s->log_level;
+    bool no_fsync = s->no_fsync, keep_dir = s->keep_dir;
     memset(s, 0, sizeof(*s));
     s->log_level = level;
+    s->no_fsync = no_fsync;
+    s->keep_dir = keep_dir;
     memcpy(s->bin_dir, bin_dir, sizeof(bin_dir));
     snprintf(s->dir, sizeof(s->dir), "/tmp/km-stack-XXXXXX");
     if (mkdtemp(s->dir) == NULL)
         fail_msg_("mkdtemp failed");
     s->n = n;
+    make_trust(s);
     for (size_t i = 0; i < n; i++)
         stack_start_enclave(s, i);
     s->gateway_port = free_port();

@@ -15,6 +15,8 @@
 
 #define STACK_MAX_ENCLAVES 8
 
+struct client_trust;
+
 struct stack {
     char dir[128];     /* working directory: logs, config, database */
     char bin_dir[512]; /* where keymeld-enclave and keymeld-gateway live: set
@@ -29,7 +31,14 @@ struct stack {
     const char *log_level; /* gateway's level, "info" unless set before
                                stack_start; enclaves use it if more verbose */
     bool no_fsync;         /* database.fsync_each_commit: false (benchmarks) */
-    bool keep_dir;         /* leave the directory after a clean stop too */
+    /* Attestation: enclaves run ATTESTATION=development with a CA in
+     * dir/dev-ca; the gateway verifies them (security.enable_attestation)
+     * against trust_root and pcrs_path (PCR0 = SHA-384 of keymeld-enclave). */
+    char trust_root[192];
+    char pcrs_path[192];
+    const char *enclave_attestation; /* ATTESTATION of enclaves started from
+                                        now on; NULL = "development" */
+    bool keep_dir;                   /* leave the directory after a clean stop too */
 };
 
 /* Called on any failure with a message (after the relevant log was printed
@@ -51,6 +60,9 @@ void stack_stop(struct stack *s);
  * and database; wait_ready polls /health/ready until 200 or timeout. */
 void stack_kill_gateway(struct stack *s);
 void stack_start_gateway(struct stack *s);
+/* Starts the gateway without waiting for readiness (tests of a gateway
+ * that must not become ready). */
+void stack_spawn_gateway(struct stack *s);
 bool stack_wait_ready(struct stack *s, uint32_t timeout_ms);
 
 /* Enclave control. A restarted enclave keeps its port (the gateway's
@@ -58,6 +70,10 @@ bool stack_wait_ready(struct stack *s, uint32_t timeout_ms);
  * status like stack_stop. */
 void stack_stop_enclave(struct stack *s, size_t i);
 void stack_start_enclave(struct stack *s, size_t i);
+
+/* Loads the trust a client of this stack pins (its development root and
+ * PCR policy) into *t; calls stack_fail_hook on failure. */
+void stack_client_trust(const struct stack *s, struct client_trust *t);
 
 /* GET base_url+path: returns the HTTP status (0 if unreachable) and, if
  * body is not NULL, a malloc'd copy of the response body. */

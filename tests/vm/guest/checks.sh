@@ -305,7 +305,8 @@ check_demo() {
         notyet demo "keymeld demo does not exist yet"
         return
     fi
-    out=$(timeout 120 keymeld demo --gateway http://127.0.0.1:8090 2>&1)
+    # This guest tests VSock, not attestation: its enclaves run without it.
+    out=$(timeout 120 keymeld demo --gateway http://127.0.0.1:8090 --insecure-skip-attestation 2>&1)
     rc=$?
     if [ $rc -eq 0 ] && echo "$out" | grep -qi "verified"; then
         pass demo "keymeld demo: $(echo "$out" | grep -i -m1 'verified')"
