@@ -289,6 +289,22 @@ static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char 
     return r;
 }
 
+/* What to do about an enclave whose attestation failed. */
+static void attest_hint(char *out, size_t cap, const char *provider)
+{
+    if (strcmp(provider, "none") == 0)
+        snprintf(out, cap,
+                 "hint: the enclave runs with ATTESTATION=none: start it with ATTESTATION=nsm "
+                 "(Nitro) or ATTESTATION=development, or set security.enable_attestation: false "
+                 "(development only)");
+    else
+        snprintf(out, cap,
+                 "hint: the document does not match security.attestation_root / "
+                 "attestation_pcrs: after an enclave image change update the PCR policy "
+                 "(deploy/nitro/deploy.sh writes it; scripts/keymeld-dev rewrites it at start) "
+                 "and restart the gateway (docs/ATTESTATION.md)");
+}
+
 int enclave_mgr_attestation(struct enclave_mgr *m, uint32_t id, uint8_t **doc, size_t *doc_len,
                             char key[ENCLAVE_PUBKEY_HEX_LEN + 1])
 {
@@ -328,9 +344,11 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
                          s->st.address);
     env_reply_clear(&reply);
 
+    bool attest_failed = false;
     if (r == KM_OK) {
         handle_key(m, s, key);
         r = attest_key(m, s, key, provider, err);
+        attest_failed = r != KM_OK;
     }
     if (r == KM_OK) {
         pthread_mutex_lock(&m->lock);
@@ -352,8 +370,11 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
     }
 
     char hint[512] = "";
-    tp_error_hint(hint, sizeof(hint), err, &s->addr, (int)id,
-                  m->cfg->environment == CFG_DEVELOPMENT);
+    if (attest_failed)
+        attest_hint(hint, sizeof(hint), provider);
+    else
+        tp_error_hint(hint, sizeof(hint), err, &s->addr, (int)id,
+                      m->cfg->environment == CFG_DEVELOPMENT);
     pthread_mutex_lock(&m->lock);
     s->st.healthy = false;
     snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err->msg);
