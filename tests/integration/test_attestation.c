@@ -185,7 +185,9 @@ static void test_malicious_host_swaps_a_key(void **state)
         json_decref(j);
         lines++;
     }
-    CHECK(lines >= 3);
+    /* reserve and enclave 1's attestation at least (just those when
+     * enclave 1 is the coordinator: then nothing else was sent). */
+    CHECK(lines >= 2);
     free(log);
     print_message("%zu requests, %zu ciphertext candidates: none opens with the swapped key\n",
                   lines, tried);
