@@ -24,6 +24,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "enclave/enclave.h"
+#include "enclave/keysource.h"
 #include "transport/addr.h"
 #include "transport/server.h"
 #include "transport/sock.h"
@@ -50,6 +51,8 @@ struct options {
     bool has_attestation;
     char attestation[16]; /* nsm | development | none */
     char dev_ca[TP_UNIX_PATH_MAX + 1];
+    char sealer[16]; /* none | file | aws-kms */
+    char kek_file[TP_UNIX_PATH_MAX + 1];
 };
 
 static void usage(FILE *out)
@@ -82,6 +85,11 @@ static void usage(FILE *out)
             "                              production, none otherwise); production requires nsm\n"
             "  --attestation-dev-ca DIR    the development CA (`keymeld dev-ca init DIR`)\n"
             "                              [ATTESTATION_DEV_CA]; needed by development\n"
+            "  --sealer KIND               none|file [SEALER] (default none): how the identity\n"
+            "                              key survives restarts (docs/OPERATIONS.md); with a\n"
+            "                              sealer the key arrives sealed in `configure`\n"
+            "  --kek-file PATH             the file sealer's 32-byte key-encryption key\n"
+            "                              [SEALER_KEK_FILE]\n"
             "  -h, --help                  this text\n"
             "  --version                   print the version\n",
             ENCLAVE_MAX_SESSIONS_DEFAULT);
@@ -149,6 +157,12 @@ static int apply(struct options *o, const char *var, const char *val, const char
         o->has_attestation = r == KM_OK;
     } else if (strcmp(var, "ATTESTATION_DEV_CA") == 0) {
         r = set_str(o->dev_ca, sizeof(o->dev_ca), val);
+    } else if (strcmp(var, "SEALER") == 0) {
+        r = strcmp(val, "none") == 0 || strcmp(val, "file") == 0
+                ? set_str(o->sealer, sizeof(o->sealer), val)
+                : KM_ERR_INVALID;
+    } else if (strcmp(var, "SEALER_KEK_FILE") == 0) {
+        r = set_str(o->kek_file, sizeof(o->kek_file), val);
     }
     if (r != KM_OK)
         fprintf(stderr, "keymeld-enclave: invalid %s '%.100s'\n", src, val);
@@ -172,6 +186,8 @@ static const struct {
     {"--environment", "KEYMELD_ENVIRONMENT"},
     {"--attestation", "ATTESTATION"},
     {"--attestation-dev-ca", "ATTESTATION_DEV_CA"},
+    {"--sealer", "SEALER"},
+    {"--kek-file", "SEALER_KEK_FILE"},
 };
 
 /* Environment first, then flags. Returns -1 to continue, else an exit
@@ -182,7 +198,8 @@ static int load_options(struct options *o, int argc, char **argv)
                           .port = 5000,
                           .tcp_host = "127.0.0.1",
                           .level = LOG_LEVEL_INFO,
-                          .format = LOG_FORMAT_PRETTY};
+                          .format = LOG_FORMAT_PRETTY,
+                          .sealer = "none"};
     for (size_t i = 0; i < KM_ARRAY_LEN(flags); i++) {
         const char *v = getenv(flags[i].var);
         if (v != NULL && apply(o, flags[i].var, v, flags[i].var) != KM_OK)
@@ -357,6 +374,33 @@ static void log_attestation(const struct attest_provider *p)
         log_info(COMP, "attestation: %s", attest_provider_name(p));
 }
 
+/* The key source of SEALER (NULL for none, said loudly). KM_ERR_CONFIG /
+ * KM_ERR_IO / KM_ERR_INVALID with what to do. */
+static int open_keysource(struct keysource **out, const struct options *o, struct km_error *err)
+{
+    *out = NULL;
+    if (strcmp(o->sealer, "none") == 0) {
+        log_warn(COMP, "SEALER=none: the identity key lives in memory only; a restart of this "
+                       "enclave loses every keygen it served (set SEALER=file or aws-kms)");
+        return KM_OK;
+    }
+    if (o->kek_file[0] == '\0')
+        return km_error_set(err, KM_ERR_CONFIG, 0,
+                            "SEALER=file needs SEALER_KEK_FILE, a file of 32 random bytes (head -c "
+                            "32 /dev/urandom > kek; a Kubernetes Secret or systemd credential)");
+    bool loose = false;
+    int r = keysource_file_new(out, o->kek_file, &loose, err);
+    if (r == KM_OK && loose)
+        log_warn(COMP, "the key-encryption key %s is readable by group or others: chmod 600 it",
+                 o->kek_file);
+    if (r == KM_OK)
+        log_info(COMP,
+                 "sealer: file (key-encryption key %s); the identity key arrives sealed "
+                 "in configure, or is created and sealed there",
+                 o->kek_file);
+    return r;
+}
+
 /* Creates the enclave and serves until a signal; returns the exit code. */
 static int serve(const struct options *o)
 {
@@ -373,21 +417,31 @@ static int serve(const struct options *o)
         return ar == KM_ERR_CONFIG ? EXIT_USAGE : EXIT_START;
     }
     log_attestation(attest);
+    struct keysource *ks = NULL;
+    ar = open_keysource(&ks, o, &err);
+    if (ar != KM_OK) {
+        log_error(COMP, "refusing to start: %s", err.msg);
+        attest_provider_free(attest);
+        return ar == KM_ERR_CONFIG ? EXIT_USAGE : EXIT_START;
+    }
     struct enclave_config ecfg = {.has_enclave_id = o->has_enclave_id,
                                   .enclave_id = o->enclave_id,
                                   .max_sessions = o->max_sessions,
-                                  .attest = attest};
+                                  .attest = attest,
+                                  .keysource = ks};
     struct enclave *en = enclave_new(&ecfg, &err);
     if (en == NULL) {
         log_error(COMP, "%s", err.msg);
         attest_provider_free(attest);
+        keysource_free(ks);
         return EXIT_START;
     }
     uint8_t pk[33];
     char pkhex[67];
-    enclave_public_key(en, pk);
-    log_info(COMP, "enclave public key %s (key epoch %d, in memory only)",
-             hex_encode(pkhex, sizeof(pkhex), pk, sizeof(pk)), ENCLAVE_KEY_EPOCH);
+    if (enclave_public_key(en, pk))
+        log_info(COMP, "enclave public key %s (key epoch %llu, in memory only)",
+                 hex_encode(pkhex, sizeof(pkhex), pk, sizeof(pk)),
+                 (unsigned long long)enclave_key_epoch(en));
 
     struct tp_server_config scfg = {.workers = o->workers};
     struct tp_server *srv = tp_server_new(&scfg, enclave_handle, en);
@@ -413,6 +467,7 @@ static int serve(const struct options *o)
     tp_server_free(srv);
     enclave_free(en);
     attest_provider_free(attest);
+    keysource_free(ks);
     return code;
 }
 

@@ -28,8 +28,32 @@ fail:
     return NULL;
 }
 
+/* Feeds associated data (none when adlen is 0). */
+static int aead_ad(EVP_CIPHER_CTX *c, const uint8_t *ad, size_t adlen)
+{
+    int n = 0;
+    if (adlen == 0)
+        return 1;
+    if (adlen > AEAD_MAX_LEN)
+        return 0;
+    return EVP_CipherUpdate(c, NULL, &n, ad, (int)adlen);
+}
+
 int aead_encrypt(uint8_t *ct, uint8_t tag[AEAD_TAG_LEN], const uint8_t key[AEAD_KEY_LEN],
                  const uint8_t *iv, size_t ivlen, const uint8_t *pt, size_t len)
+{
+    return aead_encrypt_ad(ct, tag, key, iv, ivlen, NULL, 0, pt, len);
+}
+
+int aead_decrypt(uint8_t *pt, const uint8_t key[AEAD_KEY_LEN], const uint8_t *iv, size_t ivlen,
+                 const uint8_t *ct, size_t len, const uint8_t tag[AEAD_TAG_LEN])
+{
+    return aead_decrypt_ad(pt, key, iv, ivlen, NULL, 0, ct, len, tag);
+}
+
+int aead_encrypt_ad(uint8_t *ct, uint8_t tag[AEAD_TAG_LEN], const uint8_t key[AEAD_KEY_LEN],
+                    const uint8_t *iv, size_t ivlen, const uint8_t *ad, size_t adlen,
+                    const uint8_t *pt, size_t len)
 {
     int r = KM_ERR_CRYPTO;
     int n = 0, fin = 0;
@@ -37,7 +61,7 @@ int aead_encrypt(uint8_t *ct, uint8_t tag[AEAD_TAG_LEN], const uint8_t key[AEAD_
 
     if (len > AEAD_MAX_LEN || ivlen == 0 || ivlen > 64)
         return KM_ERR_TOO_LARGE;
-    if ((c = aead_start(1, key, iv, ivlen)) == NULL)
+    if ((c = aead_start(1, key, iv, ivlen)) == NULL || aead_ad(c, ad, adlen) != 1)
         goto out;
     if (len > 0 && EVP_EncryptUpdate(c, ct, &n, pt, (int)len) != 1)
         goto out;
@@ -52,8 +76,9 @@ out:
     return r;
 }
 
-int aead_decrypt(uint8_t *pt, const uint8_t key[AEAD_KEY_LEN], const uint8_t *iv, size_t ivlen,
-                 const uint8_t *ct, size_t len, const uint8_t tag[AEAD_TAG_LEN])
+int aead_decrypt_ad(uint8_t *pt, const uint8_t key[AEAD_KEY_LEN], const uint8_t *iv, size_t ivlen,
+                    const uint8_t *ad, size_t adlen, const uint8_t *ct, size_t len,
+                    const uint8_t tag[AEAD_TAG_LEN])
 {
     uint8_t dummy[AEAD_TAG_LEN];
     int r = KM_ERR_CRYPTO;
@@ -62,7 +87,7 @@ int aead_decrypt(uint8_t *pt, const uint8_t key[AEAD_KEY_LEN], const uint8_t *iv
 
     if (len > AEAD_MAX_LEN || ivlen == 0 || ivlen > 64)
         return KM_ERR_TOO_LARGE;
-    if ((c = aead_start(0, key, iv, ivlen)) == NULL)
+    if ((c = aead_start(0, key, iv, ivlen)) == NULL || aead_ad(c, ad, adlen) != 1)
         goto out;
     if (len > 0 && EVP_DecryptUpdate(c, pt, &n, ct, (int)len) != 1)
         goto out;

@@ -31,7 +31,8 @@ static size_t user_data(char *out, size_t cap, struct enclave *en)
     char idbuf[16] = "null";
     if (has_id)
         snprintf(idbuf, sizeof(idbuf), "%u", id);
-    int n = snprintf(out, cap, "{\"enclave_id\":%s,\"key_epoch\":%d}", idbuf, ENCLAVE_KEY_EPOCH);
+    int n = snprintf(out, cap, "{\"enclave_id\":%s,\"key_epoch\":%llu}", idbuf,
+                     (unsigned long long)en->key_epoch);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -59,7 +60,7 @@ int en_get_attestation(struct en_req *r)
     if (attest_provider_attest(en->cfg.attest, &doc, &doc_len, &req, &err) != KM_OK)
         return en_fail(&r->err, PROTO_E_INTERNAL, "attestation (%s) failed: %s",
                        attest_provider_name(en->cfg.attest), err.msg);
-    struct proto_attestation_result res = {.key_epoch = ENCLAVE_KEY_EPOCH,
+    struct proto_attestation_result res = {.key_epoch = en->key_epoch,
                                            .document = {.p = doc, .len = doc_len}};
     snprintf(res.attestation, sizeof(res.attestation), "%s", attest_provider_name(en->cfg.attest));
     memcpy(res.public_key, en->kp.pubkey, PROTO_PUBKEY_LEN);

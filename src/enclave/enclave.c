@@ -15,6 +15,7 @@
 #include "common/secure.h"
 #include "common/xmalloc.h"
 #include "enclave/internal.h"
+#include "enclave/keysource.h"
 #include "common/banned.h"
 
 /* ---- States ---------------------------------------------------------------- */
@@ -87,11 +88,20 @@ static void public_info(struct enclave *en, uint64_t now_ms, struct proto_public
     out->has_enclave_id = en->has_enclave_id;
     out->enclave_id = en->enclave_id;
     pthread_mutex_unlock(&en->lock);
-    memcpy(out->public_key, en->kp.pubkey, PROTO_PUBKEY_LEN);
-    out->key_epoch = ENCLAVE_KEY_EPOCH;
+    bool ready = en_key_ready(en);
+    out->has_public_key = ready;
+    if (ready) {
+        memcpy(out->public_key, en->kp.pubkey, PROTO_PUBKEY_LEN);
+        out->key_epoch = en->key_epoch;
+        snprintf(out->key_origin, sizeof(out->key_origin), "%s", en->key_origin);
+    }
+    snprintf(out->key_state, sizeof(out->key_state), "%s", ready ? "ready" : "awaiting_configure");
+    snprintf(out->sealer, sizeof(out->sealer), "%s",
+             en->cfg.keysource ? keysource_name(en->cfg.keysource) : "none");
     out->uptime_secs = (now_ms - en->started_ms) / 1000;
     store_counts(en->store, &out->active_sessions.keygen, &out->active_sessions.signing);
     snprintf(out->version, sizeof(out->version), "%s", KM_VERSION);
+    out->instance_id = en->instance_id;
     snprintf(out->attestation, sizeof(out->attestation), "%s", en_attestation_name(en));
 }
 
@@ -103,6 +113,80 @@ static int en_get_public_info(struct en_req *r)
     return KM_OK;
 }
 
+bool en_key_ready(const struct enclave *en)
+{
+    return atomic_load_explicit(&((struct enclave *)(uintptr_t)en)->key_ready,
+                                memory_order_acquire);
+}
+
+/* Publishes a key: every field before the release store of key_ready. */
+static void set_key(struct enclave *en, const struct keypair *kp, uint64_t epoch,
+                    const char *origin)
+{
+    en->kp = *kp;
+    en->key_epoch = epoch;
+    en->key_origin = origin;
+    atomic_store_explicit(&en->key_ready, true, memory_order_release);
+}
+
+/* The sealed key of configure: open the one given, or create one. Runs under
+ * en->lock, so concurrent configures agree; a key once set stays. */
+static int configure_key(struct en_req *r, uint32_t enclave_id)
+{
+    const struct proto_configure_args *a = r->args;
+    struct enclave *en = r->en;
+    struct keysource *ks = en->cfg.keysource;
+    struct km_error err;
+    struct keypair kp;
+    if (ks == NULL) {
+        if (a->sealed_key.len > 0)
+            return en_fail(&r->err, PROTO_E_INVALID_ARGUMENT,
+                           "this enclave runs SEALER=none and cannot open a sealed key: start it "
+                           "with the sealer that made the key (SEALER=file or aws-kms)");
+        return KM_OK;
+    }
+    if (en_key_ready(en)) {
+        /* A repeated configure (the gateway restarted before it committed
+         * the blob, or re-sends it): the same answer. */
+        bool same = a->sealed_key.len == 0 ||
+                    (a->sealed_key.len == en->sealed_len &&
+                     memcmp(a->sealed_key.p, en->sealed_blob, en->sealed_len) == 0);
+        if (!same)
+            return en_fail(&r->err, PROTO_E_INVALID_STATE,
+                           "this enclave already holds identity key epoch %llu; another sealed "
+                           "key is refused (restart the enclave to load a different one)",
+                           (unsigned long long)en->key_epoch);
+        return KM_OK;
+    }
+    if (a->sealed_key.len > 0) {
+        uint64_t epoch = 0;
+        int rc =
+            keysource_open(ks, &kp, &epoch, a->sealed_key.p, a->sealed_key.len, enclave_id, &err);
+        if (rc != KM_OK)
+            return en_fail(&r->err,
+                           rc == KM_ERR_CRYPTO ? PROTO_E_DECRYPT_FAILED : PROTO_E_INVALID_ARGUMENT,
+                           "cannot restore the identity key: %s", err.msg);
+        en->sealed_blob = xmalloc(a->sealed_key.len);
+        memcpy(en->sealed_blob, a->sealed_key.p, a->sealed_key.len);
+        en->sealed_len = a->sealed_key.len;
+        set_key(en, &kp, epoch, "restored");
+    } else {
+        uint64_t epoch = a->key_epoch ? a->key_epoch : 1;
+        uint8_t *blob = NULL;
+        size_t len = 0;
+        if (keysource_create(ks, &kp, &blob, &len, enclave_id, epoch, &err) != KM_OK)
+            return en_fail(&r->err, PROTO_E_INTERNAL, "cannot create a sealed identity key: %s",
+                           err.msg);
+        en->sealed_blob = blob;
+        en->sealed_len = len;
+        set_key(en, &kp, epoch, "created");
+    }
+    secure_wipe(&kp, sizeof(kp));
+    log_info(LOG_COMP, "identity key epoch %llu %s (sealer %s)", (unsigned long long)en->key_epoch,
+             en->key_origin, keysource_name(ks));
+    return KM_OK;
+}
+
 static int en_configure(struct en_req *r)
 {
     const struct proto_configure_args *a = r->args;
@@ -110,9 +194,11 @@ static int en_configure(struct en_req *r)
     pthread_mutex_lock(&en->lock);
     bool clash = en->has_enclave_id && en->enclave_id != a->enclave_id;
     uint32_t have = en->enclave_id;
+    int rc = KM_OK;
     if (!clash) {
         en->has_enclave_id = true;
         en->enclave_id = a->enclave_id;
+        rc = configure_key(r, a->enclave_id);
     }
     pthread_mutex_unlock(&en->lock);
     if (clash)
@@ -120,7 +206,18 @@ static int en_configure(struct en_req *r)
                        "this is enclave %u, not enclave %u: check the gateway's enclave address "
                        "(CID/port) for enclave %u",
                        have, a->enclave_id, a->enclave_id);
-    return en_get_public_info(r);
+    if (rc != KM_OK)
+        return rc;
+    struct proto_public_info info;
+    public_info(en, r->now_ms, &info);
+    /* The gateway keeps the sealed key (ciphertext) and hands it back after
+     * a restart. */
+    if (en->sealed_blob != NULL) {
+        info.sealed_key.p = en->sealed_blob;
+        info.sealed_key.len = en->sealed_len;
+    }
+    r->result = proto_public_info_encode(&info);
+    return KM_OK;
 }
 
 void en_on_removed(void *ud, const struct session *s)
@@ -131,6 +228,17 @@ void en_on_removed(void *ud, const struct session *s)
     uuid_format(sid, &s->id);
     log_debug(LOG_COMP, "%s session %s removed; its secrets are wiped",
               s->kind == SESSION_KEYGEN ? "keygen" : "signing", sid);
+}
+
+static void on_evicted(void *ud, const struct session *s)
+{
+    struct enclave *en = ud;
+    char sid[UUID_STR_LEN + 1];
+    idem_drop_session(en->idem, &s->id);
+    log_debug(LOG_COMP,
+              "keygen session %s evicted to make room (least recently used); the "
+              "gateway restores it when it is needed",
+              en_uuid_str(sid, &s->id));
 }
 
 static void on_signing_done(void *ud, const struct session *s)
@@ -173,6 +281,7 @@ enum en_flags {
     EN_F_KEYGEN = 1 << 0,   /* runs on the keygen session named at id_off */
     EN_F_SIGNING = 1 << 1,  /* runs on the signing session named at id_off */
     EN_F_NO_CACHE = 1 << 2, /* pure read: repeating it is harmless, not cached */
+    EN_F_NO_KEY = 1 << 3,   /* runs before the identity key is set */
 };
 
 #define STATE(s) (1u << (s))
@@ -190,9 +299,10 @@ struct en_command {
 /* Indexed by enum proto_cmd. Session-creating commands (keygen_init,
  * signing_init) check existence themselves: "no session" is their state. */
 static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
-    [PROTO_CMD_PING] = {en_ping, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
-    [PROTO_CMD_GET_PUBLIC_INFO] = {en_get_public_info, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
-    [PROTO_CMD_CONFIGURE] = {en_configure, 0, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_PING] = {en_ping, EN_F_NO_CACHE | EN_F_NO_KEY, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_GET_PUBLIC_INFO] = {en_get_public_info, EN_F_NO_CACHE | EN_F_NO_KEY, NO_ID, 0, NO_ID,
+                                   NO_ID},
+    [PROTO_CMD_CONFIGURE] = {en_configure, EN_F_NO_KEY, NO_ID, 0, NO_ID, NO_ID},
     [PROTO_CMD_KEYGEN_INIT] = {en_keygen_init, 0, NO_ID, 0,
                                offsetof(struct proto_keygen_init_args, keygen_session_id),
                                offsetof(struct proto_keygen_init_args, keygen_session_id)},
@@ -218,7 +328,7 @@ static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
                                     offsetof(struct proto_signing_finalize_args,
                                              signing_session_id),
                                     STATE(SIGNING_PARTIALS_ISSUED), NO_ID, NO_ID},
-    [PROTO_CMD_CLEAR_SESSION] = {en_clear_session, 0, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_CLEAR_SESSION] = {en_clear_session, EN_F_NO_KEY, NO_ID, 0, NO_ID, NO_ID},
     /* Not cached: each nonce asks for a fresh document. */
     [PROTO_CMD_GET_ATTESTATION] = {en_get_attestation, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
 };
@@ -280,6 +390,11 @@ static int run_on_session(struct en_req *r, const struct en_command *ec, int (*f
 static int run_command(struct en_req *r)
 {
     const struct en_command *ec = &dispatch[r->pc->cmd];
+    if (!(ec->flags & EN_F_NO_KEY) && !en_key_ready(r->en))
+        return en_fail(&r->err, PROTO_E_INVALID_STATE,
+                       "%s needs the identity key, which this enclave (SEALER=%s) gets in "
+                       "configure: the gateway sends it when it reaches the enclave",
+                       r->pc->name, keysource_name(r->en->cfg.keysource));
     int (*fn)(struct en_req *) = ec->fn;
     const char *fault = r->en->cfg.fault_cmd;
     if (fault != NULL && strcmp(fault, r->pc->name) == 0)
@@ -414,10 +529,14 @@ int enclave_handle(void *ud, struct tp_call *call)
 
     struct en_req req = {.en = en, .pc = pc, .args = args, .now_ms = now_ms(en)};
     execute(call, &req, &rep);
+    /* A not_found is no outcome: the session may come back (the gateway
+     * restores an evicted keygen), and nothing ran, so the same command_id
+     * must run again then. */
+    bool final = !rep.error.retryable && !(!rep.ok && req.err.code == PROTO_E_NOT_FOUND);
     if (cache)
-        idem_finish(
-            en->idem, &call->command_id, uuid_is_nil(&req.session_id) ? NULL : &req.session_id,
-            uuid_is_nil(&req.keygen_id) ? NULL : &req.keygen_id, &rep, !rep.error.retryable);
+        idem_finish(en->idem, &call->command_id,
+                    uuid_is_nil(&req.session_id) ? NULL : &req.session_id,
+                    uuid_is_nil(&req.keygen_id) ? NULL : &req.keygen_id, &rep, final);
     log_outcome(call, &rep, t0, "");
     if (rep.ok) {
         call->result = req.result;
@@ -460,20 +579,32 @@ struct enclave *enclave_new(const struct enclave_config *cfg, struct km_error *e
     if (en->cfg.wall_secs == NULL)
         en->cfg.wall_secs = wall_secs_default;
 
-    int r = en->cfg.seckey ? keypair_init(&en->kp, en->cfg.seckey) : keypair_generate(&en->kp);
-    en->cfg.seckey = NULL; /* borrowed: not kept */
-    if (r != KM_OK) {
-        km_error_set(err, r, 0, "cannot create the enclave keypair: %s", km_strerror(r));
-        secure_free(en, sizeof(*en));
-        return NULL;
+    /* Without a sealer the key is made now and lives in memory only. */
+    if (en->cfg.keysource == NULL) {
+        struct keypair kp;
+        int r = en->cfg.seckey ? keypair_init(&kp, en->cfg.seckey) : keypair_generate(&kp);
+        if (r != KM_OK) {
+            km_error_set(err, r, 0, "cannot create the enclave keypair: %s", km_strerror(r));
+            secure_free(en, sizeof(*en));
+            return NULL;
+        }
+        set_key(en, &kp, 1, "ephemeral");
+        secure_wipe(&kp, sizeof(kp));
     }
+    en->cfg.seckey = NULL; /* borrowed: not kept */
     pthread_mutex_init(&en->lock, NULL);
     pthread_cond_init(&en->reaper_wake, NULL);
     en->has_enclave_id = en->cfg.has_enclave_id;
     en->enclave_id = en->cfg.enclave_id;
     en->started_ms = now_ms(en);
     en->store = store_new(en->cfg.max_sessions);
+    store_set_evict_callback(en->store, on_evicted, en);
     en->idem = idem_new(en->cfg.idem_entries, en->cfg.idem_bytes);
+    if (uuid_v7_new(&en->instance_id) != KM_OK) {
+        km_error_set(err, KM_ERR_IO, 0, "no randomness for the instance id");
+        enclave_free(en);
+        return NULL;
+    }
     return en;
 }
 
@@ -516,9 +647,17 @@ int enclave_start_reaper(struct enclave *en, uint32_t interval_ms)
     return KM_OK;
 }
 
-void enclave_public_key(const struct enclave *en, uint8_t out[33])
+bool enclave_public_key(const struct enclave *en, uint8_t out[33])
 {
+    if (!en_key_ready(en))
+        return false;
     memcpy(out, en->kp.pubkey, PROTO_PUBKEY_LEN);
+    return true;
+}
+
+uint64_t enclave_key_epoch(const struct enclave *en)
+{
+    return en_key_ready(en) ? en->key_epoch : 0;
 }
 
 void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *signing)
@@ -540,6 +679,7 @@ void enclave_free(struct enclave *en)
     store_free(en->store);
     idem_free(en->idem);
     keypair_clear(&en->kp);
+    free(en->sealed_blob);
     pthread_cond_destroy(&en->reaper_wake);
     pthread_mutex_destroy(&en->lock);
     secure_free(en, sizeof(*en));

@@ -30,7 +30,6 @@
 #include "common/err.h"
 #include "transport/server.h"
 
-#define ENCLAVE_KEY_EPOCH            1 /* until keys persist (sealed storage, later) */
 #define ENCLAVE_MAX_SESSIONS_DEFAULT 1024
 #define ENCLAVE_IDEM_ENTRIES_DEFAULT 8192
 #define ENCLAVE_IDEM_BYTES_DEFAULT   (64u << 20)
@@ -47,6 +46,11 @@ struct enclave_config {
      * borrowed, must outlive the enclave; NULL = attestation off ("none"),
      * get_attestation then refuses. */
     struct attest_provider *attest;
+    /* Where the identity key comes from (enclave/keysource.h): borrowed;
+     * NULL = made at start, memory only (SEALER=none). With a key source
+     * the enclave has no key until `configure` brings its sealed key or
+     * lets it create one. */
+    struct keysource *keysource;
 
     /* Test hooks, never set by keymeld-enclave (docs/ARCHITECTURE.md):
      * seckey   a fixed 32-byte enclave key (NULL: a fresh random key), so
@@ -62,6 +66,7 @@ struct enclave_config {
 
 struct enclave;
 struct attest_provider;
+struct keysource;
 
 /*
  * Creates an enclave: generates its keypair (or loads cfg->seckey) and
@@ -85,8 +90,12 @@ int enclave_start_reaper(struct enclave *en, uint32_t interval_ms) KM_WUR;
 /* Wipes expired sessions now; returns how many. */
 size_t enclave_reap(struct enclave *en);
 
-/* The enclave's compressed public key. */
-void enclave_public_key(const struct enclave *en, uint8_t out[33]);
+/* The enclave's compressed public key. false (out untouched) while an
+ * enclave with a key source waits for configure. */
+bool enclave_public_key(const struct enclave *en, uint8_t out[33]);
+
+/* The identity key's epoch (0 while there is no key). */
+uint64_t enclave_key_epoch(const struct enclave *en);
 
 /* Live sessions of each kind. */
 void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *signing);

@@ -7,6 +7,7 @@
 #define KM_ENCLAVE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,8 +25,16 @@
 
 struct enclave {
     struct enclave_config cfg;
+    /* The identity key: set once, before key_ready is (release) stored;
+     * commands that use it run only after they (acquire) load key_ready. */
     struct keypair kp; /* the enclave's own key: secret */
+    atomic_bool key_ready;
+    uint64_t key_epoch;
+    const char *key_origin; /* "ephemeral", "created", "restored" */
+    uint8_t *sealed_blob;   /* the sealed key (ciphertext) when created here */
+    size_t sealed_len;
     uint64_t started_ms;
+    struct uuid instance_id; /* new at every start: the gateway re-attests after a restart */
     struct store *store;
     struct idem *idem;
 
@@ -176,6 +185,10 @@ int en_signing_finalize(struct en_req *r);
 /* attestation.c: the get_attestation command, and the provider's name for
  * public info ("none" without one). */
 int en_get_attestation(struct en_req *r);
+
+/* Whether the identity key is set (an enclave with a sealer waits for
+ * configure). */
+bool en_key_ready(const struct enclave *en);
 const char *en_attestation_name(const struct enclave *en);
 
 /* Inserts a new session expiring timeout_secs from now (parent: a signing

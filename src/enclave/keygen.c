@@ -264,6 +264,8 @@ static int keygen_complete(struct en_req *r, struct keygen_data *kg)
         return rc;
     store_set_state(r->en->store, r->sess, KEYGEN_COMPLETED);
     store_set_expiry(r->en->store, r->sess, STORE_NEVER);
+    /* Room may be made by evicting it: the gateway restores it on demand. */
+    store_set_evictable(r->en->store, r->sess, true);
     char sid[UUID_STR_LEN + 1];
     log_debug(LOG_COMP, "keygen %s: completed (%zu participants, %zu subsets)",
               en_uuid_str(sid, &r->sess->id), kg->n_parts, kg->n_subsets);

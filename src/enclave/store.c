@@ -10,6 +10,8 @@
 
 struct store {
     pthread_mutex_t lock;
+    store_removed_fn evict_cb;
+    void *evict_ud;
     size_t max;
     size_t count;
     uint32_t nkind[2];
@@ -138,12 +140,45 @@ static bool expired(const struct session *s, uint64_t now_ms)
     return s->expires_ms != STORE_NEVER && now_ms >= s->expires_ms;
 }
 
+void store_set_evict_callback(struct store *st, store_removed_fn cb, void *ud)
+{
+    pthread_mutex_lock(&st->lock);
+    st->evict_cb = cb;
+    st->evict_ud = ud;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void store_set_evictable(struct store *st, struct session *s, bool evictable)
+{
+    pthread_mutex_lock(&st->lock);
+    s->evictable = evictable;
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* The least recently used evictable session that only the map holds (a
+ * signing session holds a reference to its keygen), or NULL. */
+static struct session *eviction_victim_locked(struct store *st)
+{
+    struct session *victim = NULL;
+    for (size_t b = 0; b < STORE_BUCKETS; b++)
+        for (struct session *s = st->buckets[b]; s != NULL; s = s->hnext)
+            if (s->evictable && s->refs == 1 &&
+                (victim == NULL || s->last_used_ms < victim->last_used_ms))
+                victim = s;
+    return victim;
+}
+
 int store_insert(struct store *st, struct session *s, const struct session *parent,
                  uint64_t expires_ms, uint64_t now_ms, int *existing_state)
 {
-    struct rmlist rm = {0};
+    struct rmlist rm = {0}, evicted = {0};
     int r = KM_OK;
     pthread_mutex_lock(&st->lock);
+    if (st->count >= st->max && st->evict_cb != NULL) {
+        struct session *victim = eviction_victim_locked(st);
+        if (victim != NULL)
+            remove_locked(st, victim, &evicted);
+    }
     struct session *old = find_locked(st, s->kind, &s->id);
     if (old != NULL && expired(old, now_ms)) {
         remove_locked(st, old, &rm);
@@ -162,11 +197,15 @@ int store_insert(struct store *st, struct session *s, const struct session *pare
         st->buckets[b] = s;
         s->refs = 1;
         s->expires_ms = expires_ms;
+        s->last_used_ms = now_ms;
         st->count++;
         st->nkind[s->kind]++;
     }
+    store_removed_fn cb = st->evict_cb;
+    void *ud = st->evict_ud;
     pthread_mutex_unlock(&st->lock);
     rmlist_finish(st, &rm, NULL, NULL);
+    rmlist_finish(st, &evicted, cb, ud);
     return r;
 }
 
@@ -180,6 +219,7 @@ struct session *store_acquire(struct store *st, enum session_kind kind, const st
     if (s != NULL) {
         s->refs++;
         *ticket = s->next_ticket++;
+        s->last_used_ms = now_ms;
     }
     pthread_mutex_unlock(&st->lock);
     return s;

@@ -49,7 +49,9 @@ struct session {
 
     /* Under the store lock. */
     uint64_t expires_ms; /* STORE_NEVER: no expiry */
-    unsigned refs;       /* the map's, plus one per acquirer */
+    bool evictable;      /* may be removed to make room (a completed keygen) */
+    uint64_t last_used_ms;
+    unsigned refs; /* the map's, plus one per acquirer */
     bool removed;
     uint64_t next_ticket, serving;
     pthread_cond_t turn;
@@ -60,6 +62,22 @@ struct store;
 
 /* Creates a store holding at most max_sessions sessions (both kinds). */
 struct store *store_new(size_t max_sessions);
+
+/* Called for each removed session, without locks held. */
+typedef void (*store_removed_fn)(void *ud, const struct session *s);
+
+/*
+ * Lets store_insert make room in a full store: it then removes the least
+ * recently used evictable session that nothing holds (no command running,
+ * no signing session referring to it), telling cb. A completed keygen is
+ * evictable: the gateway restores it from its stored ciphertexts on demand
+ * (keygen_restore), so enclave memory bounds the sessions live at once, not
+ * the number of keygens a deployment holds.
+ */
+void store_set_evict_callback(struct store *st, store_removed_fn cb, void *ud);
+
+/* Marks s evictable (or not). */
+void store_set_evictable(struct store *st, struct session *s, bool evictable);
 
 /* Removes every session (wiping its data) and frees the store. No command
  * may be running. NULL is a no-op. */
@@ -80,7 +98,8 @@ void session_discard(struct session *s);
  * acquired keygen session: the insert fails if the keygen was removed in
  * the meantime. On success the store owns s (the caller has no reference).
  * Returns: KM_OK; KM_ERR_EXISTS (a live session with this id and kind:
- *          *existing_state is its state); KM_ERR_LIMIT (store full);
+ *          *existing_state is its state); KM_ERR_LIMIT (store full and
+ *          nothing evictable);
  *          KM_ERR_NOT_FOUND (parent was removed). On error the caller still
  *          owns s.
  */
@@ -89,9 +108,9 @@ int store_insert(struct store *st, struct session *s, const struct session *pare
 
 /*
  * Looks a live (not removed, not expired at now_ms) session up, takes a
- * reference and a ticket. Returns NULL if there is none. The caller must
- * store_turn_wait(s, *ticket) before touching s->data or s->state (even
- * just to give up: then store_turn_end), and store_release() at the end.
+ * reference and a ticket, and marks it used at now_ms (eviction order). Returns NULL if there is
+ * none. The caller must store_turn_wait(s, *ticket) before touching s->data or s->state (even just
+ * to give up: then store_turn_end), and store_release() at the end.
  */
 struct session *store_acquire(struct store *st, enum session_kind kind, const struct uuid *id,
                               uint64_t now_ms, uint64_t *ticket);
@@ -112,9 +131,6 @@ void store_set_state(struct store *st, struct session *s, int state);
 
 /* Sets s's expiry (e.g. STORE_NEVER when a keygen completes). */
 void store_set_expiry(struct store *st, struct session *s, uint64_t expires_ms);
-
-/* Called for each removed session, without locks held. */
-typedef void (*store_removed_fn)(void *ud, const struct session *s);
 
 /*
  * Removes s (and, for a keygen session, its signing sessions). Returns true

@@ -64,6 +64,7 @@ enum step_result {
 /* Advance one session (coord_keygen.c / coord_signing.c): the keygen by
  * one step, a signing through every step it can run now. */
 enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
+
 enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
 
 /* How a fan-out went. */
@@ -72,6 +73,13 @@ enum calls_verdict {
     CALLS_RETRY, /* transport failure or "busy": worth another attempt */
     CALLS_FAIL,  /* an enclave rejected the command: final */
 };
+
+/* Restores completed keygen keygen_id into enclave eid, which no longer
+ * holds it (restart with a sealed key, or eviction): re-sends its part of
+ * the keygen steps and checks the aggregate key (coord_keygen.c). CALLS_OK
+ * also when the enclave still held it; otherwise err says why. */
+enum calls_verdict coord_keygen_restore(struct coord *c, const char *keygen_id, uint32_t eid,
+                                        char *err, size_t errcap);
 
 /* Classifies finished calls; on failure writes a message naming the
  * enclave, the command and the cause (with the seed's hint) to err. */

@@ -545,3 +545,153 @@ out:
     free(x);
     return result;
 }
+
+/* ---- restore ----------------------------------------------------------------
+ *
+ * A completed keygen an enclave no longer holds (it restarted with its
+ * sealed key, or evicted the keygen to make room) is restored by re-sending
+ * that enclave's part of steps 0-3 from the stored ciphertexts, with the
+ * original command ids: the enclave dropped their cached replies with the
+ * session, so they run again. The enclave recomputes the key aggregation;
+ * its aggregate_check must equal the stored one.
+ */
+
+/* Runs one restore call; a keygen that is still there (invalid_state: it
+ * exists) ends the restore early and successfully. */
+static enum calls_verdict restore_call(struct kg_ctx *x, struct fanout_call *call, bool *present)
+{
+    fanout_run(x->c->em, call, 1, x->c->call_timeout_ms);
+    if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "invalid_state") == 0 &&
+        strstr(call->reply.error.message, "already exists") != NULL) {
+        *present = true;
+        return CALLS_OK;
+    }
+    return coord_calls_verdict(x->c, call, 1, x->err, sizeof(x->err));
+}
+
+static enum calls_verdict restore_init(struct kg_ctx *x, uint32_t eid, bool *present)
+{
+    bool coordinator = eid == x->k.coordinator_enclave_id;
+    char *secret = coordinator ? NULL : secret_for(x->k.state, eid);
+    struct proto_keygen_init_args a;
+    int r = coordinator ? build_init_args(x, &a, true, x->k.encrypted_session_secret)
+            : secret    ? build_init_args(x, &a, false, secret)
+                        : KM_ERR_INVALID;
+    free(secret);
+    if (r != KM_OK) {
+        proto_keygen_init_args_clear(&a);
+        snprintf(x->err, sizeof(x->err), "no stored session secret for enclave %u", eid);
+        return CALLS_FAIL;
+    }
+    struct fanout_call call;
+    call_init(&call, x, eid, &a, coordinator ? KG_INIT_COORDINATOR : KG_INIT_OTHERS);
+    proto_keygen_init_args_clear(&a);
+    enum calls_verdict v = restore_call(x, &call, present);
+    fanout_clear(&call, 1);
+    return v;
+}
+
+/* keygen_add_participants (and, when it needs other enclaves' keys,
+ * keygen_distribute_public_keys) for eid; *check is its aggregate_check. */
+static enum calls_verdict restore_keys(struct kg_ctx *x, uint32_t eid,
+                                       uint8_t check[PROTO_CHECK_LEN])
+{
+    struct proto_keygen_add_participants_args a = {0};
+    a.keygen_session_id = x->session_uuid;
+    a.participants = XALLOC_ARRAY(struct proto_participant_reg, x->k.nparticipants);
+    for (size_t j = 0; j < x->k.nparticipants; j++) {
+        const struct store_participant *p = &x->k.participants[j];
+        if (p->enclave_id != eid)
+            continue;
+        struct proto_participant_reg *reg = &a.participants[a.n_participants++];
+        if (uuid_parse(&reg->user_id, p->user_id, 36) != KM_OK ||
+            coord_blob_from_hex(&reg->encrypted_private_key, p->encrypted_private_key) != KM_OK ||
+            coord_bytes_from_hex(reg->auth_pubkey, PROTO_XONLY_LEN, p->auth_pubkey) != KM_OK)
+            KM_BUG("participant data validated at registration is unreadable");
+        reg->require_signing_approval = p->require_signing_approval;
+    }
+    struct fanout_call call = {.enclave_id = eid, .cmd = "keygen_add_participants"};
+    call.args = proto_keygen_add_participants_args_encode(&a);
+    proto_keygen_add_participants_args_clear(&a);
+    fanout_command_id(&call.command_id, x->k.id, kg_step_names[KG_ADD_PARTICIPANTS], eid);
+    bool present = false;
+    enum calls_verdict v = restore_call(x, &call, &present);
+    struct proto_keygen_add_participants_result added;
+    struct proto_keygen_progress prog;
+    struct km_error e;
+    bool complete = false;
+    if (v == CALLS_OK &&
+        proto_keygen_add_participants_result_decode(&added, call.reply.result, &e) == KM_OK) {
+        complete = added.complete && added.has_aggregate_check;
+        if (complete)
+            memcpy(check, added.aggregate_check, PROTO_CHECK_LEN);
+        proto_keygen_add_participants_result_clear(&added);
+    }
+    fanout_clear(&call, 1);
+    if (v != CALLS_OK || complete)
+        return v;
+
+    struct proto_keygen_distribute_public_keys_args d = {0};
+    d.keygen_session_id = x->session_uuid;
+    if (gather_public_keys(x->k.state, eid, &d) != KM_OK || d.n_public_keys == 0) {
+        proto_keygen_distribute_public_keys_args_clear(&d);
+        snprintf(x->err, sizeof(x->err), "stored public keys for enclave %u are unreadable", eid);
+        return CALLS_FAIL;
+    }
+    memset(&call, 0, sizeof(call));
+    call.enclave_id = eid;
+    call.cmd = "keygen_distribute_public_keys";
+    call.args = proto_keygen_distribute_public_keys_args_encode(&d);
+    proto_keygen_distribute_public_keys_args_clear(&d);
+    fanout_command_id(&call.command_id, x->k.id, kg_step_names[KG_DISTRIBUTE], eid);
+    v = restore_call(x, &call, &present);
+    if (v == CALLS_OK) {
+        if (proto_keygen_progress_decode(&prog, call.reply.result, &e) == KM_OK && prog.complete &&
+            prog.has_aggregate_check) {
+            memcpy(check, prog.aggregate_check, PROTO_CHECK_LEN);
+        } else {
+            snprintf(x->err, sizeof(x->err), "enclave %u did not complete key aggregation", eid);
+            v = CALLS_FAIL;
+        }
+    }
+    fanout_clear(&call, 1);
+    return v;
+}
+
+enum calls_verdict coord_keygen_restore(struct coord *c, const char *keygen_id, uint32_t eid,
+                                        char *err, size_t errcap)
+{
+    struct kg_ctx *x = xcalloc(1, sizeof(*x));
+    x->c = c;
+    enum calls_verdict v = CALLS_FAIL;
+    uint8_t want[PROTO_CHECK_LEN], got[PROTO_CHECK_LEN];
+    bool present = false;
+    if (store_keygen_get_with_state(c->store, keygen_id, &x->k) != KM_OK ||
+        x->k.status != STORE_KEYGEN_COMPLETED || x->k.state == NULL ||
+        coord_bytes_from_hex(want, PROTO_CHECK_LEN, x->k.aggregate_check) != KM_OK ||
+        uuid_parse(&x->session_uuid, x->k.id, 36) != KM_OK || collect_enclaves(x) != KM_OK) {
+        snprintf(x->err, sizeof(x->err), "keygen %s has no stored data to restore from", keygen_id);
+        goto out;
+    }
+    v = check_enclave_keys(x);
+    if (v == CALLS_OK)
+        v = restore_init(x, eid, &present);
+    if (v == CALLS_OK && !present) {
+        v = restore_keys(x, eid, got);
+        if (v == CALLS_OK && memcmp(got, want, PROTO_CHECK_LEN) != 0) {
+            snprintf(x->err, sizeof(x->err),
+                     "enclave %u restored keygen %s to another aggregate key than the stored one",
+                     eid, keygen_id);
+            v = CALLS_FAIL;
+        }
+    }
+    if (v == CALLS_OK)
+        log_info(LOG_COMP, "keygen %s %s on enclave %u", keygen_id,
+                 present ? "was still held" : "restored from its stored ciphertexts", eid);
+out:
+    if (v != CALLS_OK)
+        snprintf(err, errcap, "restoring keygen %s on enclave %u: %s", keygen_id, eid, x->err);
+    store_keygen_clear(&x->k);
+    free(x);
+    return v;
+}

@@ -53,6 +53,43 @@ static void call_prepare(struct fanout_call *call, struct sg_ctx *x, uint32_t ei
     fanout_command_id(&call->command_id, x->sg.id, step, eid);
 }
 
+static bool keygen_missing(const struct fanout_call *call)
+{
+    return call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "not_found") == 0 &&
+           strncmp(call->reply.error.message, "keygen session", 14) == 0;
+}
+
+/* An enclave that no longer holds the keygen (it restarted with its sealed
+ * key, or evicted the keygen to make room) gets it restored from the stored
+ * ciphertexts; then signing_init is asked again. A restore that fails turns
+ * the call into that failure. */
+static void restore_missing_keygens(struct sg_ctx *x, struct fanout_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct fanout_call *call = &calls[i];
+        if (!keygen_missing(call))
+            continue;
+        char why[COORD_ERR_MAX];
+        enum calls_verdict v =
+            coord_keygen_restore(x->c, x->sg.keygen_session_id, call->enclave_id, why, sizeof(why));
+        env_reply_clear(&call->reply);
+        if (v == CALLS_OK) {
+            fanout_run(x->c->em, call, 1, x->c->call_timeout_ms);
+            continue;
+        }
+        /* As if the call itself had failed that way: a transport failure
+         * is retried with the step, a refusal is final. */
+        if (v == CALLS_RETRY) {
+            call->rc = km_error_set(&call->err, KM_ERR_CONNECT, 0, "%s", why);
+        } else {
+            call->rc = KM_ERR_REMOTE;
+            call->reply.ok = false;
+            snprintf(call->reply.error.code, sizeof(call->reply.error.code), "not_found");
+            snprintf(call->reply.error.message, sizeof(call->reply.error.message), "%s", why);
+        }
+    }
+}
+
 /* Sends cmd with args to every enclave of the session (args built per
  * enclave by the same JSON), then checks every result with decode. */
 static enum calls_verdict fan_to_all(struct sg_ctx *x, const char *cmd, json_t *args,
@@ -63,6 +100,8 @@ static enum calls_verdict fan_to_all(struct sg_ctx *x, const char *cmd, json_t *
     for (size_t i = 0; i < x->nenclaves; i++)
         call_prepare(&calls[i], x, x->enclaves[i], cmd, json_incref(args), sg_step_names[step]);
     fanout_run(x->c->em, calls, x->nenclaves, x->c->call_timeout_ms);
+    if (step == SG_INIT)
+        restore_missing_keygens(x, calls, x->nenclaves);
     enum calls_verdict v = coord_calls_verdict(x->c, calls, x->nenclaves, x->err, sizeof(x->err));
     for (size_t i = 0; i < x->nenclaves && v == CALLS_OK; i++) {
         /* Validate the shape now, so a later step never trips on it. */

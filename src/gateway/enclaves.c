@@ -9,6 +9,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/enclave_keys.h"
 #include "transport/hint.h"
 #include "common/banned.h"
 
@@ -25,8 +26,11 @@ struct enclave_slot {
     uint64_t next_probe_ms; /* monotonic */
     uint64_t backoff_ms;
     unsigned failures; /* consecutive */
-    /* The verified document of attested_key (under mgr->lock). */
+    /* The verified document of attested_key, and the enclave instance (one
+     * start) it came from (under mgr->lock): a restart with the same sealed
+     * key is attested again, it may run other code. */
     char attested_key[ENCLAVE_PUBKEY_HEX_LEN + 1];
+    char attested_instance[UUID_STR_LEN + 1];
     uint8_t *doc;
     size_t doc_len;
 };
@@ -252,11 +256,12 @@ static void handle_key(struct enclave_mgr *m, struct enclave_slot *s, const char
 /* Verifies the attestation of a key not verified yet (attestation on).
  * KM_OK when verified or off; otherwise the enclave must not be used. */
 static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char *key,
-                      const char *provider, struct km_error *err)
+                      const char *provider, const char *instance, struct km_error *err)
 {
     pthread_mutex_lock(&m->lock);
     snprintf(s->st.provider, sizeof(s->st.provider), "%s", provider);
-    bool done = m->attest == NULL || strcmp(s->attested_key, key) == 0;
+    bool done = m->attest == NULL ||
+                (strcmp(s->attested_key, key) == 0 && strcmp(s->attested_instance, instance) == 0);
     pthread_mutex_unlock(&m->lock);
     if (done)
         return KM_OK;
@@ -273,6 +278,7 @@ static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char 
         s->doc = doc;
         s->doc_len = doc_len;
         memcpy(s->attested_key, key, sizeof(s->attested_key));
+        snprintf(s->attested_instance, sizeof(s->attested_instance), "%s", instance);
         s->st.attestation = "verified";
         s->st.attest_error[0] = '\0';
         s->st.attested = sum;
@@ -287,6 +293,17 @@ static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char 
     else
         log_error(LOG_COMP, "enclave %u is not used: %s", s->st.id, err->msg);
     return r;
+}
+
+/* The sealer and where the key came from, for /health/detail. */
+static void note_key_source(struct enclave_mgr *m, struct enclave_slot *s, const json_t *info)
+{
+    const char *sealer = json_string_value(json_object_get(info, "sealer"));
+    const char *origin = json_string_value(json_object_get(info, "key_origin"));
+    pthread_mutex_lock(&m->lock);
+    snprintf(s->st.sealer, sizeof(s->st.sealer), "%s", sealer ? sealer : "none");
+    snprintf(s->st.key_origin, sizeof(s->st.key_origin), "%s", origin ? origin : "");
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* What to do about an enclave whose attestation failed. */
@@ -336,18 +353,29 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
     uint64_t us = (clock_now_ns() - t0) / 1000u;
     char key[ENCLAVE_PUBKEY_HEX_LEN + 1];
     char provider[PROTO_ATTESTATION_NAME_MAX + 1] = "";
+    char instance[UUID_STR_LEN + 1] = "";
     uint64_t uptime = 0, kg = 0, sg = 0;
-    if (r == KM_OK && parse_public_info(reply.result, key, &uptime, &kg, &sg, provider) != KM_OK)
-        r = km_error_set(err, KM_ERR_INVALID, 0,
-                         "Command failed to %s: enclave answered get_public_info without a "
-                         "valid public key",
-                         s->st.address);
+    json_t *info = r == KM_OK ? json_incref(reply.result) : NULL;
     env_reply_clear(&reply);
+    /* An enclave with a sealer waits for its sealed key. */
+    if (r == KM_OK)
+        r = gw_enclave_key_handshake(m->store, s->pool, id, &info, err);
+    if (r == KM_OK) {
+        note_key_source(m, s, info);
+        const char *inst = json_string_value(json_object_get(info, "instance_id"));
+        snprintf(instance, sizeof(instance), "%s", inst ? inst : "");
+        if (parse_public_info(info, key, &uptime, &kg, &sg, provider) != KM_OK)
+            r = km_error_set(err, KM_ERR_INVALID, 0,
+                             "Command failed to %s: enclave answered get_public_info without a "
+                             "valid public key",
+                             s->st.address);
+    }
+    json_decref(info);
 
     bool attest_failed = false;
     if (r == KM_OK) {
         handle_key(m, s, key);
-        r = attest_key(m, s, key, provider, err);
+        r = attest_key(m, s, key, provider, instance, err);
         attest_failed = r != KM_OK;
     }
     if (r == KM_OK) {

@@ -48,6 +48,8 @@ struct enclave_status {
     /* Attestation (security.enable_attestation): "off" (not required),
      * "pending" (not checked yet), "verified" (this key's document passed),
      * "failed" (the enclave is not used: attest_error says why). */
+    char sealer[24];     /* "none", "file", "aws-kms" */
+    char key_origin[24]; /* "ephemeral", "created", "restored" */
     const char *attestation;
     char attest_error[512];
     char provider[PROTO_ATTESTATION_NAME_MAX + 1]; /* what the enclave reports */

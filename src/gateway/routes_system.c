@@ -64,6 +64,10 @@ static json_t *enclave_json(const struct enclave_status *st, bool detail)
             json_object_set_new(o, "hint", json_string(st->hint));
     }
     json_object_set_new(o, "attestation", attestation_json(st, detail));
+    if (st->sealer[0])
+        json_object_set_new(o, "identity_key",
+                            json_pack("{s:s, s:s}", "sealer", st->sealer, "origin",
+                                      st->key_origin[0] ? st->key_origin : "unknown"));
     if (detail) {
         json_object_set_new(o, "latency_ms", json_real((double)st->latency_us / 1000.0));
         json_object_set_new(o, "last_ok_ms", json_integer((json_int_t)st->last_ok_ms));

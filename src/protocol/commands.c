@@ -102,12 +102,17 @@ PROTO_ELEM_SCHEMA(active_sessions_schema, proto_active_sessions, active_sessions
 
 static const struct proto_field public_info_fields[] = {
     FU32_P(proto_public_info, enclave_id, 0, PROTO_MAX_ENCLAVE_ID, has_enclave_id),
-    FHEX(proto_public_info, public_key, PROTO_PUBKEY_LEN, 0),
+    FHEX_P(proto_public_info, public_key, PROTO_PUBKEY_LEN, has_public_key),
     FU64(proto_public_info, key_epoch, 0, PROTO_U53_MAX, 0),
+    FSTR(proto_public_info, key_state, PROTO_KEY_WORD_MAX, PF_F_OPTIONAL),
+    FSTR(proto_public_info, sealer, PROTO_KEY_WORD_MAX, PF_F_OPTIONAL),
+    FSTR(proto_public_info, key_origin, PROTO_KEY_WORD_MAX, PF_F_OPTIONAL),
+    FBLOB(proto_public_info, "sealed_key", sealed_key, 1, PROTO_SEALED_KEY_MAX, PF_F_OPTIONAL),
     FU64(proto_public_info, uptime_secs, 0, PROTO_U53_MAX, 0),
     FOBJ(proto_public_info, active_sessions, &active_sessions_schema, 0),
     FSTR(proto_public_info, version, PROTO_VERSION_MAX, 0),
     FSTR(proto_public_info, attestation, PROTO_ATTESTATION_NAME_MAX, PF_F_OPTIONAL),
+    FUUID(proto_public_info, instance_id, PF_F_OPTIONAL),
 };
 PROTO_SCHEMA(public_info, "public info", public_info_fields, NULL);
 
@@ -126,6 +131,8 @@ PROTO_SCHEMA(attestation_result, "attestation result", attestation_result_fields
 
 static const struct proto_field configure_args_fields[] = {
     FU32(proto_configure_args, enclave_id, 0, PROTO_MAX_ENCLAVE_ID, 0),
+    FBLOB(proto_configure_args, "sealed_key", sealed_key, 1, PROTO_SEALED_KEY_MAX, PF_F_OPTIONAL),
+    FU64(proto_configure_args, key_epoch, 0, PROTO_U53_MAX, PF_F_OPTIONAL),
 };
 PROTO_SCHEMA(configure_args, "configure args", configure_args_fields, NULL);
 

@@ -51,6 +51,8 @@
 #define PROTO_CHECK_LEN            32 /* aggregate_check */
 #define PROTO_VERSION_MAX          31
 #define PROTO_ATTESTATION_NAME_MAX 15
+#define PROTO_KEY_WORD_MAX         23
+#define PROTO_SEALED_KEY_MAX       4172        /* bytes: enclave/keysource.h SEALED_KEY_MAX */
 #define PROTO_ATTEST_NONCE_MAX     512         /* bytes (the NSM's limit) */
 #define PROTO_ATTEST_DOC_MAX       (32 * 1024) /* bytes of one document */
 
@@ -129,12 +131,20 @@ struct proto_active_sessions {
     uint32_t signing;
 };
 
-/* Result of get_public_info and configure. */
+/* Result of get_public_info and configure. An enclave with a sealer has no
+ * identity key until `configure` hands it its sealed key (or lets it create
+ * one): until then key_state is "awaiting_configure" and public_key absent. */
 struct proto_public_info {
     bool has_enclave_id; /* false until ENCLAVE_ID or configure sets it */
     uint32_t enclave_id;
+    bool has_public_key;
     uint8_t public_key[PROTO_PUBKEY_LEN];
     uint64_t key_epoch;
+    char key_state[PROTO_KEY_WORD_MAX + 1];  /* "ready", "awaiting_configure" */
+    char sealer[PROTO_KEY_WORD_MAX + 1];     /* "none", "file", "aws-kms" */
+    char key_origin[PROTO_KEY_WORD_MAX + 1]; /* "ephemeral", "created", "restored" */
+    struct proto_blob sealed_key;            /* configure only, when the key was created */
+    struct uuid instance_id;                 /* new at every enclave start */
     uint64_t uptime_secs;
     struct proto_active_sessions active_sessions;
     char version[PROTO_VERSION_MAX + 1];
@@ -158,8 +168,12 @@ struct proto_attestation_result {
 };
 PROTO_CODEC(attestation_result)
 
+/* configure: the enclave id, and for an enclave with a sealer its sealed
+ * key (empty: create one, stamped with key_epoch, 0 = 1). */
 struct proto_configure_args {
     uint32_t enclave_id;
+    struct proto_blob sealed_key;
+    uint64_t key_epoch;
 };
 PROTO_CODEC(configure_args)
 

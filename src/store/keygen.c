@@ -117,7 +117,7 @@ static const char SQL_SLOTS_GET[] =
     " require_signing_approval, registered_at FROM keygen_participants"
     " WHERE keygen_session_id = ?1 ORDER BY position";
 
-static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st)
+static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st, bool with_state)
 {
     store_col_copy(k->id, sizeof(k->id), st, 0);
     if (keygen_status_parse((const char *)sqlite3_column_text(st, 1), &k->status) != KM_OK)
@@ -135,7 +135,7 @@ static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st)
     /* Step outputs matter to the coordinator only while it runs the steps;
      * every signing and status read of a completed session would parse
      * them for nothing. */
-    if (k->status == STORE_KEYGEN_RUNNING)
+    if (k->status == STORE_KEYGEN_RUNNING || with_state)
         k->state = store_col_json(st, 12);
     k->encrypted_aggregate_public_key = store_col_strdup(st, 13);
     store_col_copy(k->aggregate_check, sizeof(k->aggregate_check), st, 14);
@@ -162,7 +162,8 @@ static void participant_from_row(struct store_participant *p, sqlite3_stmt *st)
 
 /* Reads the session row and its slots on connection c (inside or outside
  * a transaction). */
-static int keygen_load(struct store_conn *c, const char *id, struct store_keygen *out)
+static int keygen_load(struct store_conn *c, const char *id, struct store_keygen *out,
+                       bool with_state)
 {
     memset(out, 0, sizeof(*out));
     sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_GET);
@@ -171,7 +172,7 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
     int r = store_bind_text(st, 1, id);
     int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
     if (rc == SQLITE_ROW)
-        keygen_from_row(out, st);
+        keygen_from_row(out, st, with_state);
     else if (rc == SQLITE_DONE)
         r = KM_ERR_NOT_FOUND;
     else if (r == KM_OK)
@@ -205,7 +206,17 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
 int store_keygen_get(struct store *s, const char *id, struct store_keygen *out)
 {
     struct store_conn *c = store_conn_acquire(s);
-    int r = keygen_load(c, id, out);
+    int r = keygen_load(c, id, out, false);
+    store_conn_release(s, c);
+    if (r != KM_OK)
+        store_keygen_clear(out);
+    return r;
+}
+
+int store_keygen_get_with_state(struct store *s, const char *id, struct store_keygen *out)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    int r = keygen_load(c, id, out, true);
     store_conn_release(s, c);
     if (r != KM_OK)
         store_keygen_clear(out);

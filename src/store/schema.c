@@ -96,10 +96,25 @@ static const char migration_2[] =
     "UPDATE keygen_sessions SET signing_sessions_created ="
     "  (SELECT count(*) FROM signing_sessions s WHERE s.keygen_session_id = keygen_sessions.id);";
 
+/* Sealed enclave identity keys (ciphertext: docs/OPERATIONS.md "Durable
+ * enclave keys"). One row per enclave and key epoch; state "current" is the
+ * key handed to the enclave in configure; rotation adds "next" and retires
+ * the old one. */
+static const char migration_3[] = "CREATE TABLE enclave_sealed_keys ("
+                                  "  enclave_id INTEGER NOT NULL,"
+                                  "  key_epoch INTEGER NOT NULL,"
+                                  "  sealer TEXT NOT NULL,"
+                                  "  sealed_key TEXT NOT NULL,"
+                                  "  public_key TEXT NOT NULL,"
+                                  "  state TEXT NOT NULL,"
+                                  "  created_at INTEGER NOT NULL,"
+                                  "  PRIMARY KEY (enclave_id, key_epoch)) WITHOUT ROWID;";
+
 static const char *const migrations[] = {
     NULL, /* version 0: empty database */
     migration_1,
     migration_2,
+    migration_3,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

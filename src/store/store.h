@@ -40,7 +40,7 @@
 
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -87,6 +87,27 @@ int store_stats(struct store *s, struct store_stats *out) KM_WUR;
  * *epoch is the enclave's key epoch: 1 for the first key seen, +1 on every
  * change.
  */
+/* An enclave's sealed identity key (hex of the ciphertext blob). */
+struct store_sealed_key {
+    uint32_t enclave_id;
+    int64_t key_epoch;
+    char sealer[24];
+    char *sealed_key_hex; /* owned */
+    char public_key[67];
+};
+
+void store_sealed_key_clear(struct store_sealed_key *k);
+
+/* The current sealed key of an enclave. KM_ERR_NOT_FOUND when it has none
+ * (the enclave then creates one). */
+int store_sealed_key_current(struct store *s, uint32_t enclave_id,
+                             struct store_sealed_key *out) KM_WUR;
+
+/* Records a newly created sealed key as the enclave's current one, in one
+ * transaction, unless the enclave already has one: KM_ERR_EXISTS (another
+ * gateway, or an earlier attempt, got there first; nothing changes). */
+int store_sealed_key_add(struct store *s, const struct store_sealed_key *k) KM_WUR;
+
 int store_enclave_observe_key(struct store *s, uint32_t enclave_id, const char *public_key_hex,
                               char *old_key, size_t old_cap, bool *changed, bool *first,
                               int64_t *epoch) KM_WUR;
@@ -148,6 +169,10 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k) KM_WUR;
 
 /* Loads a session with its participants. KM_ERR_NOT_FOUND if absent. */
 int store_keygen_get(struct store *s, const char *id, struct store_keygen *out) KM_WUR;
+
+/* The same with the step outputs (state) of a completed session too: what
+ * a restore of the keygen into an enclave re-sends. */
+int store_keygen_get_with_state(struct store *s, const char *id, struct store_keygen *out) KM_WUR;
 
 /*
  * reserved -> collecting: stores the session auth key and the encrypted

@@ -197,21 +197,20 @@ static void test_gateway_crash_mid_signing_resumes(void **state)
     end(&s);
 }
 
-static void test_enclave_down_and_back(void **state)
+/* Stops enclave 2 and checks readiness names it and a signing that needs
+ * it fails clearly after its retries. */
+static void enclave_2_down(struct session *s)
 {
-    (void)state;
-    struct session s = {0};
     struct client_signing g;
     struct km_error err;
-    begin(&s, false);
-    stack_stop_enclave(&s.stack, 2);
+    stack_stop_enclave(&s->stack, 2);
 
     /* Liveness is independent of enclaves; readiness names the one down. */
     char *body = NULL;
     uint64_t until = clock_now_ms() + 10000;
     long ready = 200;
     while (clock_now_ms() < until &&
-           (ready = stack_http_get(&s.stack, "/health/ready", &body)) == 200) {
+           (ready = stack_http_get(&s->stack, "/health/ready", &body)) == 200) {
         free(body);
         body = NULL;
         clock_sleep_ms(50);
@@ -220,17 +219,45 @@ static void test_enclave_down_and_back(void **state)
     CHECK_CONTAINS(body, "\"enclave_id\":2");
     CHECK_CONTAINS(body, "Connection refused");
     free(body);
-    CHECK_EQ(stack_http_get(&s.stack, "/health", NULL), 200);
+    CHECK_EQ(stack_http_get(&s->stack, "/health", NULL), 200);
 
-    /* A signing that needs it fails with a clear error after its retries. */
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
-    CHECK_ERR(client_sign_wait(s.http, &s.k, &g, 0, 30000, &err), KM_ERR_STATE);
+    expect_ok(client_sign_create(s->http, &s->k, &g, 600, 0, &err), &err);
+    CHECK_ERR(client_sign_wait(s->http, &s->k, &g, 0, 30000, &err), KM_ERR_STATE);
     CHECK_CONTAINS(err.msg, "enclave 2 unreachable");
     client_signing_clear(&g);
+}
 
-    /* Back up, with a new key (keys live in enclave memory only): readiness
-     * returns, and the keygen that relied on it says why it is gone. */
+/* With a sealer (the stack's default, file) the enclave comes back with
+ * the same key: the keygen it served is restored on demand and signs. */
+static void test_enclave_down_and_back(void **state)
+{
+    (void)state;
+    struct session s = {0};
+    struct client_signing g;
+    struct km_error err;
+    begin(&s, false);
+    enclave_2_down(&s);
+    stack_start_enclave(&s.stack, 2);
+    CHECK(stack_wait_ready(&s.stack, 15000));
+    new_signing(&g);
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 20000, &err), &err);
+    CHECK(client_signing_done(&g));
+    client_signing_clear(&g);
+    CHECK(stack_log_contains(&s.stack, "gateway.log", "restored from its stored ciphertexts"));
+    CHECK(stack_log_contains(&s.stack, "enclave-2.log", "identity key epoch 1 restored"));
+    end(&s);
+}
+
+/* SEALER=none: keys live in enclave memory only, so a restart gives a new
+ * key and the keygen that relied on it says why it is gone. */
+static void test_enclave_restart_without_sealer(void **state)
+{
+    (void)state;
+    struct session s = {0};
+    s.stack.enclave_sealer = "none";
+    begin(&s, false);
+    enclave_2_down(&s);
     stack_start_enclave(&s.stack, 2);
     CHECK(stack_wait_ready(&s.stack, 15000));
     char path[256];
@@ -350,11 +377,9 @@ static void test_bad_input_gets_4xx(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_keygen_and_batch_signing),
-        TEST(test_signing_waits_for_approval),
-        TEST(test_gateway_crash_mid_signing_resumes),
-        TEST(test_enclave_down_and_back),
-        TEST(test_bad_input_gets_4xx),
+        TEST(test_keygen_and_batch_signing),          TEST(test_signing_waits_for_approval),
+        TEST(test_gateway_crash_mid_signing_resumes), TEST(test_enclave_down_and_back),
+        TEST(test_enclave_restart_without_sealer),    TEST(test_bad_input_gets_4xx),
     };
     return RUN_TESTS("integration.gateway_api", tests);
 }

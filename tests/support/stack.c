@@ -20,6 +20,7 @@
 #include "client/attest.h"
 #include "client/rest.h"
 #include "common/clock.h"
+#include "common/secure.h"
 #include "common/banned.h"
 
 static void default_fail(const char *msg)
@@ -87,7 +88,8 @@ bool stack_log_contains(const struct stack *s, const char *name, const char *tex
 
 /* Our settings win over inherited KEYMELD_* / enclave variables. */
 static const char *const stack_settings[] = {
-    "KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=", "ATTESTATION", NULL};
+    "KEYMELD_",    "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=",
+    "ATTESTATION", "SEALER",          "ENCLAVE_",    NULL};
 
 /* Spawns bin with extra environment entries, stdout+stderr appended to
  * the named log. */
@@ -166,15 +168,28 @@ void stack_start_enclave(struct stack *s, size_t i)
             : "info";
     snprintf(level, sizeof(level), "KEYMELD_LOG_LEVEL=%s", lv);
     char mode[] = "TRANSPORT_MODE=tcp", host[] = "TCP_HOST=127.0.0.1";
-    char attest[64], ca[256];
+    char attest[64], ca[256], sealer[64], kek[256], maxs[64] = "ENCLAVE_WORKERS=8";
     snprintf(attest, sizeof(attest), "ATTESTATION=%s",
              s->enclave_attestation ? s->enclave_attestation : "development");
     snprintf(ca, sizeof(ca), "ATTESTATION_DEV_CA=%s/dev-ca", s->dir);
-    char *extra[] = {mode, host, port, id, level, attest, ca, NULL};
+    snprintf(sealer, sizeof(sealer), "SEALER=%s", s->enclave_sealer ? s->enclave_sealer : "file");
+    snprintf(kek, sizeof(kek), "SEALER_KEK_FILE=%s/kek", s->dir);
+    if (s->enclave_max_sessions > 0)
+        snprintf(maxs, sizeof(maxs), "ENCLAVE_MAX_SESSIONS=%u", s->enclave_max_sessions);
+    char *extra[] = {mode, host, port, id, level, attest, ca, sealer, kek, maxs, NULL};
     char bin[] = "keymeld-enclave";
     char *argv[] = {bin, NULL};
     s->enclave_pid[i] = spawn(s, "keymeld-enclave", argv, extra, log);
     s->enclave_port[i] = wait_enclave_port(s, i);
+}
+
+void stack_kill_enclave(struct stack *s, size_t i)
+{
+    if (s->enclave_pid[i] > 0) {
+        kill(s->enclave_pid[i], SIGKILL);
+        waitpid(s->enclave_pid[i], NULL, 0);
+        s->enclave_pid[i] = 0;
+    }
 }
 
 void stack_stop_enclave(struct stack *s, size_t i)
@@ -188,6 +203,19 @@ void stack_stop_enclave(struct stack *s, size_t i)
 
 /* The development CA the enclaves sign with and the PCR policy that pins
  * this build's keymeld-enclave. */
+/* The file sealer's key-encryption key: 32 random bytes, 0600. */
+static void make_kek(struct stack *s)
+{
+    char path[192];
+    uint8_t kek[32];
+    snprintf(path, sizeof(path), "%s/kek", s->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || secure_random(kek, sizeof(kek)) != KM_OK ||
+        write(fd, kek, sizeof(kek)) != (ssize_t)sizeof(kek))
+        fail_msg_("cannot write the key-encryption key %s", path);
+    close(fd);
+}
+
 static void make_trust(struct stack *s)
 {
     char ca[160], bin[600];
@@ -313,16 +341,21 @@ void stack_start(struct stack *s, size_t n)
         fail_msg_("too many enclaves");
     const char *level = s->log_level;
     bool no_fsync = s->no_fsync, keep_dir = s->keep_dir;
+    const char *sealer = s->enclave_sealer;
+    uint32_t max_sessions = s->enclave_max_sessions;
     memset(s, 0, sizeof(*s));
     s->log_level = level;
     s->no_fsync = no_fsync;
     s->keep_dir = keep_dir;
+    s->enclave_sealer = sealer;
+    s->enclave_max_sessions = max_sessions;
     memcpy(s->bin_dir, bin_dir, sizeof(bin_dir));
     snprintf(s->dir, sizeof(s->dir), "/tmp/km-stack-XXXXXX");
     if (mkdtemp(s->dir) == NULL)
         fail_msg_("mkdtemp failed");
     s->n = n;
     make_trust(s);
+    make_kek(s);
     for (size_t i = 0; i < n; i++)
         stack_start_enclave(s, i);
     s->gateway_port = free_port();

@@ -38,6 +38,9 @@ struct stack {
     char pcrs_path[192];
     const char *enclave_attestation; /* ATTESTATION of enclaves started from
                                         now on; NULL = "development" */
+    const char *enclave_sealer;      /* SEALER of enclaves started from now on;
+                                        NULL = "file" (a KEK in dir/kek) */
+    uint32_t enclave_max_sessions;   /* ENCLAVE_MAX_SESSIONS; 0 = default */
     bool keep_dir;                   /* leave the directory after a clean stop too */
 };
 
@@ -66,10 +69,13 @@ void stack_spawn_gateway(struct stack *s);
 bool stack_wait_ready(struct stack *s, uint32_t timeout_ms);
 
 /* Enclave control. A restarted enclave keeps its port (the gateway's
- * configuration names it) and gets a new keypair. Stopping checks the exit
+ * configuration names it) and, with a sealer, its identity key (the gateway
+ * hands it back sealed); with SEALER=none it gets a new one. Stopping checks the exit
  * status like stack_stop. */
 void stack_stop_enclave(struct stack *s, size_t i);
 void stack_start_enclave(struct stack *s, size_t i);
+/* kill -9 (a crash, nothing wiped or flushed). */
+void stack_kill_enclave(struct stack *s, size_t i);
 
 /* Loads the trust a client of this stack pins (its development root and
  * PCR policy) into *t; calls stack_fail_hook on failure. */

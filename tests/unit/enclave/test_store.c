@@ -26,6 +26,65 @@ static struct session *mk(enum session_kind kind, const struct uuid *id, const s
     return session_new(kind, id, kid ? kid : id, NULL, count_destroy);
 }
 
+static int evicted;
+
+static void count_evicted(void *ud, const struct session *s)
+{
+    (void)ud;
+    (void)s;
+    evicted++;
+}
+
+/* A full store makes room by evicting the least recently used evictable
+ * session nothing holds; a held one (a signing session's keygen, a running
+ * command) stays, and with nothing evictable the insert is refused. */
+static void test_eviction(void **state)
+{
+    (void)state;
+    struct store *st = store_new(3);
+    struct uuid k1, k2, k3, k4, k5, sg;
+    int existing;
+    uint64_t t;
+    store_set_evict_callback(st, count_evicted, NULL);
+    CHECK_OK(uuid_v7_new(&k1));
+    CHECK_OK(uuid_v7_new(&k2));
+    CHECK_OK(uuid_v7_new(&k3));
+    CHECK_OK(uuid_v7_new(&k4));
+    CHECK_OK(uuid_v7_new(&k5));
+    CHECK_OK(uuid_v7_new(&sg));
+    destroyed = evicted = 0;
+    struct session *s1 = mk(SESSION_KEYGEN, &k1, NULL), *s2 = mk(SESSION_KEYGEN, &k2, NULL),
+                   *s3 = mk(SESSION_KEYGEN, &k3, NULL);
+    CHECK_OK(store_insert(st, s1, NULL, STORE_NEVER, 10, &existing));
+    CHECK_OK(store_insert(st, s2, NULL, STORE_NEVER, 20, &existing));
+    CHECK_OK(store_insert(st, s3, NULL, STORE_NEVER, 30, &existing));
+    /* Nothing evictable yet. */
+    struct session *s4 = mk(SESSION_KEYGEN, &k4, NULL);
+    CHECK_ERR(store_insert(st, s4, NULL, STORE_NEVER, 40, &existing), KM_ERR_LIMIT);
+    store_set_evictable(st, s1, true);
+    store_set_evictable(st, s2, true);
+    store_set_evictable(st, s3, true);
+    /* k1 used most recently: k2 is the least recently used. */
+    struct session *got = store_acquire(st, SESSION_KEYGEN, &k1, 50, &t);
+    CHECK(store_turn_wait(st, got, t));
+    store_turn_end(st, got);
+    store_release(st, got);
+    CHECK_OK(store_insert(st, s4, NULL, STORE_NEVER, 60, &existing));
+    CHECK_EQ(evicted, 1);
+    CHECK_EQ(destroyed, 1);
+    CHECK_NULL(store_acquire(st, SESSION_KEYGEN, &k2, 70, &t));
+    /* k3 held by a running command: k1 goes instead, though used later. */
+    struct session *held = store_acquire(st, SESSION_KEYGEN, &k3, 5, &t);
+    struct session *s5 = mk(SESSION_KEYGEN, &k5, NULL);
+    CHECK_OK(store_insert(st, s5, NULL, STORE_NEVER, 80, &existing));
+    CHECK_EQ(evicted, 2);
+    CHECK_NULL(store_acquire(st, SESSION_KEYGEN, &k1, 90, &t));
+    CHECK(store_turn_wait(st, held, t));
+    store_turn_end(st, held);
+    store_release(st, held);
+    store_free(st);
+}
+
 static void test_insert_lookup_limit(void **state)
 {
     (void)state;
@@ -172,9 +231,8 @@ static void test_turns_in_arrival_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_insert_lookup_limit),
-        TEST(test_remove_cascade_and_refs),
-        TEST(test_expiry),
+        TEST(test_insert_lookup_limit),     TEST(test_eviction),
+        TEST(test_remove_cascade_and_refs), TEST(test_expiry),
         TEST(test_turns_in_arrival_order),
     };
     return RUN_TESTS("enclave.store", tests);

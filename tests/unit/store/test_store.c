@@ -325,7 +325,8 @@ static void test_migration_1_to_2_keeps_quota(void **state)
     /* Back to what version 1 looked like. */
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "sqlite3 %s 'ALTER TABLE keygen_sessions DROP COLUMN signing_sessions_created; "
+             "sqlite3 %s 'DROP TABLE enclave_sealed_keys; "
+             "ALTER TABLE keygen_sessions DROP COLUMN signing_sessions_created; "
              "PRAGMA user_version=1' 2>/dev/null",
              db_path);
     if (system(cmd) != 0) {
@@ -335,7 +336,7 @@ static void test_migration_1_to_2_keeps_quota(void **state)
     s = reopen();
     int v;
     CHECK_OK(store_schema_version(s, &v));
-    CHECK_EQ(v, 2);
+    CHECK_EQ(v, STORE_SCHEMA_VERSION);
     /* Quota 2 (reserve_three): the migrated counter says 1 is used. */
     snprintf(sg.id, sizeof(sg.id), "0190f4a2-0000-7000-8000-0000000000a2");
     CHECK_OK(store_signing_create(s, &sg));

@@ -1,0 +1,118 @@
+/*
+ * enclave_keys.c - hand an enclave its sealed identity key, or record the
+ * one it creates (gateway/enclave_keys.h).
+ */
+#include "gateway/enclave_keys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hex.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "protocol/commands.h"
+#include "common/banned.h"
+
+#define LOG_COMP          "enclaves"
+#define CONFIGURE_TIMEOUT 30000 /* a KMS round trip may be part of it */
+
+static bool awaiting(const json_t *info)
+{
+    const char *st = json_string_value(json_object_get(info, "key_state"));
+    return st != NULL && strcmp(st, "awaiting_configure") == 0;
+}
+
+static int send_configure(struct pool *pool, uint32_t enclave_id, const char *sealed_hex,
+                          json_t **result, struct km_error *err)
+{
+    struct proto_configure_args a = {.enclave_id = enclave_id};
+    size_t n = sealed_hex ? strlen(sealed_hex) : 0;
+    if (n > 0) {
+        a.sealed_key.p = xmalloc(n / 2 + 1);
+        if (n % 2 != 0 ||
+            hex_decode(a.sealed_key.p, n / 2, &a.sealed_key.len, sealed_hex, n) != KM_OK) {
+            proto_blob_clear(&a.sealed_key);
+            return km_error_set(err, KM_ERR_INVALID, 0,
+                                "the stored sealed key of enclave %u is not hex", enclave_id);
+        }
+    }
+    json_t *args = proto_configure_args_encode(&a);
+    proto_blob_clear(&a.sealed_key);
+    struct env_reply reply;
+    int r = pool_request(pool, &reply, "configure", NULL, args, CONFIGURE_TIMEOUT, err);
+    json_decref(args);
+    if (r != KM_OK)
+        return r;
+    *result = json_incref(reply.result);
+    env_reply_clear(&reply);
+    return KM_OK;
+}
+
+/* A key the enclave created: commit it before anything uses it. */
+static int record_created(struct store *store, uint32_t enclave_id, const json_t *res,
+                          struct km_error *err)
+{
+    struct proto_public_info pi;
+    struct km_error e;
+    if (proto_public_info_decode(&pi, res, &e) != KM_OK)
+        return km_error_set(err, KM_ERR_INVALID, 0, "enclave %u: bad configure result: %s",
+                            enclave_id, e.msg);
+    int r = KM_OK;
+    if (pi.sealed_key.len == 0 || !pi.has_public_key)
+        r = km_error_set(err, KM_ERR_INVALID, 0,
+                         "enclave %u created a key but returned no sealed key", enclave_id);
+    struct store_sealed_key k = {.enclave_id = enclave_id, .key_epoch = (int64_t)pi.key_epoch};
+    if (r == KM_OK) {
+        snprintf(k.sealer, sizeof(k.sealer), "%s", pi.sealer);
+        hex_encode(k.public_key, sizeof(k.public_key), pi.public_key, PROTO_PUBKEY_LEN);
+        k.sealed_key_hex = xmalloc(2 * pi.sealed_key.len + 1);
+        hex_encode(k.sealed_key_hex, 2 * pi.sealed_key.len + 1, pi.sealed_key.p, pi.sealed_key.len);
+        r = store_sealed_key_add(store, &k);
+        if (r == KM_ERR_EXISTS)
+            km_error_set(err, r, 0,
+                         "enclave %u created a new identity key but the database already holds "
+                         "one for it: restart the enclave so it loads the stored key",
+                         enclave_id);
+        else if (r != KM_OK)
+            km_error_set(err, r, 0, "cannot record the sealed key of enclave %u", enclave_id);
+    }
+    if (r == KM_OK)
+        log_info(LOG_COMP,
+                 "enclave %u created identity key epoch %lld (sealer %s); its sealed "
+                 "key is stored",
+                 enclave_id, (long long)k.key_epoch, k.sealer);
+    store_sealed_key_clear(&k);
+    proto_public_info_clear(&pi);
+    return r;
+}
+
+int gw_enclave_key_handshake(struct store *store, struct pool *pool, uint32_t enclave_id,
+                             json_t **info, struct km_error *err)
+{
+    if (!awaiting(*info))
+        return KM_OK;
+    struct store_sealed_key k;
+    int r = store_sealed_key_current(store, enclave_id, &k);
+    if (r != KM_OK && r != KM_ERR_NOT_FOUND)
+        return km_error_set(err, r, 0, "cannot read the sealed key of enclave %u", enclave_id);
+    bool have = r == KM_OK;
+    json_t *res = NULL;
+    r = send_configure(pool, enclave_id, have ? k.sealed_key_hex : NULL, &res, err);
+    if (r == KM_ERR_REMOTE)
+        km_error_prefix(err, "enclave %u refused its sealed identity key (epoch %lld)", enclave_id,
+                        (long long)k.key_epoch);
+    if (r == KM_OK && !have)
+        r = record_created(store, enclave_id, res, err);
+    if (r == KM_OK && have)
+        log_info(LOG_COMP, "enclave %u restored identity key epoch %lld from its sealed key",
+                 enclave_id, (long long)k.key_epoch);
+    store_sealed_key_clear(&k);
+    if (r != KM_OK) {
+        json_decref(res);
+        return r;
+    }
+    json_decref(*info);
+    *info = res;
+    return KM_OK;
+}

@@ -1,0 +1,32 @@
+/*
+ * enclave_keys.h - the gateway's half of sealed enclave identity keys
+ * (docs/OPERATIONS.md "Durable enclave keys").
+ *
+ * An enclave started with a sealer has no identity key until `configure`:
+ * the gateway hands it the sealed key it keeps for that enclave (store:
+ * enclave_sealed_keys), or, when it keeps none, lets the enclave create and
+ * seal one and commits the returned blob before the key is used. A blob that
+ * does not open (a wrong key-encryption key) is an error the operator sees;
+ * nothing in the database changes.
+ */
+#ifndef KM_GATEWAY_ENCLAVE_KEYS_H
+#define KM_GATEWAY_ENCLAVE_KEYS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "store/store.h"
+#include "transport/pool.h"
+
+/*
+ * info is a get_public_info result. When it says key_state
+ * "awaiting_configure", configures the enclave as above and replaces *info
+ * with configure's result (a new reference; the old one is released).
+ * Otherwise does nothing. Returns KM_OK, or the error (transport, enclave,
+ * store) with a message for the enclave's status.
+ */
+int gw_enclave_key_handshake(struct store *store, struct pool *pool, uint32_t enclave_id,
+                             json_t **info, struct km_error *err) KM_WUR;
+
+#endif /* KM_GATEWAY_ENCLAVE_KEYS_H */
