@@ -413,8 +413,8 @@ cmd_start() {
     check_params
     [[ "$BUILD_EIF" != 1 ]] || build_eif
     [[ -r "$EIF_PATH" ]] || die "EIF $EIF_PATH not found: build it (BUILD_EIF=1, see deploy/README.md) or set EIF_PATH"
-    write_pcr_policy
     handle_existing "$mode"
+    write_pcr_policy
 
     for ((i = 0; i < NUM_ENCLAVES; i++)); do
         [[ -n "${ENCLAVE_IDS[$i]:-}" ]] || run_enclave "$i"

@@ -184,7 +184,8 @@ int client_attest_enclave(struct rest_client *c, struct client_trust *t, uint32_
         attest_doc_clear(&local);
     /* Transport errors keep their code (retry may help); every failed check
      * is a refusal. */
-    bool transport = r == KM_ERR_REMOTE || r == KM_ERR_CONNECT || r == KM_ERR_TIMEOUT;
+    bool transport = r == KM_ERR_REMOTE || r == KM_ERR_CONNECT || r == KM_ERR_TIMEOUT ||
+                     r == KM_ERR_RESOLVE || r == KM_ERR_IO || r == KM_ERR_CLOSED;
     if (r != KM_OK && !transport)
         r = KM_ERR_CRYPTO;
     if (err != NULL)

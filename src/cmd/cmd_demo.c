@@ -67,7 +67,8 @@ static void demo_usage(FILE *out)
         "  --json              a JSON summary on stdout instead of the narration\n" CMD_TRUST_USAGE
         "\n"
         "Start the stack first: make start (scripts/keymeld-dev start); the development\n"
-        "stack's trust: --trust-root DEV_DIR/root.pem --pcrs DEV_DIR/pcrs.json.\n"
+        "stack's trust: --trust-root DEV_DIR/dev-ca/root.pem --pcrs DEV_DIR/pcrs.json\n"
+        "(scripts/keymeld-dev demo passes them).\n"
         "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
 }
 

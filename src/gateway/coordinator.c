@@ -483,7 +483,12 @@ enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *
     for (size_t i = 0; i < n; i++) {
         char now[ENCLAVE_PUBKEY_HEX_LEN + 1];
         const char *then = coord_snapshot_key(k, enclaves[i]);
-        if (enclave_mgr_public_key(c->em, enclaves[i], now) != KM_OK) {
+        int r = enclave_mgr_public_key(c->em, enclaves[i], now);
+        if (r == KM_ERR_CRYPTO) {
+            snprintf(err, errcap, "enclave %u is not attested (see /health/detail)", enclaves[i]);
+            return CALLS_RETRY;
+        }
+        if (r != KM_OK) {
             snprintf(err, errcap, "enclave %u has not been reached yet", enclaves[i]);
             return CALLS_RETRY;
         }

@@ -133,6 +133,10 @@ int enclave_mgr_public_key(struct enclave_mgr *m, uint32_t id, char out[ENCLAVE_
         return KM_ERR_NOT_FOUND;
     pthread_mutex_lock(&m->lock);
     int r = s->st.key_known ? KM_OK : KM_ERR_STATE;
+    /* With attestation on, a key is usable only once its document passed
+     * (a restarted enclave is pending until it is attested again). */
+    if (r == KM_OK && m->attest != NULL && strcmp(s->st.attestation, "verified") != 0)
+        r = KM_ERR_CRYPTO;
     if (r == KM_OK)
         memcpy(out, s->st.public_key, ENCLAVE_PUBKEY_HEX_LEN + 1);
     pthread_mutex_unlock(&m->lock);
@@ -265,6 +269,10 @@ static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char 
     pthread_mutex_unlock(&m->lock);
     if (done)
         return KM_OK;
+    pthread_mutex_lock(&m->lock);
+    if (strcmp(s->st.attestation, "verified") == 0)
+        s->st.attestation = "pending";
+    pthread_mutex_unlock(&m->lock);
     uint8_t kb[PROTO_PUBKEY_LEN];
     uint8_t *doc = NULL;
     size_t doc_len = 0;
@@ -376,7 +384,9 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
     if (r == KM_OK) {
         handle_key(m, s, key);
         r = attest_key(m, s, key, provider, instance, err);
-        attest_failed = r != KM_OK;
+        /* A transport failure while fetching the document keeps its own
+         * (transport) hint. */
+        attest_failed = r == KM_ERR_CRYPTO || r == KM_ERR_REMOTE || r == KM_ERR_INVALID;
     }
     if (r == KM_OK) {
         pthread_mutex_lock(&m->lock);

@@ -88,7 +88,9 @@ uint32_t enclave_mgr_id_at(const struct enclave_mgr *m, size_t i);
 struct pool *enclave_mgr_pool(struct enclave_mgr *m, uint32_t id);
 
 /* Copies the current public key (hex). KM_ERR_NOT_FOUND for an unknown id,
- * KM_ERR_STATE when the key is not known yet (enclave never reached). */
+ * KM_ERR_STATE when the key is not known yet (enclave never reached),
+ * KM_ERR_CRYPTO when attestation is on and this key's document has not
+ * passed (pending or failed): the enclave must not be used. */
 int enclave_mgr_public_key(struct enclave_mgr *m, uint32_t id,
                            char out[ENCLAVE_PUBKEY_HEX_LEN + 1]) KM_WUR;
 

@@ -238,6 +238,11 @@ void api_enclave_public_key(void *ud, const struct http_request *req, struct htt
                              st.hint[0] ? "; " : "", st.hint);
             return;
         }
+        if (strcmp(st.attestation, "failed") == 0) {
+            http_reply_error(resp, 503, "service_unavailable", "enclave %u is not used: %s", id,
+                             st.attest_error);
+            return;
+        }
         http_reply_json(resp, 200,
                         json_pack("{s:I, s:s, s:I, s:b}", "enclave_id", (json_int_t)st.id,
                                   "public_key", st.public_key, "key_epoch",
