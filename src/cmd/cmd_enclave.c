@@ -16,6 +16,7 @@
 
 #include "attest/policy.h"
 #include "attest/verify.h"
+#include "client/rest.h"
 #include "cmd/opts.h"
 #include "common/clock.h"
 #include "common/hex.h"
@@ -354,11 +355,98 @@ static int enclave_ping(int argc, char **argv)
     return r >= 0 ? r : run_ping(&p);
 }
 
+/* ---- keymeld enclave rotate-key ID ---------------------------------------- */
+
+static void rotate_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: keymeld enclave rotate-key ENCLAVE_ID [--gateway URL] [--timeout SECS]\n"
+            "\n"
+            "Rotates the enclave's identity key through its gateway (an operator route the\n"
+            "gateway answers from its own host only): the enclave makes and seals a new key,\n"
+            "re-encrypts every completed keygen's ciphertexts to it, then switches to it; the\n"
+            "old sealed key is retired last. Refused while keygens using the enclave are in\n"
+            "progress. An interrupted rotation resumes by itself when the gateway starts, or\n"
+            "by running this again.\n"
+            "\n"
+            "  --gateway URL   default $KEYMELD_GATEWAY_URL, else http://127.0.0.1:8090\n"
+            "  --timeout SECS  how long to wait for the rotation (default 600)\n"
+            "\n"
+            "Exit status: 0 rotated, 1 failure, 2 usage error.\n");
+}
+
+static int enclave_rotate_key(int argc, char **argv)
+{
+    struct opts o;
+    bool bad = false;
+    const char *id = NULL;
+    const char *gateway = getenv("KEYMELD_GATEWAY_URL");
+    uint64_t timeout = 600;
+    opts_init(&o, "keymeld enclave rotate-key", argc, argv);
+    for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
+        if (r == OPT_OPERAND && id == NULL)
+            id = o.operand;
+        else if (r == OPT_OPERAND)
+            bad = fprintf(stderr, "keymeld enclave rotate-key: one ENCLAVE_ID only\n") > 0;
+        else if (opts_flag(&o, "--help", "-h")) {
+            rotate_usage(stdout);
+            return CMD_EXIT_OK;
+        } else if (opts_value(&o, "--gateway", &bad))
+            gateway = o.value;
+        else if (opts_value(&o, "--timeout", &bad))
+            bad = bad || !opts_uint(&o, "--timeout", 1, 86400, &timeout);
+        else
+            bad = fprintf(stderr, "keymeld enclave rotate-key: unknown option '%.60s'\n",
+                          opts_current(&o)) > 0;
+    }
+    if (!bad && (id == NULL || strspn(id, "0123456789") != strlen(id) || strlen(id) > 10))
+        bad =
+            fprintf(stderr, "keymeld enclave rotate-key: ENCLAVE_ID (a number) is required\n") > 0;
+    if (bad) {
+        fputc('\n', stderr);
+        rotate_usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    struct rest_client *c =
+        rest_client_new(gateway ? gateway : "http://127.0.0.1:8090", (uint32_t)(timeout * 1000));
+    struct rest_response rr;
+    struct km_error err;
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/admin/enclaves/%s/rotate-key", id);
+    int rc = CMD_EXIT_FAIL;
+    if (rest_call(c, &rr, "POST", path, NULL, NULL, &err) != KM_OK) {
+        fprintf(stderr, "keymeld enclave rotate-key: %s\n", err.msg);
+    } else {
+        if (rr.status == 200) {
+            json_t *b = rr.body;
+            printf("enclave %s: key epoch %lld -> %lld, public key %s, %lld keygen(s) "
+                   "re-encrypted%s\n",
+                   id, (long long)json_integer_value(json_object_get(b, "old_key_epoch")),
+                   (long long)json_integer_value(json_object_get(b, "key_epoch")),
+                   json_string_value(json_object_get(b, "public_key")),
+                   (long long)json_integer_value(json_object_get(b, "keygens_reencrypted")),
+                   json_is_true(json_object_get(b, "resumed")) ? " (an interrupted rotation "
+                                                                 "finished)"
+                                                               : "");
+            rc = CMD_EXIT_OK;
+        } else {
+            fprintf(stderr, "keymeld enclave rotate-key: HTTP %ld: %s\n", rr.status,
+                    rest_error_message(&rr));
+        }
+        rest_response_clear(&rr);
+    }
+    rest_client_free(c);
+    return rc;
+}
+
 int cmd_enclave(int argc, char **argv)
 {
     static const struct cmd_entry sub[] = {
         {"ping", "ADDRESS [--count N] [--json]", "connect to one enclave, ping it, show its key",
          enclave_ping},
+        {"rotate-key", "ENCLAVE_ID [--gateway URL]",
+         "rotate an enclave's identity key (re-encrypts every keygen to the new key)",
+         enclave_rotate_key},
     };
     return cmd_dispatch("keymeld enclave", sub, KM_ARRAY_LEN(sub), argc, argv);
 }

@@ -22,7 +22,7 @@ const char *en_attestation_name(const struct enclave *en)
     return en->cfg.attest != NULL ? attest_provider_name(en->cfg.attest) : "none";
 }
 
-static size_t user_data(char *out, size_t cap, struct enclave *en)
+static size_t user_data(char *out, size_t cap, struct enclave *en, uint64_t epoch)
 {
     pthread_mutex_lock(&en->lock);
     bool has_id = en->has_enclave_id;
@@ -32,7 +32,7 @@ static size_t user_data(char *out, size_t cap, struct enclave *en)
     if (has_id)
         snprintf(idbuf, sizeof(idbuf), "%u", id);
     int n = snprintf(out, cap, "{\"enclave_id\":%s,\"key_epoch\":%llu}", idbuf,
-                     (unsigned long long)en->key_epoch);
+                     (unsigned long long)epoch);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -44,10 +44,13 @@ int en_get_attestation(struct en_req *r)
         return en_fail(&r->err, PROTO_E_INVALID_STATE,
                        "attestation is off in this enclave (ATTESTATION=none): start it with "
                        "ATTESTATION=nsm in a Nitro Enclave or ATTESTATION=development");
+    uint8_t pub[PROTO_PUBKEY_LEN];
+    uint64_t epoch;
+    en_identity(en, pub, &epoch);
     char ud[64];
-    size_t ud_len = user_data(ud, sizeof(ud), en);
+    size_t ud_len = user_data(ud, sizeof(ud), en, epoch);
     struct attest_request req = {
-        .public_key = en->kp.pubkey,
+        .public_key = pub,
         .public_key_len = PROTO_PUBKEY_LEN,
         .user_data = (const uint8_t *)ud,
         .user_data_len = ud_len,
@@ -60,10 +63,10 @@ int en_get_attestation(struct en_req *r)
     if (attest_provider_attest(en->cfg.attest, &doc, &doc_len, &req, &err) != KM_OK)
         return en_fail(&r->err, PROTO_E_INTERNAL, "attestation (%s) failed: %s",
                        attest_provider_name(en->cfg.attest), err.msg);
-    struct proto_attestation_result res = {.key_epoch = en->key_epoch,
+    struct proto_attestation_result res = {.key_epoch = epoch,
                                            .document = {.p = doc, .len = doc_len}};
     snprintf(res.attestation, sizeof(res.attestation), "%s", attest_provider_name(en->cfg.attest));
-    memcpy(res.public_key, en->kp.pubkey, PROTO_PUBKEY_LEN);
+    memcpy(res.public_key, pub, PROTO_PUBKEY_LEN);
     r->result = proto_attestation_result_encode(&res);
     free(doc);
     log_debug(LOG_COMP, "attestation document issued (%zu bytes, nonce %zu bytes)", doc_len,

@@ -91,9 +91,11 @@ static void public_info(struct enclave *en, uint64_t now_ms, struct proto_public
     bool ready = en_key_ready(en);
     out->has_public_key = ready;
     if (ready) {
+        pthread_rwlock_rdlock(&en->key_lock);
         memcpy(out->public_key, en->kp.pubkey, PROTO_PUBKEY_LEN);
         out->key_epoch = en->key_epoch;
         snprintf(out->key_origin, sizeof(out->key_origin), "%s", en->key_origin);
+        pthread_rwlock_unlock(&en->key_lock);
     }
     snprintf(out->key_state, sizeof(out->key_state), "%s", ready ? "ready" : "awaiting_configure");
     snprintf(out->sealer, sizeof(out->sealer), "%s",
@@ -117,6 +119,14 @@ bool en_key_ready(const struct enclave *en)
 {
     return atomic_load_explicit(&((struct enclave *)(uintptr_t)en)->key_ready,
                                 memory_order_acquire);
+}
+
+void en_identity(struct enclave *en, uint8_t pub[PROTO_PUBKEY_LEN], uint64_t *epoch)
+{
+    pthread_rwlock_rdlock(&en->key_lock);
+    memcpy(pub, en->kp.pubkey, PROTO_PUBKEY_LEN);
+    *epoch = en->key_epoch;
+    pthread_rwlock_unlock(&en->key_lock);
 }
 
 /* Publishes a key: every field before the release store of key_ready. */
@@ -144,6 +154,12 @@ static int configure_key(struct en_req *r, uint32_t enclave_id)
                            "this enclave runs SEALER=none and cannot open a sealed key: start it "
                            "with the sealer that made the key (SEALER=file or aws-kms)");
         return KM_OK;
+    }
+    if (a->aws_access_key_id[0] != '\0') {
+        struct km_error cerr;
+        if (keysource_set_credentials(ks, a->aws_access_key_id, a->aws_secret_access_key,
+                                      a->aws_session_token, &cerr) != KM_OK)
+            return en_fail(&r->err, PROTO_E_INVALID_ARGUMENT, "AWS credentials: %s", cerr.msg);
     }
     if (en_key_ready(en)) {
         /* A repeated configure (the gateway restarted before it committed
@@ -199,6 +215,8 @@ static int en_configure(struct en_req *r)
         en->has_enclave_id = true;
         en->enclave_id = a->enclave_id;
         rc = configure_key(r, a->enclave_id);
+        if (rc == KM_OK && a->next_sealed_key.len > 0 && en->cfg.keysource != NULL)
+            rc = en_restore_next_key(r, &a->next_sealed_key, a->enclave_id);
     }
     pthread_mutex_unlock(&en->lock);
     if (clash)
@@ -331,6 +349,10 @@ static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
     [PROTO_CMD_CLEAR_SESSION] = {en_clear_session, EN_F_NO_KEY, NO_ID, 0, NO_ID, NO_ID},
     /* Not cached: each nonce asks for a fresh document. */
     [PROTO_CMD_GET_ATTESTATION] = {en_get_attestation, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    /* Rotation: idempotent by their own state; rekey replies are large. */
+    [PROTO_CMD_ROTATE_KEY_BEGIN] = {en_rotate_key_begin, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_REKEY] = {en_rekey, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    [PROTO_CMD_ROTATE_KEY_COMMIT] = {en_rotate_key_commit, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
 };
 
 /* A command without a row would be a call through NULL: refuse to start. */
@@ -390,8 +412,10 @@ static int run_on_session(struct en_req *r, const struct en_command *ec, int (*f
 static int run_command(struct en_req *r)
 {
     const struct en_command *ec = &dispatch[r->pc->cmd];
+    /* busy: retryable; the gateway configures a restarted enclave as soon
+     * as it notices, so the same command succeeds shortly. */
     if (!(ec->flags & EN_F_NO_KEY) && !en_key_ready(r->en))
-        return en_fail(&r->err, PROTO_E_INVALID_STATE,
+        return en_fail(&r->err, PROTO_E_BUSY,
                        "%s needs the identity key, which this enclave (SEALER=%s) gets in "
                        "configure: the gateway sends it when it reaches the enclave",
                        r->pc->name, keysource_name(r->en->cfg.keysource));
@@ -548,7 +572,7 @@ int enclave_handle(void *ud, struct tp_call *call)
 out:
     idem_reply_clear(&rep);
     proto_clear(pc->args, args);
-    free(args);
+    secure_free(args, pc->args->size); /* configure carries AWS credentials */
     log_context_set("command_id", NULL);
     return rc;
 }
@@ -593,6 +617,7 @@ struct enclave *enclave_new(const struct enclave_config *cfg, struct km_error *e
     }
     en->cfg.seckey = NULL; /* borrowed: not kept */
     pthread_mutex_init(&en->lock, NULL);
+    pthread_rwlock_init(&en->key_lock, NULL);
     pthread_cond_init(&en->reaper_wake, NULL);
     en->has_enclave_id = en->cfg.has_enclave_id;
     en->enclave_id = en->cfg.enclave_id;
@@ -647,17 +672,22 @@ int enclave_start_reaper(struct enclave *en, uint32_t interval_ms)
     return KM_OK;
 }
 
-bool enclave_public_key(const struct enclave *en, uint8_t out[33])
+bool enclave_public_key(struct enclave *en, uint8_t out[33])
 {
+    uint64_t epoch;
     if (!en_key_ready(en))
         return false;
-    memcpy(out, en->kp.pubkey, PROTO_PUBKEY_LEN);
+    en_identity(en, out, &epoch);
     return true;
 }
 
-uint64_t enclave_key_epoch(const struct enclave *en)
+uint64_t enclave_key_epoch(struct enclave *en)
 {
-    return en_key_ready(en) ? en->key_epoch : 0;
+    uint8_t pub[PROTO_PUBKEY_LEN];
+    uint64_t epoch = 0;
+    if (en_key_ready(en))
+        en_identity(en, pub, &epoch);
+    return epoch;
 }
 
 void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *signing)
@@ -679,7 +709,10 @@ void enclave_free(struct enclave *en)
     store_free(en->store);
     idem_free(en->idem);
     keypair_clear(&en->kp);
+    keypair_clear(&en->next_kp);
     free(en->sealed_blob);
+    free(en->next_blob);
+    pthread_rwlock_destroy(&en->key_lock);
     pthread_cond_destroy(&en->reaper_wake);
     pthread_mutex_destroy(&en->lock);
     secure_free(en, sizeof(*en));

@@ -92,10 +92,10 @@ size_t enclave_reap(struct enclave *en);
 
 /* The enclave's compressed public key. false (out untouched) while an
  * enclave with a key source waits for configure. */
-bool enclave_public_key(const struct enclave *en, uint8_t out[33]);
+bool enclave_public_key(struct enclave *en, uint8_t out[33]);
 
 /* The identity key's epoch (0 while there is no key). */
-uint64_t enclave_key_epoch(const struct enclave *en);
+uint64_t enclave_key_epoch(struct enclave *en);
 
 /* Live sessions of each kind. */
 void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *signing);

@@ -25,14 +25,23 @@
 
 struct enclave {
     struct enclave_config cfg;
-    /* The identity key: set once, before key_ready is (release) stored;
-     * commands that use it run only after they (acquire) load key_ready. */
+    /* The identity key: first set before key_ready is (release) stored;
+     * commands that use it run only after they (acquire) load key_ready.
+     * key_lock (read: every use; write: a rotation's commit) guards kp,
+     * key_epoch, key_origin and the sealed blobs once set. */
+    pthread_rwlock_t key_lock;
     struct keypair kp; /* the enclave's own key: secret */
     atomic_bool key_ready;
     uint64_t key_epoch;
-    const char *key_origin; /* "ephemeral", "created", "restored" */
+    const char *key_origin; /* "ephemeral", "created", "restored", "rotated" */
     uint8_t *sealed_blob;   /* the sealed key (ciphertext) when created here */
     size_t sealed_len;
+    /* A rotation in progress (rotation.c): the next key, sealed. */
+    bool has_next;
+    struct keypair next_kp;
+    uint64_t next_epoch;
+    uint8_t *next_blob;
+    size_t next_len;
     uint64_t started_ms;
     struct uuid instance_id; /* new at every start: the gateway re-attests after a restart */
     struct store *store;
@@ -189,6 +198,28 @@ int en_get_attestation(struct en_req *r);
 /* Whether the identity key is set (an enclave with a sealer waits for
  * configure). */
 bool en_key_ready(const struct enclave *en);
+
+/* Copies the identity public key and its epoch (under key_lock). */
+void en_identity(struct enclave *en, uint8_t pub[PROTO_PUBKEY_LEN], uint64_t *epoch);
+
+/* The key a keygen_init's enclave list should name for this enclave: the
+ * current one, or during a rotation the next one when the list names it (a
+ * keygen already re-encrypted, restored before the commit). */
+void en_identity_in_list(struct enclave *en, uint8_t pub[PROTO_PUBKEY_LEN],
+                         const struct proto_keygen_init_args *a);
+
+/* rotation.c: rotate_key_begin, rekey, rotate_key_commit, and the next key
+ * of a rotation handed back in configure after a restart. */
+int en_rotate_key_begin(struct en_req *r);
+int en_rekey(struct en_req *r);
+int en_rotate_key_commit(struct en_req *r);
+int en_restore_next_key(struct en_req *r, const struct proto_blob *blob, uint32_t enclave_id);
+
+/* ECIES-decrypts with the next key of a rotation in progress (ciphertexts
+ * already re-encrypted to it). KM_ERR_CRYPTO when there is none or it does
+ * not open. */
+int en_ecies_open_next(uint8_t *out, size_t cap, size_t *len, struct enclave *en,
+                       const struct proto_blob *ct);
 const char *en_attestation_name(const struct enclave *en);
 
 /* Inserts a new session expiring timeout_secs from now (parent: a signing

@@ -168,7 +168,9 @@ int en_keygen_init(struct en_req *r)
     has_id = en->has_enclave_id;
     id = en->enclave_id;
     pthread_mutex_unlock(&en->lock);
-    int rc = policy_keygen_init(&r->err, &self, a, en->kp.pubkey, has_id, id);
+    uint8_t pub[PROTO_PUBKEY_LEN];
+    en_identity_in_list(en, pub, a);
+    int rc = policy_keygen_init(&r->err, &self, a, pub, has_id, id);
     if (rc != KM_OK)
         return rc;
 

@@ -155,6 +155,20 @@ int keysource_open(struct keysource *ks, struct keypair *kp, uint64_t *key_epoch
     return r;
 }
 
+int keysource_set_credentials(struct keysource *ks, const char *access_key_id,
+                              const char *secret_access_key, const char *session_token,
+                              struct km_error *err)
+{
+    if (ks->ops->set_credentials == NULL)
+        return KM_OK;
+    return ks->ops->set_credentials(ks, access_key_id, secret_access_key, session_token, err);
+}
+
+bool keysource_needs_credentials(const struct keysource *ks)
+{
+    return ks->ops->set_credentials != NULL;
+}
+
 void keysource_free(struct keysource *ks)
 {
     if (ks != NULL)

@@ -89,6 +89,15 @@ int keysource_open(struct keysource *ks, struct keypair *kp, uint64_t *key_epoch
                    const uint8_t *blob, size_t blob_len, uint32_t enclave_id,
                    struct km_error *err) KM_WUR;
 
+/* Hands a sealer the temporary AWS credentials it signs KMS requests with
+ * (aws-kms; the file sealer ignores them). */
+int keysource_set_credentials(struct keysource *ks, const char *access_key_id,
+                              const char *secret_access_key, const char *session_token,
+                              struct km_error *err) KM_WUR;
+
+/* Whether the sealer needs credentials before it can create or open a key. */
+bool keysource_needs_credentials(const struct keysource *ks);
+
 void keysource_free(struct keysource *ks);
 
 /*

@@ -41,7 +41,7 @@ static void file_free(struct keysource *ks)
     secure_free(ks, sizeof(struct file_source));
 }
 
-static const struct keysource_ops file_ops = {"file", SEALER_FILE, file_kek, file_free};
+static const struct keysource_ops file_ops = {"file", SEALER_FILE, file_kek, NULL, file_free};
 
 /* 32 raw bytes, or 64 hex digits with an optional trailing newline. */
 static int parse_kek(uint8_t kek[SEALBOX_KEK_LEN], const uint8_t *p, size_t n)

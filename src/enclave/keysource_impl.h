@@ -16,6 +16,11 @@ struct keysource_ops {
      */
     int (*kek)(struct keysource *ks, uint8_t kek[SEALBOX_KEK_LEN], uint8_t **kms_blob,
                size_t *kms_len, const struct sealed_key *existing, struct km_error *err);
+    /* Optional (aws-kms): the temporary credentials the gateway hands over
+     * in configure. Copies them into fixed buffers; never logs them. */
+    int (*set_credentials)(struct keysource *ks, const char *access_key_id,
+                           const char *secret_access_key, const char *session_token,
+                           struct km_error *err);
     void (*free)(struct keysource *ks);
 };
 

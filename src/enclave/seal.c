@@ -37,7 +37,13 @@ int en_ecies_open(uint8_t *out, size_t cap, size_t *len, const struct enclave *e
                   const struct proto_blob *ct, struct en_err *e, const char *what)
 {
     struct km_error err;
+    struct enclave *mut = (struct enclave *)(uintptr_t)en;
+    pthread_rwlock_rdlock(&mut->key_lock);
     int r = ecies_decrypt(out, cap, len, &err, en->kp.seckey, ct->p, ct->len);
+    pthread_rwlock_unlock(&mut->key_lock);
+    /* During a rotation a ciphertext may already be for the next key. */
+    if (r == KM_ERR_CRYPTO && en_ecies_open_next(out, cap, len, mut, ct) == KM_OK)
+        r = KM_OK;
     if (r == KM_ERR_TOO_LARGE)
         return en_fail(e, PROTO_E_INVALID_ARGUMENT, "%s: plaintext longer than %zu bytes", what,
                        cap);

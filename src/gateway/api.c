@@ -211,6 +211,7 @@ const struct http_route gw_routes[] = {
     {"GET", "/api/v1/enclaves", api_enclaves},
     {"GET", "/api/v1/enclaves/{id}/public-key", api_enclave_public_key},
     {"GET", "/api/v1/enclaves/{id}/attestation", api_enclave_attestation},
+    {"POST", "/api/v1/admin/enclaves/{id}/rotate-key", api_admin_rotate_key},
     {"GET", "/api/v1/health", api_health},
     {"GET", "/api/v1/health/ready", api_health_ready},
     {"GET", "/api/v1/health/detail", api_health_detail},

@@ -101,6 +101,7 @@ void api_signing_status(void *ud, const struct http_request *req, struct http_re
 void api_enclaves(void *ud, const struct http_request *req, struct http_response *resp);
 void api_enclave_public_key(void *ud, const struct http_request *req, struct http_response *resp);
 void api_enclave_attestation(void *ud, const struct http_request *req, struct http_response *resp);
+void api_admin_rotate_key(void *ud, const struct http_request *req, struct http_response *resp);
 void api_health(void *ud, const struct http_request *req, struct http_response *resp);
 void api_health_ready(void *ud, const struct http_request *req, struct http_response *resp);
 void api_health_detail(void *ud, const struct http_request *req, struct http_response *resp);

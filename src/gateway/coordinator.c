@@ -408,6 +408,8 @@ enum calls_verdict coord_calls_verdict(struct coord *c, const struct fanout_call
         const struct fanout_call *call = &calls[i];
         if (call->rc == KM_OK)
             continue;
+        if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "busy") == 0)
+            enclave_mgr_probe_soon(c->em, call->enclave_id);
         if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "busy") != 0) {
             snprintf(err, errcap, "enclave %u rejected %s: %s: %s", call->enclave_id, call->cmd,
                      call->reply.error.code, call->reply.error.message);
@@ -477,6 +479,16 @@ const char *coord_snapshot_key(const struct store_keygen *k, uint32_t eid)
     return json_string_value(json_object_get(k->enclave_keys, key));
 }
 
+/* Whether enclave eid is being rotated to key_hex. */
+static bool rotating_to(struct coord *c, uint32_t eid, const char *key_hex)
+{
+    struct store_sealed_key next;
+    bool yes = store_sealed_key_next(c->store, eid, &next) == KM_OK &&
+               strcmp(next.public_key, key_hex) == 0;
+    store_sealed_key_clear(&next);
+    return yes;
+}
+
 enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *k,
                                     const uint32_t *enclaves, size_t n, char *err, size_t errcap)
 {
@@ -492,6 +504,8 @@ enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *
             snprintf(err, errcap, "enclave %u has not been reached yet", enclaves[i]);
             return CALLS_RETRY;
         }
+        if (then != NULL && strcmp(now, then) != 0 && rotating_to(c, enclaves[i], then))
+            continue; /* re-encrypted already in a rotation not yet committed */
         if (then == NULL || strcmp(now, then) != 0) {
             snprintf(err, errcap,
                      "enclave %u restarted (its public key changed) and lost this session's "

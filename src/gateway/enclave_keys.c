@@ -10,6 +10,7 @@
 
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/secure.h"
 #include "common/xmalloc.h"
 #include "protocol/commands.h"
 #include "common/banned.h"
@@ -17,28 +18,61 @@
 #define LOG_COMP          "enclaves"
 #define CONFIGURE_TIMEOUT 30000 /* a KMS round trip may be part of it */
 
+/* The instance's temporary AWS credentials, for SEALER=aws-kms enclaves:
+ * from the gateway's environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN: what the instance role's credential provider sets).
+ * Handed over in configure only; never stored or logged. */
+void gw_aws_credentials(struct proto_configure_args *a)
+{
+    const char *id = getenv("AWS_ACCESS_KEY_ID");
+    const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *token = getenv("AWS_SESSION_TOKEN");
+    if (id == NULL || secret == NULL || strlen(id) > PROTO_AWS_ID_MAX ||
+        strlen(secret) > PROTO_AWS_SECRET_MAX ||
+        (token != NULL && strlen(token) > PROTO_AWS_TOKEN_MAX))
+        return;
+    snprintf(a->aws_access_key_id, sizeof(a->aws_access_key_id), "%s", id);
+    snprintf(a->aws_secret_access_key, sizeof(a->aws_secret_access_key), "%s", secret);
+    if (token != NULL)
+        snprintf(a->aws_session_token, sizeof(a->aws_session_token), "%s", token);
+}
+
 static bool awaiting(const json_t *info)
 {
     const char *st = json_string_value(json_object_get(info, "key_state"));
     return st != NULL && strcmp(st, "awaiting_configure") == 0;
 }
 
+static int blob_from_hex(struct proto_blob *out, const char *hex)
+{
+    size_t n = hex ? strlen(hex) : 0;
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return KM_OK;
+    out->p = xmalloc(n / 2 + 1);
+    if (n % 2 != 0 || hex_decode(out->p, n / 2, &out->len, hex, n) != KM_OK) {
+        proto_blob_clear(out);
+        return KM_ERR_INVALID;
+    }
+    return KM_OK;
+}
+
 static int send_configure(struct pool *pool, uint32_t enclave_id, const char *sealed_hex,
-                          json_t **result, struct km_error *err)
+                          const char *next_hex, json_t **result, struct km_error *err)
 {
     struct proto_configure_args a = {.enclave_id = enclave_id};
-    size_t n = sealed_hex ? strlen(sealed_hex) : 0;
-    if (n > 0) {
-        a.sealed_key.p = xmalloc(n / 2 + 1);
-        if (n % 2 != 0 ||
-            hex_decode(a.sealed_key.p, n / 2, &a.sealed_key.len, sealed_hex, n) != KM_OK) {
-            proto_blob_clear(&a.sealed_key);
-            return km_error_set(err, KM_ERR_INVALID, 0,
-                                "the stored sealed key of enclave %u is not hex", enclave_id);
-        }
+    if (blob_from_hex(&a.sealed_key, sealed_hex) != KM_OK ||
+        blob_from_hex(&a.next_sealed_key, next_hex) != KM_OK) {
+        proto_blob_clear(&a.sealed_key);
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "the stored sealed key of enclave %u is not hex", enclave_id);
     }
+    gw_aws_credentials(&a);
     json_t *args = proto_configure_args_encode(&a);
     proto_blob_clear(&a.sealed_key);
+    proto_blob_clear(&a.next_sealed_key);
+    secure_wipe(a.aws_secret_access_key, sizeof(a.aws_secret_access_key));
+    secure_wipe(a.aws_session_token, sizeof(a.aws_session_token));
     struct env_reply reply;
     int r = pool_request(pool, &reply, "configure", NULL, args, CONFIGURE_TIMEOUT, err);
     json_decref(args);
@@ -97,8 +131,14 @@ int gw_enclave_key_handshake(struct store *store, struct pool *pool, uint32_t en
     if (r != KM_OK && r != KM_ERR_NOT_FOUND)
         return km_error_set(err, r, 0, "cannot read the sealed key of enclave %u", enclave_id);
     bool have = r == KM_OK;
+    /* A rotation in progress: the enclave needs its next key back too. */
+    struct store_sealed_key next;
+    bool rotating = have && store_sealed_key_next(store, enclave_id, &next) == KM_OK;
     json_t *res = NULL;
-    r = send_configure(pool, enclave_id, have ? k.sealed_key_hex : NULL, &res, err);
+    r = send_configure(pool, enclave_id, have ? k.sealed_key_hex : NULL,
+                       rotating ? next.sealed_key_hex : NULL, &res, err);
+    if (rotating)
+        store_sealed_key_clear(&next);
     if (r == KM_ERR_REMOTE)
         km_error_prefix(err, "enclave %u refused its sealed identity key (epoch %lld)", enclave_id,
                         (long long)k.key_epoch);

@@ -29,4 +29,10 @@
 int gw_enclave_key_handshake(struct store *store, struct pool *pool, uint32_t enclave_id,
                              json_t **info, struct km_error *err) KM_WUR;
 
+struct proto_configure_args;
+
+/* Fills a's AWS credentials from the gateway's environment (nothing when
+ * unset): what an aws-kms enclave signs its KMS requests with. */
+void gw_aws_credentials(struct proto_configure_args *a);
+
 #endif /* KM_GATEWAY_ENCLAVE_KEYS_H */

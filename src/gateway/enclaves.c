@@ -170,6 +170,17 @@ void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct
     pthread_mutex_unlock(&m->lock);
 }
 
+void enclave_mgr_probe_soon(struct enclave_mgr *m, uint32_t id)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    s->next_probe_ms = 0;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
 const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id)
 {
     struct enclave_slot *s = slot_by_id(m, id);

@@ -110,6 +110,11 @@ const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id);
  * the truth without waiting for the health interval). */
 void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct km_error *err);
 
+/* Probe the enclave at once, not at the next interval: its key was rotated
+ * (gateway/rotation.c), or it answered busy because it waits for its
+ * sealed key (a restart the gateway has not noticed yet). */
+void enclave_mgr_probe_soon(struct enclave_mgr *m, uint32_t id);
+
 /* Formats "Command failed to ...: ..." plus the hint for an error from
  * this enclave's pool into out. */
 void enclave_mgr_describe_error(struct enclave_mgr *m, uint32_t id, const struct km_error *err,

@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/replay.h"
+#include "gateway/rotation.h"
 #include "common/banned.h"
 
 #define LOG_COMP "gateway"
@@ -47,6 +48,7 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     gw->coord = coord_new(cfg, gw->store, gw->enclaves);
     enclave_mgr_start(gw->enclaves);
     coord_start(gw->coord);
+    gw_rotation_resume_start(gw);
 
     struct http_server_config hc = {
         .host = cfg->server.host,
@@ -72,6 +74,7 @@ void gateway_stop(struct gateway *gw)
      * database (its close checkpoints the WAL). */
     http_server_stop(gw->http);
     gw->http = NULL;
+    gw_rotation_resume_stop(gw);
     gw_replay_free(gw->replay); /* records the nonces still pending */
     gw->replay = NULL;
     coord_free(gw->coord);

@@ -42,6 +42,9 @@ struct http_request {
     const char *(*header)(void *ctx, const char *name);
     const char *(*query)(void *ctx, const char *name);
     void *ctx;
+    /* The client connected from 127.0.0.0/8 or ::1: operator routes
+     * (/api/v1/admin/...) answer only such callers. */
+    bool peer_loopback;
 };
 
 const char *http_header(const struct http_request *r, const char *name);

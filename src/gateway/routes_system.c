@@ -20,6 +20,7 @@
 #include "common/hex.h"
 #include "common/xmalloc.h"
 #include "gateway/api.h"
+#include "gateway/rotation.h"
 #include "common/banned.h"
 
 static json_t *pcr_json(const char *hex)
@@ -353,4 +354,36 @@ void api_openapi(void *ud, const struct http_request *req, struct http_response 
     (void)ud;
     (void)req;
     http_reply_text(resp, 200, "application/json", gw_openapi_json, strlen(gw_openapi_json));
+}
+
+void api_admin_rotate_key(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    struct gateway *gw = ud;
+    uint32_t id;
+    if (!req->peer_loopback) {
+        http_reply_error(resp, 403, "forbidden",
+                         "operator routes answer connections from the gateway host only "
+                         "(127.0.0.1 or ::1)");
+        return;
+    }
+    if (!enclave_id_param(req, resp, &id))
+        return;
+    struct gw_rotation_report rep;
+    struct km_error err;
+    int r = gw_rotate_key(gw, id, &rep, &err);
+    if (r != KM_OK) {
+        unsigned status = r == KM_ERR_NOT_FOUND ? 404 : r == KM_ERR_STATE ? 409 : 503;
+        http_reply_error(resp, status,
+                         status == 404   ? "not_found"
+                         : status == 409 ? "conflict"
+                                         : "service_unavailable",
+                         "%s", err.msg);
+        return;
+    }
+    http_reply_json(resp, 200,
+                    json_pack("{s:I, s:I, s:I, s:s, s:I, s:b}", "enclave_id", (json_int_t)id,
+                              "old_key_epoch", (json_int_t)rep.old_epoch, "key_epoch",
+                              (json_int_t)rep.new_epoch, "public_key", rep.public_key,
+                              "keygens_reencrypted", (json_int_t)rep.keygens, "resumed",
+                              rep.resumed));
 }

@@ -116,6 +116,34 @@ static const struct proto_field public_info_fields[] = {
 };
 PROTO_SCHEMA(public_info, "public info", public_info_fields, NULL);
 
+static const struct proto_field rotation_args_fields[] = {
+    FU64(proto_rotation_args, key_epoch, 2, PROTO_U53_MAX, 0),
+};
+PROTO_SCHEMA(rotation_args, "rotation args", rotation_args_fields, NULL);
+
+static const struct proto_field rotation_result_fields[] = {
+    FHEX(proto_rotation_result, public_key, PROTO_PUBKEY_LEN, 0),
+    FU64(proto_rotation_result, key_epoch, 1, PROTO_U53_MAX, 0),
+    FBLOB(proto_rotation_result, "sealed_key", sealed_key, 1, PROTO_SEALED_KEY_MAX, 0),
+};
+PROTO_SCHEMA(rotation_result, "rotation result", rotation_result_fields, NULL);
+
+static const struct proto_field ciphertext_fields[] = {
+    FBLOB(proto_ciphertext, "ciphertext", ciphertext, 1, PROTO_ECIES_MAX, 0),
+};
+PROTO_ELEM_SCHEMA(ciphertext_schema, proto_ciphertext, ciphertext_fields);
+
+static const struct proto_field rekey_args_fields[] = {
+    FU64(proto_rekey_args, key_epoch, 2, PROTO_U53_MAX, 0),
+    FARR(proto_rekey_args, ciphertexts, n_ciphertexts, &ciphertext_schema, 1, PROTO_MAX_REKEY, 0),
+};
+PROTO_SCHEMA(rekey_args, "rekey args", rekey_args_fields, NULL);
+
+static const struct proto_field rekey_result_fields[] = {
+    FARR(proto_rekey_result, ciphertexts, n_ciphertexts, &ciphertext_schema, 1, PROTO_MAX_REKEY, 0),
+};
+PROTO_SCHEMA(rekey_result, "rekey result", rekey_result_fields, NULL);
+
 static const struct proto_field get_attestation_args_fields[] = {
     FBLOB(proto_get_attestation_args, "nonce", nonce, 1, PROTO_ATTEST_NONCE_MAX, PF_F_OPTIONAL),
 };
@@ -133,6 +161,11 @@ static const struct proto_field configure_args_fields[] = {
     FU32(proto_configure_args, enclave_id, 0, PROTO_MAX_ENCLAVE_ID, 0),
     FBLOB(proto_configure_args, "sealed_key", sealed_key, 1, PROTO_SEALED_KEY_MAX, PF_F_OPTIONAL),
     FU64(proto_configure_args, key_epoch, 0, PROTO_U53_MAX, PF_F_OPTIONAL),
+    FBLOB(proto_configure_args, "next_sealed_key", next_sealed_key, 1, PROTO_SEALED_KEY_MAX,
+          PF_F_OPTIONAL),
+    FSTR(proto_configure_args, aws_access_key_id, PROTO_AWS_ID_MAX, PF_F_OPTIONAL),
+    FSTR(proto_configure_args, aws_secret_access_key, PROTO_AWS_SECRET_MAX, PF_F_OPTIONAL),
+    FSTR(proto_configure_args, aws_session_token, PROTO_AWS_TOKEN_MAX, PF_F_OPTIONAL),
 };
 PROTO_SCHEMA(configure_args, "configure args", configure_args_fields, NULL);
 
@@ -381,6 +414,11 @@ static const struct proto_command commands[PROTO_CMD_COUNT_] = {
      &proto_clear_session_result_schema},
     {PROTO_CMD_GET_ATTESTATION, "get_attestation", &proto_get_attestation_args_schema,
      &proto_attestation_result_schema},
+    {PROTO_CMD_ROTATE_KEY_BEGIN, "rotate_key_begin", &proto_rotation_args_schema,
+     &proto_rotation_result_schema},
+    {PROTO_CMD_REKEY, "rekey", &proto_rekey_args_schema, &proto_rekey_result_schema},
+    {PROTO_CMD_ROTATE_KEY_COMMIT, "rotate_key_commit", &proto_rotation_args_schema,
+     &proto_rotation_result_schema},
 };
 
 const struct proto_command *proto_command_find(const char *name)

@@ -52,7 +52,11 @@
 #define PROTO_VERSION_MAX          31
 #define PROTO_ATTESTATION_NAME_MAX 15
 #define PROTO_KEY_WORD_MAX         23
-#define PROTO_SEALED_KEY_MAX       4172        /* bytes: enclave/keysource.h SEALED_KEY_MAX */
+#define PROTO_SEALED_KEY_MAX       4172 /* bytes: enclave/keysource.h SEALED_KEY_MAX */
+#define PROTO_AWS_ID_MAX           128
+#define PROTO_AWS_SECRET_MAX       128
+#define PROTO_AWS_TOKEN_MAX        4096
+#define PROTO_MAX_REKEY            4096        /* ciphertexts per rekey */
 #define PROTO_ATTEST_NONCE_MAX     512         /* bytes (the NSM's limit) */
 #define PROTO_ATTEST_DOC_MAX       (32 * 1024) /* bytes of one document */
 
@@ -169,11 +173,17 @@ struct proto_attestation_result {
 PROTO_CODEC(attestation_result)
 
 /* configure: the enclave id, and for an enclave with a sealer its sealed
- * key (empty: create one, stamped with key_epoch, 0 = 1). */
+ * key (empty: create one, stamped with key_epoch, 0 = 1), the next key of a
+ * rotation in progress, and for SEALER=aws-kms the instance's temporary AWS
+ * credentials (never stored or logged by the enclave). */
 struct proto_configure_args {
     uint32_t enclave_id;
     struct proto_blob sealed_key;
     uint64_t key_epoch;
+    struct proto_blob next_sealed_key;
+    char aws_access_key_id[PROTO_AWS_ID_MAX + 1];
+    char aws_secret_access_key[PROTO_AWS_SECRET_MAX + 1];
+    char aws_session_token[PROTO_AWS_TOKEN_MAX + 1];
 };
 PROTO_CODEC(configure_args)
 
@@ -188,6 +198,41 @@ struct proto_clear_session_result {
     bool cleared;
 };
 PROTO_CODEC(clear_session_result)
+
+/* ---- Key rotation (docs/PROTOCOL.md "Key rotation") ---------------------- */
+
+/* rotate_key_begin / rotate_key_commit: the epoch of the new key. */
+struct proto_rotation_args {
+    uint64_t key_epoch;
+};
+PROTO_CODEC(rotation_args)
+
+/* The next key (begin) or the current one (commit). */
+struct proto_rotation_result {
+    uint8_t public_key[PROTO_PUBKEY_LEN];
+    uint64_t key_epoch;
+    struct proto_blob sealed_key;
+};
+PROTO_CODEC(rotation_result)
+
+struct proto_ciphertext {
+    struct proto_blob ciphertext;
+};
+
+/* rekey: ECIES ciphertexts to the current key, returned (same order) as
+ * ECIES ciphertexts of the same plaintexts to the next key (key_epoch). */
+struct proto_rekey_args {
+    uint64_t key_epoch;
+    size_t n_ciphertexts;
+    struct proto_ciphertext *ciphertexts;
+};
+PROTO_CODEC(rekey_args)
+
+struct proto_rekey_result {
+    size_t n_ciphertexts;
+    struct proto_ciphertext *ciphertexts;
+};
+PROTO_CODEC(rekey_result)
 
 /* ---- Keygen -------------------------------------------------------------- */
 
@@ -369,6 +414,9 @@ enum proto_cmd {
     PROTO_CMD_SIGNING_FINALIZE,
     PROTO_CMD_CLEAR_SESSION,
     PROTO_CMD_GET_ATTESTATION,
+    PROTO_CMD_ROTATE_KEY_BEGIN,
+    PROTO_CMD_REKEY,
+    PROTO_CMD_ROTATE_KEY_COMMIT,
     PROTO_CMD_COUNT_
 };
 

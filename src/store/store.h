@@ -108,6 +108,51 @@ int store_sealed_key_current(struct store *s, uint32_t enclave_id,
  * gateway, or an earlier attempt, got there first; nothing changes). */
 int store_sealed_key_add(struct store *s, const struct store_sealed_key *k) KM_WUR;
 
+/* ---- key rotation (store/rotation.c, gateway/rotation.c) ---- */
+
+/* The next sealed key of a rotation in progress; KM_ERR_NOT_FOUND: none. */
+int store_sealed_key_next(struct store *s, uint32_t enclave_id,
+                          struct store_sealed_key *out) KM_WUR;
+
+/* Records the next sealed key (state "next") unless one is recorded:
+ * KM_ERR_EXISTS. Written before anything is re-encrypted to it. */
+int store_sealed_key_add_next(struct store *s, const struct store_sealed_key *k) KM_WUR;
+
+/* The rotation's end, in one transaction: the current key retired, the
+ * next one (key_epoch) current, the enclave's known public key updated
+ * (so the gateway does not take the change for a restart). KM_ERR_STATE
+ * when there is no such next key. */
+int store_sealed_key_promote(struct store *s, uint32_t enclave_id, int64_t key_epoch,
+                             const char *public_key_hex) KM_WUR;
+
+/* Up to max completed keygens whose ciphertexts for enclave_id are still
+ * under public_key_hex. *ids malloc'ed (free). */
+int store_keygens_using_key(struct store *s, uint32_t enclave_id, const char *public_key_hex,
+                            size_t max, char (**ids)[37], size_t *n) KM_WUR;
+
+/* Keygens not finished (reserved, collecting, running) with a participant
+ * on enclave_id: a rotation waits for them. */
+int store_keygens_busy_on(struct store *s, uint32_t enclave_id, int64_t *count) KM_WUR;
+
+/* One keygen's ciphertexts re-encrypted to an enclave's next key. */
+struct store_keygen_rekey {
+    const char *keygen_id;
+    uint32_t enclave_id;
+    const char *old_public_key;           /* compare-and-set on enclave_keys */
+    const char *encrypted_session_secret; /* the whole column (changed or not) */
+    const json_t *state;                  /* the whole step-output JSON */
+    const json_t *enclave_keys;           /* with the enclave's new key */
+    size_t nslots;
+    struct {
+        const char *user_id;
+        const char *encrypted_private_key;
+    } * slots; /* the enclave's participants */
+};
+
+/* Writes it in one transaction; KM_ERR_STATE when the keygen was already
+ * re-encrypted (enclave_keys no longer names the old key) or is gone. */
+int store_keygen_rekey(struct store *s, const struct store_keygen_rekey *rk) KM_WUR;
+
 int store_enclave_observe_key(struct store *s, uint32_t enclave_id, const char *public_key_hex,
                               char *old_key, size_t old_cap, bool *changed, bool *first,
                               int64_t *epoch) KM_WUR;

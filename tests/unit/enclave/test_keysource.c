@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/hex.h"
+#include "crypto/ecies.h"
 #include "enclave/enclave.h"
 #include "enclave/keysource.h"
 #include "protocol/commands.h"
@@ -200,7 +201,7 @@ static void test_configure_flow(void **state)
                   json_pack("{s:s}", "keygen_session_id", "01900000-0000-7000-8000-000000000001"),
                   &c),
              KM_OK);
-    CHECK_STR_EQ(c.error.code, "invalid_state");
+    CHECK_STR_EQ(c.error.code, "busy");
     CHECK_CONTAINS(c.error.message, "needs the identity key");
 
     CHECK_OK(call(en, "configure", configure_args(3, NULL, 0), &c));
@@ -261,13 +262,119 @@ static void test_configure_flow(void **state)
     keysource_free(wrong);
 }
 
+static json_t *epoch_args(uint64_t epoch)
+{
+    return json_pack("{s:I}", "key_epoch", (json_int_t)epoch);
+}
+
+/* begin -> rekey -> commit, and a restart in between that gets both sealed
+ * keys back in configure. */
+static void test_rotation(void **state)
+{
+    (void)state;
+    struct keysource *ks = open_file(kek1);
+    struct km_error err;
+    struct enclave_config cfg = {.keysource = ks};
+    struct enclave *en = enclave_new(&cfg, &err);
+    struct tp_call c;
+    struct proto_public_info pi;
+    CHECK_OK(call(en, "configure", configure_args(4, NULL, 0), &c));
+    CHECK_OK(proto_public_info_decode(&pi, c.result, &err));
+    json_decref(c.result);
+    uint8_t old_pk[33];
+    memcpy(old_pk, pi.public_key, 33);
+    size_t cur_len = pi.sealed_key.len;
+    uint8_t *cur = malloc(cur_len);
+    memcpy(cur, pi.sealed_key.p, cur_len);
+    proto_public_info_clear(&pi);
+
+    /* A secret ECIES-encrypted to the current key, as a client would. */
+    uint8_t secret[32] = {9, 9, 9}, ct[32 + ECIES_OVERHEAD];
+    size_t ctlen = 0;
+    CHECK_OK(ecies_encrypt(ct, sizeof(ct), &ctlen, old_pk, 33, secret, sizeof(secret)));
+    char cthex[2 * sizeof(ct) + 1];
+    hex_encode(cthex, sizeof(cthex), ct, ctlen);
+
+    CHECK_NE(call(en, "rotate_key_begin", epoch_args(3), &c), KM_OK);
+    CHECK_CONTAINS(c.error.message, "the next one is 2");
+    CHECK_OK(call(en, "rotate_key_begin", epoch_args(2), &c));
+    struct proto_rotation_result rot;
+    CHECK_OK(proto_rotation_result_decode(&rot, c.result, &err));
+    json_decref(c.result);
+    uint8_t new_pk[33];
+    memcpy(new_pk, rot.public_key, 33);
+    size_t next_len = rot.sealed_key.len;
+    uint8_t *next = malloc(next_len);
+    memcpy(next, rot.sealed_key.p, next_len);
+    proto_rotation_result_clear(&rot);
+    CHECK(memcmp(new_pk, old_pk, 33) != 0);
+
+    /* Restart mid-rotation: configure brings both keys back. */
+    enclave_free(en);
+    en = enclave_new(&cfg, &err);
+    struct proto_configure_args ca = {
+        .enclave_id = 4, .sealed_key = {cur, cur_len}, .next_sealed_key = {next, next_len}};
+    CHECK_OK(call(en, "configure", proto_configure_args_encode(&ca), &c));
+    json_decref(c.result);
+    /* begin again: the same next key. */
+    CHECK_OK(call(en, "rotate_key_begin", epoch_args(2), &c));
+    CHECK_OK(proto_rotation_result_decode(&rot, c.result, &err));
+    json_decref(c.result);
+    CHECK_MEM_EQ(rot.public_key, new_pk, 33);
+    proto_rotation_result_clear(&rot);
+
+    CHECK_OK(call(en, "rekey",
+                  json_pack("{s:I, s:[{s:s}]}", "key_epoch", (json_int_t)2, "ciphertexts",
+                            "ciphertext", cthex),
+                  &c));
+    const char *h = json_string_value(
+        json_object_get(json_array_get(json_object_get(c.result, "ciphertexts"), 0), "ciphertext"));
+    CHECK_NOT_NULL(h);
+    uint8_t rekeyed[sizeof(ct)];
+    size_t rlen = 0;
+    CHECK_OK(hex_decode(rekeyed, sizeof(rekeyed), &rlen, h, strlen(h)));
+    json_decref(c.result);
+
+    CHECK_OK(call(en, "rotate_key_commit", epoch_args(2), &c));
+    json_decref(c.result);
+    uint8_t pk[33];
+    CHECK(enclave_public_key(en, pk));
+    CHECK_MEM_EQ(pk, new_pk, 33);
+    CHECK_EQ(enclave_key_epoch(en), 2);
+    /* Committed twice: a no-op. */
+    CHECK_OK(call(en, "rotate_key_commit", epoch_args(2), &c));
+    json_decref(c.result);
+    /* rekey without a rotation: refused. */
+    CHECK_NE(call(en, "rekey",
+                  json_pack("{s:I, s:[{s:s}]}", "key_epoch", (json_int_t)2, "ciphertexts",
+                            "ciphertext", cthex),
+                  &c),
+             KM_OK);
+    CHECK_STR_EQ(c.error.code, "invalid_state");
+    enclave_free(en);
+
+    /* The re-encrypted secret opens with the new key only. */
+    struct keypair newkp, oldkp;
+    uint64_t epoch;
+    CHECK_OK(keysource_open(ks, &newkp, &epoch, next, next_len, 4, &err));
+    CHECK_OK(keysource_open(ks, &oldkp, &epoch, cur, cur_len, 4, &err));
+    uint8_t pt[64];
+    size_t ptlen = 0;
+    CHECK_OK(ecies_decrypt(pt, sizeof(pt), &ptlen, NULL, newkp.seckey, rekeyed, rlen));
+    CHECK_MEM_EQ(pt, secret, 32);
+    CHECK_NE(ecies_decrypt(pt, sizeof(pt), &ptlen, NULL, oldkp.seckey, rekeyed, rlen), KM_OK);
+    keypair_clear(&newkp);
+    keypair_clear(&oldkp);
+    free(cur);
+    free(next);
+    keysource_free(ks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_create_and_open),
-        TEST(test_kek_file_forms),
-        TEST(test_parse_refusals),
-        TEST(test_configure_flow),
+        TEST(test_create_and_open), TEST(test_kek_file_forms), TEST(test_parse_refusals),
+        TEST(test_configure_flow),  TEST(test_rotation),
     };
     return RUN_TESTS("unit.enclave.keysource", tests);
 }
