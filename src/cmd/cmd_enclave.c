@@ -184,6 +184,10 @@ static int ping_attestation(struct ping_attest *a, const struct ping_opts *p, st
     a->verdict = "none";
     if (strcmp(a->provider, "none") == 0)
         return p->pcrs != NULL ? KM_ERR_STATE : KM_OK;
+    if (!info->has_public_key) {
+        a->verdict = "not checked (no identity key until the gateway configures the enclave)";
+        return KM_OK;
+    }
     uint8_t nonce[32];
     struct km_error err;
     if (secure_random(nonce, sizeof(nonce)) != KM_OK)
@@ -311,8 +315,9 @@ static int run_ping(const struct ping_opts *p)
         rc = CMD_EXIT_FAIL;
     if (strcmp(att.provider, "none") == 0 && p->pcrs != NULL)
         snprintf(att.error, sizeof(att.error), "the enclave runs without attestation");
-    char pk[2 * PROTO_PUBKEY_LEN + 1];
-    hex_encode(pk, sizeof(pk), info.public_key, PROTO_PUBKEY_LEN);
+    char pk[2 * PROTO_PUBKEY_LEN + 1] = "(none yet)";
+    if (info.has_public_key)
+        hex_encode(pk, sizeof(pk), info.public_key, PROTO_PUBKEY_LEN);
     if (p->json) {
         json_t *o = json_pack("{s:s, s:b, s:O, s:s, s:I, s:I, s:s, s:{s:i, s:i}}", "address",
                               p->address, "ok", 1, "rtt_ms", rtts, "public_key", pk, "key_epoch",
@@ -323,6 +328,10 @@ static int run_ping(const struct ping_opts *p)
         if (info.has_enclave_id)
             json_object_set_new(o, "enclave_id", json_integer(info.enclave_id));
         json_object_set_new(o, "attestation", ping_attest_json(&att));
+        json_object_set_new(
+            o, "identity_key",
+            json_pack("{s:s, s:s, s:s}", "state", info.key_state[0] ? info.key_state : "ready",
+                      "sealer", info.sealer[0] ? info.sealer : "none", "origin", info.key_origin));
         if (rc != CMD_EXIT_OK)
             json_object_set_new(o, "ok", json_false());
         char *s = json_dumps(o, JSON_COMPACT);
@@ -338,6 +347,10 @@ static int run_ping(const struct ping_opts *p)
                id, info.version, pk, (unsigned long long)info.key_epoch,
                (unsigned long long)info.uptime_secs, info.active_sessions.keygen,
                info.active_sessions.signing);
+        printf("identity key: %s, sealer %s%s%s\n",
+               info.has_public_key ? "ready" : "awaiting configure (the gateway sends it)",
+               info.sealer[0] ? info.sealer : "none", info.key_origin[0] ? ", " : "",
+               info.key_origin);
         print_attest(&att);
     }
     attest_doc_clear(&att.doc);
