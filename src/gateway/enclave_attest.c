@@ -50,6 +50,11 @@ int gw_attest_new(struct gw_attest **out, const struct cfg_security *sec, struct
     return KM_OK;
 }
 
+uint64_t gw_attest_refresh_ms(const struct gw_attest *a)
+{
+    return a->max_age_secs * 800u;
+}
+
 void gw_attest_free(struct gw_attest *a)
 {
     if (a == NULL)
@@ -133,6 +138,7 @@ int gw_attest_check(struct gw_attest *a, struct pool *pool, const uint8_t key[PR
                          "public_key: get_attestation names another key than get_public_info");
     if (r == KM_OK) {
         summarize(summary, &d, res.attestation);
+        summary->key_epoch = res.key_epoch;
         *doc = res.document.p;
         *doc_len = res.document.len;
         res.document.p = NULL;

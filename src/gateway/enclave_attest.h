@@ -27,6 +27,7 @@
 /* What a verified document says, for /health/detail and logs. */
 struct gw_attest_summary {
     char provider[PROTO_ATTESTATION_NAME_MAX + 1]; /* "nsm", "development" */
+    uint64_t key_epoch;                            /* the enclave's, as attested */
     char module_id[ATTEST_MODULE_ID_MAX + 1];
     uint64_t timestamp_ms;
     char pcr0[GW_ATTEST_PCR_HEX], pcr1[GW_ATTEST_PCR_HEX], pcr2[GW_ATTEST_PCR_HEX],
@@ -41,6 +42,12 @@ int gw_attest_new(struct gw_attest **out, const struct cfg_security *sec,
                   struct km_error *err) KM_WUR;
 
 void gw_attest_free(struct gw_attest *a);
+
+/* How often a verified enclave is attested again (ms): four fifths of the
+ * freshness window, so the document the gateway keeps and serves without a
+ * nonce is always fresh enough for a client, and a change of code (a new
+ * image behind the same key) is noticed within that time. */
+uint64_t gw_attest_refresh_ms(const struct gw_attest *a);
 
 /*
  * Fetches a fresh document from the enclave behind pool and verifies it,

@@ -31,6 +31,7 @@ struct enclave_slot {
      * key is attested again, it may run other code. */
     char attested_key[ENCLAVE_PUBKEY_HEX_LEN + 1];
     char attested_instance[UUID_STR_LEN + 1];
+    uint64_t attested_ms; /* monotonic: when it was verified */
     uint8_t *doc;
     size_t doc_len;
 };
@@ -276,12 +277,14 @@ static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char 
     pthread_mutex_lock(&m->lock);
     snprintf(s->st.provider, sizeof(s->st.provider), "%s", provider);
     bool done = m->attest == NULL ||
-                (strcmp(s->attested_key, key) == 0 && strcmp(s->attested_instance, instance) == 0);
+                (strcmp(s->attested_key, key) == 0 && strcmp(s->attested_instance, instance) == 0 &&
+                 clock_now_ms() - s->attested_ms < gw_attest_refresh_ms(m->attest));
     pthread_mutex_unlock(&m->lock);
     if (done)
         return KM_OK;
     pthread_mutex_lock(&m->lock);
-    if (strcmp(s->st.attestation, "verified") == 0)
+    bool same = strcmp(s->attested_key, key) == 0 && strcmp(s->attested_instance, instance) == 0;
+    if (!same && strcmp(s->st.attestation, "verified") == 0)
         s->st.attestation = "pending";
     pthread_mutex_unlock(&m->lock);
     uint8_t kb[PROTO_PUBKEY_LEN];
@@ -298,6 +301,7 @@ static int attest_key(struct enclave_mgr *m, struct enclave_slot *s, const char 
         s->doc_len = doc_len;
         memcpy(s->attested_key, key, sizeof(s->attested_key));
         snprintf(s->attested_instance, sizeof(s->attested_instance), "%s", instance);
+        s->attested_ms = clock_now_ms();
         s->st.attestation = "verified";
         s->st.attest_error[0] = '\0';
         s->st.attested = sum;

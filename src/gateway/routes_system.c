@@ -215,8 +215,8 @@ void api_enclave_attestation(void *ud, const struct http_request *req, struct ht
         struct enclave_status st;
         enclave_mgr_status(gw->enclaves, i, &st);
         if (st.id == id)
-            reply_document(resp, id, st.attested.provider, key, (uint64_t)st.key_epoch, doc,
-                           doc_len, false);
+            reply_document(resp, id, st.attested.provider, key, st.attested.key_epoch, doc, doc_len,
+                           false);
     }
     free(doc);
 }
