@@ -58,6 +58,10 @@
 #                          SOURCE_DIR [the repository holding this script]) and
 #                          nitro-cli build-enclave into EIF_PATH first
 #   DOCKER_TAG [keymeld-enclave:latest]
+#   KMS_KEY_ID []          with BUILD_EIF=1: the KMS key that seals the enclaves'
+#                          identity keys, baked into the EIF (so PCR0 covers it;
+#                          docs/OPERATIONS.md "Durable enclave keys"); required
+#   KMS_REGION [us-east-1] with BUILD_EIF=1: its region
 #   PCR_POLICY [/etc/keymeld/pcrs.json]  the PCR policy the gateway
 #                          (security.attestation_pcrs) and clients (--pcrs) pin:
 #                          the EIF's PCR0/1/2 (from build-enclave, else
@@ -93,6 +97,8 @@ READY_TIMEOUT=${READY_TIMEOUT:-60}
 BUILD_EIF=${BUILD_EIF:-0}
 SOURCE_DIR=${SOURCE_DIR:-$(cd "$SCRIPT_DIR/../.." && pwd)}
 DOCKER_TAG=${DOCKER_TAG:-keymeld-enclave:latest}
+KMS_KEY_ID=${KMS_KEY_ID:-}
+KMS_REGION=${KMS_REGION:-us-east-1}
 PCR_POLICY=${PCR_POLICY:-/etc/keymeld/pcrs.json}
 PCR_POLICY_KEEP=${PCR_POLICY_KEEP:-2}
 CID_RETRIES=${CID_RETRIES:-10}
@@ -165,8 +171,10 @@ terminate() {
 
 build_eif() {
     command -v docker >/dev/null 2>&1 || die "BUILD_EIF=1 needs docker"
+    [[ -n "$KMS_KEY_ID" ]] || die "BUILD_EIF=1 needs KMS_KEY_ID (the KMS key that seals the enclaves' identity keys; it is baked into the EIF): see docs/OPERATIONS.md \"Durable enclave keys\""
     log "building $DOCKER_TAG from $SOURCE_DIR (deploy/nitro/Dockerfile, VSOCK_PORT=$PORT)"
     docker build -f "$SOURCE_DIR/deploy/nitro/Dockerfile" --build-arg "VSOCK_PORT=$PORT" \
+        --build-arg "KMS_KEY_ID=$KMS_KEY_ID" --build-arg "KMS_REGION=$KMS_REGION" \
         -t "$DOCKER_TAG" "$SOURCE_DIR"
     log "building $EIF_PATH"
     mkdir -p "$(dirname "$EIF_PATH")"

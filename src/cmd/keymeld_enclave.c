@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "enclave/enclave.h"
 #include "enclave/keysource.h"
+#include "kms/client.h"
 #include "transport/addr.h"
 #include "transport/server.h"
 #include "transport/sock.h"
@@ -53,6 +54,14 @@ struct options {
     char dev_ca[TP_UNIX_PATH_MAX + 1];
     char sealer[16]; /* none | file | aws-kms */
     char kek_file[TP_UNIX_PATH_MAX + 1];
+    char kms_key_id[KMS_KEY_ID_MAX + 1];
+    char kms_region[64];
+    char kms_endpoint[KMS_ENDPOINT_MAX + 1];
+    bool has_kms_proxy_port;
+    uint32_t kms_proxy_port;
+    uint32_t kms_proxy_cid;
+    bool kms_allow_http;
+    char kms_ca_file[TP_UNIX_PATH_MAX + 1];
 };
 
 static void usage(FILE *out)
@@ -85,11 +94,24 @@ static void usage(FILE *out)
             "                              production, none otherwise); production requires nsm\n"
             "  --attestation-dev-ca DIR    the development CA (`keymeld dev-ca init DIR`)\n"
             "                              [ATTESTATION_DEV_CA]; needed by development\n"
-            "  --sealer KIND               none|file [SEALER] (default none): how the identity\n"
-            "                              key survives restarts (docs/OPERATIONS.md); with a\n"
-            "                              sealer the key arrives sealed in `configure`\n"
+            "  --sealer KIND               none|file|aws-kms [SEALER] (default none): how the\n"
+            "                              identity key survives restarts (docs/OPERATIONS.md);\n"
+            "                              with a sealer the key arrives sealed in `configure`\n"
             "  --kek-file PATH             the file sealer's 32-byte key-encryption key\n"
             "                              [SEALER_KEK_FILE]\n"
+            "  --kms-key-id ID             aws-kms: the KMS key (id, ARN or alias/NAME)\n"
+            "                              [KMS_KEY_ID]; required with SEALER=aws-kms\n"
+            "  --kms-region REGION         [KMS_REGION] (default us-east-1)\n"
+            "  --kms-endpoint URL          [KMS_ENDPOINT] (default\n"
+            "                              https://kms.REGION.amazonaws.com)\n"
+            "  --kms-proxy-port N          the parent's vsock-proxy to KMS [KMS_PROXY_PORT]\n"
+            "                              (default 8000 with --transport vsock; otherwise 0 =\n"
+            "                              connect to the endpoint directly)\n"
+            "  --kms-proxy-cid N           the vsock-proxy's CID [KMS_PROXY_CID] (default 3)\n"
+            "  --kms-allow-http 0|1        accept an http:// KMS endpoint [KMS_ALLOW_HTTP]\n"
+            "                              (tests only; refused in production)\n"
+            "  --kms-ca-file PATH          PEM CA bundle for the KMS endpoint [KMS_CA_FILE]\n"
+            "                              (default: libcurl's)\n"
             "  -h, --help                  this text\n"
             "  --version                   print the version\n",
             ENCLAVE_MAX_SESSIONS_DEFAULT);
@@ -158,11 +180,27 @@ static int apply(struct options *o, const char *var, const char *val, const char
     } else if (strcmp(var, "ATTESTATION_DEV_CA") == 0) {
         r = set_str(o->dev_ca, sizeof(o->dev_ca), val);
     } else if (strcmp(var, "SEALER") == 0) {
-        r = strcmp(val, "none") == 0 || strcmp(val, "file") == 0
+        r = strcmp(val, "none") == 0 || strcmp(val, "file") == 0 || strcmp(val, "aws-kms") == 0
                 ? set_str(o->sealer, sizeof(o->sealer), val)
                 : KM_ERR_INVALID;
     } else if (strcmp(var, "SEALER_KEK_FILE") == 0) {
         r = set_str(o->kek_file, sizeof(o->kek_file), val);
+    } else if (strcmp(var, "KMS_KEY_ID") == 0) {
+        r = set_str(o->kms_key_id, sizeof(o->kms_key_id), val);
+    } else if (strcmp(var, "KMS_REGION") == 0) {
+        r = set_str(o->kms_region, sizeof(o->kms_region), val);
+    } else if (strcmp(var, "KMS_ENDPOINT") == 0) {
+        r = set_str(o->kms_endpoint, sizeof(o->kms_endpoint), val);
+    } else if (strcmp(var, "KMS_PROXY_PORT") == 0) {
+        r = parse_u32(&o->kms_proxy_port, val, 0, 0xfffffffeu);
+        o->has_kms_proxy_port = r == KM_OK;
+    } else if (strcmp(var, "KMS_PROXY_CID") == 0) {
+        r = parse_u32(&o->kms_proxy_cid, val, 1, 0xfffffffeu);
+    } else if (strcmp(var, "KMS_ALLOW_HTTP") == 0) {
+        r = strcmp(val, "0") == 0 || strcmp(val, "1") == 0 ? KM_OK : KM_ERR_INVALID;
+        o->kms_allow_http = strcmp(val, "1") == 0;
+    } else if (strcmp(var, "KMS_CA_FILE") == 0) {
+        r = set_str(o->kms_ca_file, sizeof(o->kms_ca_file), val);
     }
     if (r != KM_OK)
         fprintf(stderr, "keymeld-enclave: invalid %s '%.100s'\n", src, val);
@@ -188,6 +226,13 @@ static const struct {
     {"--attestation-dev-ca", "ATTESTATION_DEV_CA"},
     {"--sealer", "SEALER"},
     {"--kek-file", "SEALER_KEK_FILE"},
+    {"--kms-key-id", "KMS_KEY_ID"},
+    {"--kms-region", "KMS_REGION"},
+    {"--kms-endpoint", "KMS_ENDPOINT"},
+    {"--kms-proxy-port", "KMS_PROXY_PORT"},
+    {"--kms-proxy-cid", "KMS_PROXY_CID"},
+    {"--kms-allow-http", "KMS_ALLOW_HTTP"},
+    {"--kms-ca-file", "KMS_CA_FILE"},
 };
 
 /* Environment first, then flags. Returns -1 to continue, else an exit
@@ -199,7 +244,9 @@ static int load_options(struct options *o, int argc, char **argv)
                           .tcp_host = "127.0.0.1",
                           .level = LOG_LEVEL_INFO,
                           .format = LOG_FORMAT_PRETTY,
-                          .sealer = "none"};
+                          .sealer = "none",
+                          .kms_region = "us-east-1",
+                          .kms_proxy_cid = 3};
     for (size_t i = 0; i < KM_ARRAY_LEN(flags); i++) {
         const char *v = getenv(flags[i].var);
         if (v != NULL && apply(o, flags[i].var, v, flags[i].var) != KM_OK)
@@ -227,6 +274,11 @@ static int load_options(struct options *o, int argc, char **argv)
         if (apply(o, flags[i].var, argv[a + 1], flags[i].flag) != KM_OK)
             return EXIT_USAGE;
         a += 2;
+    }
+    if (o->production && o->kms_allow_http) {
+        fprintf(stderr, "keymeld-enclave: KMS_ALLOW_HTTP=1 is for tests: "
+                        "KEYMELD_ENVIRONMENT=production talks to KMS over https only\n");
+        return EXIT_USAGE;
     }
     return -1;
 }
@@ -374,9 +426,64 @@ static void log_attestation(const struct attest_provider *p)
         log_info(COMP, "attestation: %s", attest_provider_name(p));
 }
 
+/* SEALER=aws-kms: KMS_* settings; attest is the enclave's provider (KMS
+ * gives the data key only to an attested enclave). */
+static int open_kms(struct keysource **out, const struct options *o, struct attest_provider *attest,
+                    struct km_error *err)
+{
+    char endpoint[KMS_ENDPOINT_MAX + 1];
+    if (o->kms_key_id[0] == '\0')
+        return km_error_set(err, KM_ERR_CONFIG, 0,
+                            "SEALER=aws-kms needs KMS_KEY_ID, the KMS key that makes the data key "
+                            "(its id, ARN or alias/NAME)");
+    if (o->production && (attest == NULL || strcmp(attest_provider_name(attest), "nsm") != 0))
+        return km_error_set(err, KM_ERR_CONFIG, 0,
+                            "KEYMELD_ENVIRONMENT=production with SEALER=aws-kms requires "
+                            "ATTESTATION=nsm");
+    if (attest == NULL)
+        return km_error_set(err, KM_ERR_CONFIG, 0,
+                            "SEALER=aws-kms needs ATTESTATION=nsm (or development in tests): KMS "
+                            "hands the data key only to an attested enclave");
+    if (o->kms_endpoint[0] != '\0')
+        snprintf(endpoint, sizeof(endpoint), "%s", o->kms_endpoint);
+    else
+        snprintf(endpoint, sizeof(endpoint), "https://kms.%s.amazonaws.com", o->kms_region);
+    /* Only an enclave (VSock transport) has a parent with a vsock-proxy: a
+     * development enclave on TCP or Unix connects to the endpoint itself. */
+    uint32_t proxy_port = o->has_kms_proxy_port           ? o->kms_proxy_port
+                          : o->transport == TP_KIND_VSOCK ? 8000
+                                                          : 0;
+    struct keysource_kms_config kc = {.key_id = o->kms_key_id,
+                                      .region = o->kms_region,
+                                      .endpoint = endpoint,
+                                      .allow_http = o->kms_allow_http,
+                                      .proxy_cid = o->kms_proxy_cid,
+                                      .proxy_port = proxy_port,
+                                      .ca_file = o->kms_ca_file[0] ? o->kms_ca_file : NULL};
+    int r = keysource_kms_new(out, &kc, attest, err);
+    if (r != KM_OK)
+        return r;
+    if (proxy_port != 0)
+        log_info(COMP,
+                 "sealer: aws-kms (key %s, region %s, endpoint %s through the vsock-proxy at CID "
+                 "%u port %u); the identity key arrives sealed in configure, or is created and "
+                 "sealed there with the AWS credentials the gateway hands over",
+                 o->kms_key_id, o->kms_region, endpoint, o->kms_proxy_cid, proxy_port);
+    else
+        log_info(COMP,
+                 "sealer: aws-kms (key %s, region %s, endpoint %s, connected directly); the "
+                 "identity key arrives sealed in configure, or is created and sealed there with "
+                 "the AWS credentials the gateway hands over",
+                 o->kms_key_id, o->kms_region, endpoint);
+    if (o->kms_allow_http)
+        log_warn(COMP, "KMS_ALLOW_HTTP=1: KMS requests may travel unencrypted (tests only)");
+    return KM_OK;
+}
+
 /* The key source of SEALER (NULL for none, said loudly). KM_ERR_CONFIG /
  * KM_ERR_IO / KM_ERR_INVALID with what to do. */
-static int open_keysource(struct keysource **out, const struct options *o, struct km_error *err)
+static int open_keysource(struct keysource **out, const struct options *o,
+                          struct attest_provider *attest, struct km_error *err)
 {
     *out = NULL;
     if (strcmp(o->sealer, "none") == 0) {
@@ -384,6 +491,8 @@ static int open_keysource(struct keysource **out, const struct options *o, struc
                        "enclave loses every keygen it served (set SEALER=file or aws-kms)");
         return KM_OK;
     }
+    if (strcmp(o->sealer, "aws-kms") == 0)
+        return open_kms(out, o, attest, err);
     if (o->kek_file[0] == '\0')
         return km_error_set(err, KM_ERR_CONFIG, 0,
                             "SEALER=file needs SEALER_KEK_FILE, a file of 32 random bytes (head -c "
@@ -418,7 +527,7 @@ static int serve(const struct options *o)
     }
     log_attestation(attest);
     struct keysource *ks = NULL;
-    ar = open_keysource(&ks, o, &err);
+    ar = open_keysource(&ks, o, attest, &err);
     if (ar != KM_OK) {
         log_error(COMP, "refusing to start: %s", err.msg);
         attest_provider_free(attest);

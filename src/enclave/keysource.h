@@ -108,4 +108,32 @@ void keysource_free(struct keysource *ks);
 int keysource_file_new(struct keysource **out, const char *kek_path, bool *warning,
                        struct km_error *err) KM_WUR;
 
+struct attest_provider;
+
+/* The aws-kms sealer's settings (keymeld-enclave: KMS_* variables). */
+struct keysource_kms_config {
+    const char *key_id;   /* KMS key id, ARN or alias ("alias/keymeld"): required */
+    const char *region;   /* "us-east-1": signs the requests (SigV4) */
+    const char *endpoint; /* e.g. https://kms.us-east-1.amazonaws.com; http://127.0.0.1:PORT
+                             only with allow_http (tests) */
+    bool allow_http;
+    uint32_t proxy_cid;  /* with proxy_port nonzero: connect through the host's  */
+    uint32_t proxy_port; /* vsock-proxy (VSock to CID:port); 0: connect directly */
+    const char *ca_file; /* PEM bundle for TLS; NULL: libcurl's default */
+};
+
+/*
+ * The aws-kms sealer (keysource_kms.c): the KEK is a KMS data key that KMS
+ * hands only to this attested enclave (GenerateDataKey when a key is
+ * created, checked at once by a Decrypt of its CiphertextBlob; Decrypt of
+ * the kept CiphertextBlob when it is opened), each request with a fresh
+ * RSA-2048 key and a fresh attestation document from attest (borrowed: it
+ * must outlive the key source). Creating and opening need the AWS
+ * credentials of keysource_set_credentials first (KM_ERR_STATE until then).
+ * KM_ERR_CONFIG with a message for no attestation provider, no key id, or
+ * a bad endpoint, region, proxy or CA file.
+ */
+int keysource_kms_new(struct keysource **out, const struct keysource_kms_config *cfg,
+                      struct attest_provider *attest, struct km_error *err) KM_WUR;
+
 #endif /* KM_ENCLAVE_KEYSOURCE_H */

@@ -489,6 +489,16 @@ static bool rotating_to(struct coord *c, uint32_t eid, const char *key_hex)
     return yes;
 }
 
+/* Whether key_hex is enclave eid's current sealed key. */
+static bool current_is(struct coord *c, uint32_t eid, const char *key_hex)
+{
+    struct store_sealed_key cur;
+    bool yes = store_sealed_key_current(c->store, eid, &cur) == KM_OK &&
+               strcmp(cur.public_key, key_hex) == 0;
+    store_sealed_key_clear(&cur);
+    return yes;
+}
+
 enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *k,
                                     const uint32_t *enclaves, size_t n, char *err, size_t errcap)
 {
@@ -506,6 +516,11 @@ enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *
         }
         if (then != NULL && strcmp(now, then) != 0 && rotating_to(c, enclaves[i], then))
             continue; /* re-encrypted already in a rotation not yet committed */
+        if (then != NULL && strcmp(now, then) != 0 && current_is(c, enclaves[i], then)) {
+            /* A rotation just committed; the health view catches up. */
+            snprintf(err, errcap, "enclave %u's key was just rotated", enclaves[i]);
+            return CALLS_RETRY;
+        }
         if (then == NULL || strcmp(now, then) != 0) {
             snprintf(err, errcap,
                      "enclave %u restarted (its public key changed) and lost this session's "

@@ -171,6 +171,21 @@ void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct
     pthread_mutex_unlock(&m->lock);
 }
 
+void enclave_mgr_key_rotated(struct enclave_mgr *m, uint32_t id, const char *public_key_hex)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL || strlen(public_key_hex) != ENCLAVE_PUBKEY_HEX_LEN)
+        return;
+    pthread_mutex_lock(&m->lock);
+    memcpy(s->st.public_key, public_key_hex, ENCLAVE_PUBKEY_HEX_LEN + 1);
+    s->st.key_epoch++;
+    if (m->attest != NULL)
+        s->st.attestation = "pending";
+    s->next_probe_ms = 0;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
 void enclave_mgr_probe_soon(struct enclave_mgr *m, uint32_t id)
 {
     struct enclave_slot *s = slot_by_id(m, id);

@@ -115,6 +115,10 @@ void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct
  * sealed key (a restart the gateway has not noticed yet). */
 void enclave_mgr_probe_soon(struct enclave_mgr *m, uint32_t id);
 
+/* A rotation made public_key_hex the enclave's key (the database says so
+ * already): use it from now on, attest it again at once. */
+void enclave_mgr_key_rotated(struct enclave_mgr *m, uint32_t id, const char *public_key_hex);
+
 /* Formats "Command failed to ...: ..." plus the hint for an error from
  * this enclave's pool into out. */
 void enclave_mgr_describe_error(struct enclave_mgr *m, uint32_t id, const struct km_error *err,

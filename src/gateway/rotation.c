@@ -313,7 +313,7 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
                  "enclave %u: key epoch %lld is current (%zu keygen(s) re-encrypted); the old "
                  "sealed key is retired",
                  eid, (long long)next.key_epoch, rep->keygens);
-        enclave_mgr_probe_soon(gw->enclaves, eid);
+        enclave_mgr_key_rotated(gw->enclaves, eid, next.public_key);
     } else {
         log_warn(LOG_COMP, "enclave %u: rotation stopped: %s", eid, err->msg);
     }

@@ -200,9 +200,12 @@ expect_contains "exec: gateway gets the environment" "KEYMELD_ENVIRONMENT=produc
 fresh build
 rm -f "$EIF"
 BUILD_EIF=1 START_GATEWAY=none deploy
+expect_eq "BUILD_EIF without KMS_KEY_ID: refused" 1 "$RC"
+expect_contains "BUILD_EIF without KMS_KEY_ID: says why" "BUILD_EIF=1 needs KMS_KEY_ID" "$OUT"
+KMS_KEY_ID=alias/keymeld BUILD_EIF=1 START_GATEWAY=none deploy
 expect_eq "BUILD_EIF: exit 0" 0 "$RC"
-expect_contains "BUILD_EIF: docker build of deploy/nitro/Dockerfile with VSOCK_PORT" \
-    "docker build -f $SRC/deploy/nitro/Dockerfile --build-arg VSOCK_PORT=8000 -t keymeld-enclave:latest $SRC" "$(calls)"
+expect_contains "BUILD_EIF: docker build of deploy/nitro/Dockerfile with VSOCK_PORT and the KMS key" \
+    "docker build -f $SRC/deploy/nitro/Dockerfile --build-arg VSOCK_PORT=8000 --build-arg KMS_KEY_ID=alias/keymeld --build-arg KMS_REGION=us-east-1 -t keymeld-enclave:latest $SRC" "$(calls)"
 expect_contains "BUILD_EIF: nitro-cli build-enclave" \
     "[\"build-enclave\", \"--docker-uri\", \"keymeld-enclave:latest\", \"--output-file\", \"$EIF\"]" "$(calls)"
 expect_contains "START_GATEWAY=none: says how to start it" "systemctl restart keymeld-gateway.service" "$OUT"

@@ -53,6 +53,7 @@ struct kms_server {
     uint32_t max_skew_secs;
     uint32_t max_doc_age_secs;
     bool leak_plaintext;
+    bool tamper_generate;
     uint8_t master_key[32];
     EVP_PKEY *cert_key; /* signs the throwaway recipient certificates */
 
@@ -436,6 +437,8 @@ static void generate_data_key(struct kms_server *s, const json_t *req, struct re
     if (blob != NULL) {
         rep->body = json_object();
         json_object_set_new(rep->body, "CiphertextBlob", json_string(blob));
+        if (s->tamper_generate)
+            key[0] ^= 0x01; /* what flipping a bit of the AES-CBC IV does */
         answer(s, rep, pub, key, key_id);
     } else {
         fail(rep, "KMSInternalException", "cannot make a data key");
@@ -609,6 +612,7 @@ int kms_server_start(struct kms_server **out, const struct kms_server_config *cf
     s->max_skew_secs = cfg->max_skew_secs ? cfg->max_skew_secs : 300;
     s->max_doc_age_secs = cfg->max_doc_age_secs ? cfg->max_doc_age_secs : 300;
     s->leak_plaintext = cfg->leak_plaintext;
+    s->tamper_generate = cfg->tamper_generate;
     s->cert_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (s->cert_key == NULL || secure_random(s->master_key, sizeof(s->master_key)) != KM_OK) {
         kms_server_stop(s);

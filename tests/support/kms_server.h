@@ -57,6 +57,9 @@ struct kms_server_config {
     uint32_t max_skew_secs;    /* X-Amz-Date window; 0 = 300 */
     uint32_t max_doc_age_secs; /* document freshness with a root; 0 = 300 */
     bool leak_plaintext;       /* test hook: also answer "Plaintext" (a broken KMS) */
+    bool tamper_generate;      /* test hook: GenerateDataKey's CiphertextForRecipient holds the
+                                  data key with one bit flipped (a host that altered the
+                                  reply); CiphertextBlob and Decrypt stay right */
 };
 
 struct kms_server;

@@ -86,10 +86,11 @@ bool stack_log_contains(const struct stack *s, const char *name, const char *tex
     return found;
 }
 
-/* Our settings win over inherited KEYMELD_* / enclave variables. */
+/* Our settings win over inherited KEYMELD_* / enclave variables; no AWS
+ * credentials of the caller's reach a test stack. */
 static const char *const stack_settings[] = {
-    "KEYMELD_",    "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=",
-    "ATTESTATION", "SEALER",          "ENCLAVE_",    NULL};
+    "KEYMELD_", "TRANSPORT_MODE=", "VSOCK_PORT=", "CONFIG_PATH=", "ATTESTATION",
+    "SEALER",   "ENCLAVE_",        "KMS_",        "AWS_",         NULL};
 
 /* Spawns bin with extra environment entries, stdout+stderr appended to
  * the named log. */
@@ -176,7 +177,18 @@ void stack_start_enclave(struct stack *s, size_t i)
     snprintf(kek, sizeof(kek), "SEALER_KEK_FILE=%s/kek", s->dir);
     if (s->enclave_max_sessions > 0)
         snprintf(maxs, sizeof(maxs), "ENCLAVE_MAX_SESSIONS=%u", s->enclave_max_sessions);
-    char *extra[] = {mode, host, port, id, level, attest, ca, sealer, kek, maxs, NULL};
+    char *extra[] = {mode,   host, port, id,   level, attest, ca,
+                     sealer, kek,  maxs, NULL, NULL,  NULL,   NULL};
+    char endpoint[128], key_id[] = "KMS_KEY_ID=" STACK_KMS_KEY_ID;
+    char http[] = "KMS_ALLOW_HTTP=1", direct[] = "KMS_PROXY_PORT=0";
+    if (s->kms_endpoint != NULL) {
+        snprintf(sealer, sizeof(sealer), "SEALER=aws-kms");
+        snprintf(endpoint, sizeof(endpoint), "KMS_ENDPOINT=%s", s->kms_endpoint);
+        extra[8] = endpoint; /* instead of SEALER_KEK_FILE */
+        extra[10] = key_id;
+        extra[11] = http;
+        extra[12] = direct;
+    }
     char bin[] = "keymeld-enclave";
     char *argv[] = {bin, NULL};
     s->enclave_pid[i] = spawn(s, "keymeld-enclave", argv, extra, log);
@@ -308,7 +320,12 @@ void stack_spawn_gateway(struct stack *s)
 {
     char bin[] = "keymeld-gateway", flag[] = "--config";
     char *argv[] = {bin, flag, s->config_path, NULL};
-    s->gateway_pid = spawn(s, "keymeld-gateway", argv, NULL, "gateway.log");
+    char ak[] = "AWS_ACCESS_KEY_ID=" STACK_AWS_ACCESS_KEY_ID;
+    char sk[] = "AWS_SECRET_ACCESS_KEY=" STACK_AWS_SECRET_ACCESS_KEY;
+    char tk[] = "AWS_SESSION_TOKEN=" STACK_AWS_SESSION_TOKEN;
+    char *aws[] = {ak, sk, tk, NULL};
+    s->gateway_pid =
+        spawn(s, "keymeld-gateway", argv, s->kms_endpoint != NULL ? aws : NULL, "gateway.log");
 }
 
 void stack_start_gateway(struct stack *s)
@@ -343,7 +360,13 @@ void stack_start(struct stack *s, size_t n)
     bool no_fsync = s->no_fsync, keep_dir = s->keep_dir;
     const char *sealer = s->enclave_sealer;
     uint32_t max_sessions = s->enclave_max_sessions;
+    const char *kms_endpoint = s->kms_endpoint;
+    void (*before_start)(struct stack *, void *) = s->before_start;
+    void *before_start_ctx = s->before_start_ctx;
     memset(s, 0, sizeof(*s));
+    s->kms_endpoint = kms_endpoint;
+    s->before_start = before_start;
+    s->before_start_ctx = before_start_ctx;
     s->log_level = level;
     s->no_fsync = no_fsync;
     s->keep_dir = keep_dir;
@@ -356,6 +379,8 @@ void stack_start(struct stack *s, size_t n)
     s->n = n;
     make_trust(s);
     make_kek(s);
+    if (s->before_start != NULL)
+        s->before_start(s, s->before_start_ctx);
     for (size_t i = 0; i < n; i++)
         stack_start_enclave(s, i);
     s->gateway_port = free_port();

@@ -15,6 +15,13 @@
 
 #define STACK_MAX_ENCLAVES 8
 
+/* With kms_endpoint: the KMS key the enclaves name and the credentials
+ * the gateway hands them (a KMS stand-in must know the same). */
+#define STACK_KMS_KEY_ID            "alias/keymeld-stack"
+#define STACK_AWS_ACCESS_KEY_ID     "AKIDKEYMELDSTACK"
+#define STACK_AWS_SECRET_ACCESS_KEY "keymeld/stack+secret/0123456789abcdefghij"
+#define STACK_AWS_SESSION_TOKEN     "FwoGZXIvYXdzEXAMPLE//stack+token=="
+
 struct client_trust;
 
 struct stack {
@@ -42,6 +49,17 @@ struct stack {
                                         NULL = "file" (a KEK in dir/kek) */
     uint32_t enclave_max_sessions;   /* ENCLAVE_MAX_SESSIONS; 0 = default */
     bool keep_dir;                   /* leave the directory after a clean stop too */
+    /* A KMS (stand-in) at this http://127.0.0.1:PORT: enclaves started from
+     * now on run SEALER=aws-kms against it (KMS_KEY_ID=STACK_KMS_KEY_ID,
+     * KMS_ALLOW_HTTP=1, KMS_PROXY_PORT=0) instead of the file sealer, and the
+     * gateway gets STACK_AWS_* as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+     * AWS_SESSION_TOKEN. Borrowed. */
+    const char *kms_endpoint;
+    /* Called by stack_start once dir, the development CA (trust_root) and
+     * pcrs_path exist, before any process starts (e.g. to start a KMS
+     * stand-in that trusts them and set kms_endpoint). */
+    void (*before_start)(struct stack *s, void *ctx);
+    void *before_start_ctx;
 };
 
 /* Called on any failure with a message (after the relevant log was printed
