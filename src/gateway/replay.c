@@ -12,7 +12,9 @@
 #include "common/banned.h"
 
 #define LOG_COMP "auth"
-#define BUCKETS  1024
+
+uint32_t gw_replay_test_delay_ms;
+#define BUCKETS 1024
 
 /* A pair claimed but not yet known to be in the database. */
 struct pending {
@@ -23,6 +25,14 @@ struct pending {
 
 struct gw_replay {
     struct store *store;
+    /* Claims hold it shared from their in-memory mark to the end of their
+     * database check; the recorder holds it exclusively while it writes a
+     * batch and drops the written pairs from memory. So a claim never sees
+     * its own pair in the database (recorded between its mark and its
+     * check) and takes it for a replay, and no pair is ever in neither
+     * place while a claim looks. Writers are preferred: claims arrive all
+     * the time and must not starve the recorder. */
+    pthread_rwlock_t flush_lock;
     pthread_mutex_t lock;
     pthread_cond_t wake; /* to the thread: work arrived, or stopping */
     struct pending *buckets[BUCKETS];
@@ -101,9 +111,14 @@ static void end_batch_locked(struct gw_replay *r, bool recorded)
 
 /* Writes one batch, without the lock held. Returns whether it was
  * recorded. */
+/* Called and returns with r->lock held; takes flush_lock first (claims
+ * take it before r->lock). */
 static bool record_batch(struct gw_replay *r)
 {
     size_t n;
+    pthread_mutex_unlock(&r->lock);
+    pthread_rwlock_wrlock(&r->flush_lock);
+    pthread_mutex_lock(&r->lock);
     struct store_auth_nonce *batch = take_batch_locked(r, &n);
     pthread_mutex_unlock(&r->lock);
     int rc = n > 0 ? store_auth_nonces_add(r->store, batch, n) : KM_OK;
@@ -114,6 +129,9 @@ static bool record_batch(struct gw_replay *r)
     pthread_mutex_lock(&r->lock);
     end_batch_locked(r, rc == KM_OK);
     r->first_ms = clock_now_ms();
+    pthread_mutex_unlock(&r->lock);
+    pthread_rwlock_unlock(&r->flush_lock);
+    pthread_mutex_lock(&r->lock);
     return rc == KM_OK;
 }
 
@@ -150,6 +168,11 @@ struct gw_replay *gw_replay_new(struct store *store)
 {
     struct gw_replay *r = xcalloc(1, sizeof(*r));
     r->store = store;
+    pthread_rwlockattr_t rwa;
+    pthread_rwlockattr_init(&rwa);
+    pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&r->flush_lock, &rwa);
+    pthread_rwlockattr_destroy(&rwa);
     pthread_mutex_init(&r->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -180,6 +203,7 @@ void gw_replay_free(struct gw_replay *r)
     }
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
+    pthread_rwlock_destroy(&r->flush_lock);
     free(r);
 }
 
@@ -198,6 +222,7 @@ int gw_replay_claim(struct gw_replay *r, const char *key_hex, const char *nonce_
 
     /* In memory first, so two concurrent claims of one pair cannot both
      * pass the database check below. */
+    pthread_rwlock_rdlock(&r->flush_lock);
     pthread_mutex_lock(&r->lock);
     struct pending **slot = find_locked(r, key_hex, nonce_hex);
     int rc = *slot != NULL                          ? KM_ERR_EXISTS
@@ -215,15 +240,20 @@ int gw_replay_claim(struct gw_replay *r, const char *key_hex, const char *nonce_
     }
     pthread_mutex_unlock(&r->lock);
     if (rc != KM_OK) {
+        pthread_rwlock_unlock(&r->flush_lock);
         free(p);
         return rc;
     }
 
     /* Then the pairs recorded earlier (this run or before a restart). */
     bool seen;
+    if (gw_replay_test_delay_ms != 0)
+        clock_sleep_ms(gw_replay_test_delay_ms);
     rc = store_auth_nonce_seen(r->store, key_hex, nonce_hex, &seen);
-    if (rc == KM_OK && !seen)
+    if (rc == KM_OK && !seen) {
+        pthread_rwlock_unlock(&r->flush_lock);
         return KM_OK;
+    }
     /* Seen (or unknown): withdraw the claim unless a batch holds it already,
      * in which case recording it again changes nothing. */
     pthread_mutex_lock(&r->lock);
@@ -236,5 +266,6 @@ int gw_replay_claim(struct gw_replay *r, const char *key_hex, const char *nonce_
         free(held);
     }
     pthread_mutex_unlock(&r->lock);
+    pthread_rwlock_unlock(&r->flush_lock);
     return rc == KM_OK ? KM_ERR_EXISTS : rc;
 }

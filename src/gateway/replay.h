@@ -48,4 +48,9 @@ void gw_replay_free(struct gw_replay *r);
 int gw_replay_claim(struct gw_replay *r, const char *key_hex, const char *nonce_hex,
                     int64_t expires_at) KM_WUR;
 
+/* Test hook: a pause between a claim's in-memory mark and its database
+ * check (0 in the product), to prove that a batch recorded meanwhile does
+ * not make a fresh request look like a replay. */
+extern uint32_t gw_replay_test_delay_ms;
+
 #endif /* KM_GATEWAY_REPLAY_H */

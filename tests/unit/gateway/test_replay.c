@@ -76,6 +76,29 @@ static void test_recorded_in_database(void **state)
     store_close(s);
 }
 
+/* The recorder flushes while a claim sits between its in-memory mark and
+ * its database check (a 40 ms pause, twice the flush interval): the fresh
+ * request is still accepted, not taken for a replay of itself, and a second
+ * claim of the same pair is still refused. */
+static void test_flush_during_claim(void **state)
+{
+    (void)state;
+    struct store *s = open_store(true);
+    struct gw_replay *r = gw_replay_new(s);
+    CHECK_OK(gw_replay_claim(r, KEY, "a0", 1000)); /* the recorder has work */
+    gw_replay_test_delay_ms = 2 * GW_REPLAY_FLUSH_MS;
+    for (int i = 0; i < 5; i++) {
+        char nonce[8];
+        snprintf(nonce, sizeof(nonce), "b%d", i);
+        CHECK_OK(gw_replay_claim(r, KEY, nonce, 1000));
+        CHECK_ERR(gw_replay_claim(r, KEY, nonce, 1000), KM_ERR_EXISTS);
+    }
+    gw_replay_test_delay_ms = 0;
+    gw_replay_free(r);
+    CHECK(in_db(s, "b4"));
+    store_close(s);
+}
+
 /* A restart keeps refusing what was claimed before it. */
 static void test_survives_restart(void **state)
 {
@@ -152,10 +175,8 @@ static void test_concurrent_claims(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_claim_once),
-        TEST(test_recorded_in_database),
-        TEST(test_survives_restart),
-        TEST(test_concurrent_claims),
+        TEST(test_claim_once),       TEST(test_recorded_in_database), TEST(test_flush_during_claim),
+        TEST(test_survives_restart), TEST(test_concurrent_claims),
     };
     int failed = RUN_TESTS("replay", tests);
     if (failed == 0 && dir[0] != '\0') {
