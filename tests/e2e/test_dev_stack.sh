@@ -163,6 +163,9 @@ grep -q "enclave 2" "$WORK/demo.err" || fail "the unavailable list does not name
 
 step "start brings it back"
 "$DEV" start > /dev/null
+# The stopped enclave's log is kept, not emptied, by the restart.
+grep -q "TCP server listening" "$WORK/logs/enclave-2.log.1" ||
+    fail "start emptied the previous log of enclave 2 instead of keeping it as enclave-2.log.1"
 "$KM" demo --gateway "$GW" --participants 3 --messages 1 > /dev/null || fail "demo after restart"
 
 step "stop"
