@@ -87,6 +87,9 @@ enum cfg_field {
     CFG_F_SERVER_ENABLE_CORS,
     CFG_F_SERVER_ENABLE_COMPRESSION,
     CFG_F_SERVER_MAX_REQUEST_SIZE_BYTES,
+    CFG_F_SERVER_MAX_CONNECTIONS,
+    CFG_F_SERVER_MAX_CONNECTIONS_PER_IP,
+    CFG_F_SERVER_IDLE_TIMEOUT_SECS,
     CFG_F_DATABASE_PATH,
     CFG_F_DATABASE_MAX_CONNECTIONS,
     CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS,
@@ -184,6 +187,12 @@ struct cfg_server {
     bool enable_cors;
     bool enable_compression;
     uint32_t max_request_size_bytes;
+    /* Connection limits (docs/CONFIGURATION.md "server"): all connections,
+     * connections from one address (one client cannot hold them all), and
+     * the seconds a connection may sit without a byte. */
+    uint32_t max_connections;
+    uint32_t max_connections_per_ip;
+    uint32_t idle_timeout_secs;
 };
 
 struct cfg_database {

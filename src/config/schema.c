@@ -58,6 +58,12 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
     [CFG_F_SERVER_MAX_REQUEST_SIZE_BYTES] =
         F_U32("server", "max_request_size_bytes", server.max_request_size_bytes, 1024, 1u << 30,
               "1048576", NULL),
+    [CFG_F_SERVER_MAX_CONNECTIONS] =
+        F_U32("server", "max_connections", server.max_connections, 16, 100000, "1024", NULL),
+    [CFG_F_SERVER_MAX_CONNECTIONS_PER_IP] = F_U32(
+        "server", "max_connections_per_ip", server.max_connections_per_ip, 1, 100000, "64", NULL),
+    [CFG_F_SERVER_IDLE_TIMEOUT_SECS] =
+        F_U32("server", "idle_timeout_secs", server.idle_timeout_secs, 1, 3600, "15", NULL),
 
     [CFG_F_DATABASE_PATH] = F_STR("database", "path", database.path, "./data/keymeld-dev.db",
                                   "/var/lib/keymeld/keymeld.db"),

@@ -54,6 +54,9 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
         .host = cfg->server.host,
         .port = (uint16_t)cfg->server.port,
         .max_body = cfg->server.max_request_size_bytes,
+        .max_connections = cfg->server.max_connections,
+        .max_per_ip = cfg->server.max_connections_per_ip,
+        .idle_timeout = cfg->server.idle_timeout_secs,
         .cors = cfg->server.enable_cors,
     };
     r = http_server_start(&gw->http, &hc, gw_routes, gw_routes_count, gw, err);

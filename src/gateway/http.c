@@ -37,6 +37,7 @@ struct http_server {
 struct req_ctx {
     struct buf body;
     bool too_large;
+    bool answered; /* refused from its headers already */
     uint64_t start_ns;
 };
 
@@ -327,6 +328,39 @@ static bool peer_is_loopback(struct MHD_Connection *conn)
     return false;
 }
 
+/* Answers at once a request whose headers already condemn it: a
+ * Content-Length over the limit (413), a transfer coding other than chunked
+ * (501). Returns true when it answered. */
+static bool refuse_early(struct http_server *s, struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    struct http_response resp = {.status = 500, .content_type = "application/json"};
+    buf_init(&resp.body, 4096);
+    bool refuse = true;
+    if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
+        http_reply_error(&resp, 413, "payload_too_large",
+                         "request body of %.20s bytes exceeds the limit of %zu bytes", cl,
+                         s->max_body);
+    else if (te != NULL && strcasecmp(te, "chunked") != 0)
+        http_reply_error(&resp, 501, "not_implemented",
+                         "Transfer-Encoding '%.40s' is not supported: send the body with "
+                         "Content-Length or Transfer-Encoding: chunked",
+                         te);
+    else
+        refuse = false;
+    if (refuse) {
+        char rid[HTTP_REQUEST_ID_LEN + 1] = "";
+        struct uuid u;
+        if (uuid_v7_new(&u) == KM_OK)
+            uuid_format(rid, &u);
+        (void)send_response(conn, &resp, rid, s->cors);
+        count_status(s, -1, resp.status);
+    }
+    buf_release(&resp.body);
+    return refuse;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -338,12 +372,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rc = xcalloc(1, sizeof(*rc));
         buf_init(&rc->body, s->max_body);
         rc->start_ns = clock_now_ns();
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
-            rc->too_large = true;
         *con_cls = rc;
+        /* Decided from the headers, before any body byte is accepted (and
+         * before "100 Continue" is sent): no body is read only to be
+         * refused. */
+        rc->answered = refuse_early(s, conn);
         return MHD_YES;
     }
+    if (rc->answered)
+        return MHD_YES;
     if (*upload_size > 0) {
         if (!rc->too_large && buf_put(&rc->body, upload_data, *upload_size) != KM_OK)
             rc->too_large = true; /* keep draining; answer 413 at the end */
@@ -430,8 +467,12 @@ int http_server_start(struct http_server **out, const struct http_server_config 
     s->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 512u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 1024u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip ? cfg->max_per_ip : 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout ? cfg->idle_timeout : 15u,
+        /* Request line and headers must fit: longer ones get 414 / 431. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEMORY,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (s->daemon == NULL) {
         *out = NULL;

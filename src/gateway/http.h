@@ -27,6 +27,7 @@
 #include "common/err.h"
 
 #define HTTP_MAX_PARAMS     4
+#define HTTP_HEADER_MEMORY  (256u * 1024u) /* request line + headers of one request */
 #define HTTP_REQUEST_ID_LEN 36
 
 struct http_request {
@@ -98,7 +99,9 @@ struct http_server_config {
     const char *host;         /* bind address (name or literal) */
     uint16_t port;            /* 0 = ephemeral (http_server_port tells) */
     size_t max_body;          /* bytes; 0 = 1 MiB */
-    unsigned max_connections; /* 0 = 512 */
+    unsigned max_connections; /* 0 = 1024 */
+    unsigned max_per_ip;      /* connections from one address; 0 = 64 */
+    unsigned idle_timeout;    /* seconds without a byte before closing; 0 = 15 */
     bool cors;                /* add Access-Control-Allow-Origin: * */
 };
 

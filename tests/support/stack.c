@@ -272,6 +272,8 @@ static void write_config(struct stack *s)
     fprintf(f,
             "environment: development\n"
             "server:\n  host: 127.0.0.1\n  port: %u\n"
+            /* Every test client (up to bench_e2e's 64 threads) is 127.0.0.1. */
+            "  max_connections_per_ip: 1024\n"
             "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n"
             "logging:\n  level: %s\n"
             "coordinator:\n  health_check_interval_secs: 1\n"
