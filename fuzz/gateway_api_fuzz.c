@@ -251,7 +251,7 @@ static void seed_keygen(struct fuzz_state *s, const char *id, enum store_keygen_
     k.subsets = json_pack("[{s:s, s:[s, s]}]", "subset_id", SUBSET, "participants", U_A, U_B);
     static char tweak_ct[] = "abababababababababababababababab";
     k.encrypted_taproot_tweak = tweak_ct;
-    must(store_keygen_reserve(st, &k), "reserve");
+    must(store_keygen_reserve(st, &k, NULL, NULL), "reserve");
     json_decref(k.enclave_keys);
     json_decref(k.subsets);
     if (upto == STORE_KEYGEN_RESERVED)

@@ -19,6 +19,7 @@ struct rest_client {
     CURL *curl;
     char *base;
     uint32_t timeout_ms;
+    char api_key[128]; /* "" = none */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -50,7 +51,19 @@ void rest_client_free(struct rest_client *c)
         return;
     curl_easy_cleanup(c->curl);
     free(c->base);
-    free(c);
+    secure_free(c, sizeof(*c));
+}
+
+int rest_client_set_api_key(struct rest_client *c, const char *token)
+{
+    if (token == NULL || token[0] == '\0') {
+        secure_wipe(c->api_key, sizeof(c->api_key));
+        return KM_OK;
+    }
+    if (strlen(token) >= sizeof(c->api_key) || strpbrk(token, "\r\n") != NULL)
+        return KM_ERR_INVALID;
+    snprintf(c->api_key, sizeof(c->api_key), "%s", token);
+    return KM_OK;
 }
 
 void rest_response_clear(struct rest_response *r)
@@ -134,6 +147,12 @@ int rest_call(struct rest_client *c, struct rest_response *out, const char *meth
     struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
     if (text)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    if (c->api_key[0] != '\0') {
+        char line[160];
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", c->api_key);
+        hdrs = curl_slist_append(hdrs, line);
+        secure_wipe(line, sizeof(line));
+    }
     int r = signer ? sign_headers(&hdrs, signer, method, path, text, text_len, err) : KM_OK;
 
     struct buf resp;

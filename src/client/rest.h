@@ -37,6 +37,11 @@ struct rest_response {
 struct rest_client *rest_client_new(const char *base_url, uint32_t timeout_ms);
 void rest_client_free(struct rest_client *c);
 
+/* Sends "Authorization: Bearer <token>" (an operator API key: docs/API.md
+ * "API keys") with every later request; NULL or "" stops. KM_ERR_INVALID
+ * for a token too long or with a line break. */
+int rest_client_set_api_key(struct rest_client *c, const char *token) KM_WUR;
+
 /*
  * Sends METHOD base_url+path (path includes any query string) with body
  * (NULL = no body; borrowed) and, when signer is not NULL, the request

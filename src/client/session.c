@@ -141,9 +141,10 @@ int client_keygen_reserve(struct rest_client *c, struct client_keygen *k, uint32
     json_t *ids = json_array();
     for (size_t i = 0; i < k->nusers; i++)
         json_array_append_new(ids, json_string(k->users[i].id_s));
-    json_t *body = json_pack("{s:s, s:s, s:o, s:i}", "keygen_session_id", k->id_s,
-                             "coordinator_user_id", k->users[0].id_s, "expected_participants", ids,
-                             "timeout_secs", (int)timeout_secs);
+    json_t *body =
+        json_pack("{s:s, s:s, s:o, s:i, s:o}", "keygen_session_id", k->id_s, "coordinator_user_id",
+                  k->users[0].id_s, "expected_participants", ids, "timeout_secs", (int)timeout_secs,
+                  "session_public_key", hex_json(k->session_auth.xonly, 32));
     if (k->max_signing_sessions > 0)
         json_object_set_new(body, "max_signing_sessions", json_integer(k->max_signing_sessions));
     if (k->tweak.type != PROTO_TWEAK_NONE) {
@@ -201,7 +202,8 @@ int client_keygen_initialize(struct rest_client *c, struct client_keygen *k, str
         "coordinator_require_signing_approval", coord->require_approval, "enclave_public_key",
         hex_json(k->coordinator_pk, PROTO_PUBKEY_LEN));
     json_t *res;
-    r = call_ok(c, &res, "POST", path, body, NULL, err);
+    /* Signed with the session key named at reserve: only the reserver may. */
+    r = call_ok(c, &res, "POST", path, body, &k->session_auth, err);
     json_decref(res);
     return r;
 }

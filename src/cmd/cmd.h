@@ -56,6 +56,8 @@ int cmd_sign(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_attest(int argc, char **argv); /* cmd_attest.c */
 int cmd_dev_ca(int argc, char **argv);
+int cmd_audit(int argc, char **argv);  /* cmd_audit.c */
+int cmd_apikey(int argc, char **argv); /* cmd_apikey.c */
 
 /*
  * Trust options of the commands that encrypt to enclave keys (keygen,

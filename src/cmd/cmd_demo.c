@@ -47,29 +47,30 @@ struct demo_opts {
 
 static void demo_usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: keymeld demo [--gateway URL] [--participants N] [--messages M]\n"
-        "                    [--network regtest|testnet|mainnet] [--json]\n"
-        "                    [--trust-root PEM] (--pcrs FILE | --insecure-skip-attestation)\n"
-        "\n"
-        "Runs a complete MuSig2 session against a running gateway: keygen with N\n"
-        "participants (keys made locally, sent only ECIES-encrypted to the enclaves,\n"
-        "each enclave's key verified by its attestation document first), the BIP-86\n"
-        "Taproot address of the aggregate key, then a batch of M messages signed,\n"
-        "decrypted and verified locally (BIP-340).\n"
-        "\n"
-        "  --gateway URL       default $KEYMELD_GATEWAY_URL, else " DEFAULT_GATEWAY "\n"
-        "  --participants N    2..1000, default 3\n"
-        "  --messages M        1..100, default 3\n"
-        "  --network NET       address prefix: regtest (bcrt, default), testnet (tb),\n"
-        "                      mainnet (bc)\n"
-        "  --json              a JSON summary on stdout instead of the narration\n" CMD_TRUST_USAGE
-        "\n"
-        "Start the stack first: make start (scripts/keymeld-dev start); the development\n"
-        "stack's trust: --trust-root DEV_DIR/dev-ca/root.pem --pcrs DEV_DIR/pcrs.json\n"
-        "(scripts/keymeld-dev demo passes them).\n"
-        "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
+    fprintf(out,
+            "usage: keymeld demo [--gateway URL] [--participants N] [--messages M]\n"
+            "                    [--network regtest|testnet|mainnet] [--json]\n"
+            "                    [--trust-root PEM] (--pcrs FILE | --insecure-skip-attestation)\n"
+            "\n"
+            "Runs a complete MuSig2 session against a running gateway: keygen with N\n"
+            "participants (keys made locally, sent only ECIES-encrypted to the enclaves,\n"
+            "each enclave's key verified by its attestation document first), the BIP-86\n"
+            "Taproot address of the aggregate key, then a batch of M messages signed,\n"
+            "decrypted and verified locally (BIP-340).\n"
+            "\n"
+            "  --gateway URL       default $KEYMELD_GATEWAY_URL, else " DEFAULT_GATEWAY "\n"
+            "  --participants N    2..1000, default 3\n"
+            "  --messages M        1..100, default 3\n"
+            "  --network NET       address prefix: regtest (bcrt, default), testnet (tb),\n"
+            "                      mainnet (bc)\n"
+            "  --json              a JSON summary on stdout instead of the narration\n"
+            "  (env KEYMELD_API_KEY: the operator API key reserve needs unless the gateway\n"
+            "   runs with server.open_reserve, as the development stack does)\n" CMD_TRUST_USAGE
+            "\n"
+            "Start the stack first: make start (scripts/keymeld-dev start); the development\n"
+            "stack's trust: --trust-root DEV_DIR/dev-ca/root.pem --pcrs DEV_DIR/pcrs.json\n"
+            "(scripts/keymeld-dev demo passes them).\n"
+            "Exit status: 0 every signature verified, 1 failure, 2 usage error.\n");
 }
 
 static int parse_demo(struct demo_opts *d, int argc, char **argv)
@@ -290,6 +291,9 @@ static int report_attestation(struct rest_client *c, const struct client_trust *
 static int run_demo(const struct demo_opts *d)
 {
     struct rest_client *c = rest_client_new(d->gateway, 30000);
+    /* reserve needs an operator API key unless the gateway is in open mode. */
+    if (rest_client_set_api_key(c, getenv("KEYMELD_API_KEY")) != KM_OK)
+        fprintf(stderr, "keymeld demo: KEYMELD_API_KEY is not a usable API key: ignored\n");
     struct client_keygen k;
     struct client_signing s = {0};
     struct km_error err;

@@ -62,6 +62,8 @@ static void keygen_usage(FILE *out)
                  "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n"
                  "Each enclave's key is verified by its attestation document (root, PCR policy,\n"
                  "fresh nonce) before a private key is encrypted to it.\n"
+                 "The operator API key reserve needs (unless the gateway runs with\n"
+                 "server.open_reserve, as the development stack does) comes from KEYMELD_API_KEY.\n"
                  "\n" CMD_TRUST_USAGE);
 }
 
@@ -117,7 +119,12 @@ int cmd_keygen(int argc, char **argv)
     }
     k.trust = &trust;
     struct rest_client *c = rest_client_new(gateway, 30000);
-    int rc = client_keygen_run(c, &k, 3600, 60000, &err);
+    /* reserve needs an operator API key unless the gateway is in open mode. */
+    int rc = rest_client_set_api_key(c, getenv("KEYMELD_API_KEY"));
+    if (rc != KM_OK)
+        km_error_set(&err, rc, 0, "KEYMELD_API_KEY is not a usable API key");
+    else
+        rc = client_keygen_run(c, &k, 3600, 60000, &err);
     if (rc == KM_OK)
         rc = keyfile_save(out, &k, gateway, &err);
     if (rc == KM_OK) {

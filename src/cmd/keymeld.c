@@ -7,6 +7,8 @@
  *   keymeld attest ID | verify FILE    enclave attestation (cmd_attest.c)
  *   keymeld dev-ca init DIR            the development attestation CA
  *   keymeld config check [--config FILE]
+ *   keymeld audit verify FILE          the audit log's chain (cmd_audit.c)
+ *   keymeld apikey create|list|revoke  operator API keys (cmd_apikey.c)
  *
  * Exit codes: 0 success, 1 the operation failed, 2 usage error. Each
  * subcommand is a row in the table below; see cmd.h.
@@ -29,6 +31,9 @@ static const struct cmd_entry commands[] = {
      cmd_attest},
     {"dev-ca", "init DIR", "create the development attestation CA", cmd_dev_ca},
     {"config", "check [--config FILE]", "check the gateway configuration", cmd_config},
+    {"audit", "verify FILE [--json]", "check the audit log's hash chain", cmd_audit},
+    {"apikey", "create|list|revoke", "operator API keys for reserve (gateway host only)",
+     cmd_apikey},
 };
 
 int main(int argc, char **argv)

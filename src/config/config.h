@@ -90,6 +90,7 @@ enum cfg_field {
     CFG_F_SERVER_MAX_CONNECTIONS,
     CFG_F_SERVER_MAX_CONNECTIONS_PER_IP,
     CFG_F_SERVER_IDLE_TIMEOUT_SECS,
+    CFG_F_SERVER_OPEN_RESERVE,
     CFG_F_DATABASE_PATH,
     CFG_F_DATABASE_MAX_CONNECTIONS,
     CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS,
@@ -143,6 +144,8 @@ enum cfg_field {
     CFG_F_SECURITY_ATTESTATION_PCRS,
     CFG_F_SECURITY_ATTESTATION_MAX_AGE_SECS,
     CFG_F_SECURITY_ATTESTATION_ALLOW_DEBUG,
+    CFG_F_AUDIT_PATH,
+    CFG_F_AUDIT_FSYNC,
     CFG_F_DEVELOPMENT_SECTION, /* the development: key itself (presence) */
     CFG_F_DEVELOPMENT_ENABLE_TEST_ENDPOINTS,
     CFG_F_DEVELOPMENT_DISABLE_ENCLAVE_VERIFICATION,
@@ -193,6 +196,9 @@ struct cfg_server {
     uint32_t max_connections;
     uint32_t max_connections_per_ip;
     uint32_t idle_timeout_secs;
+    /* Anyone may reserve keygens, without an API key: development only
+     * (an error in production). */
+    bool open_reserve;
 };
 
 struct cfg_database {
@@ -271,6 +277,14 @@ struct cfg_security {
     bool attestation_allow_debug;
 };
 
+/* The audit log (audit/audit.h): one JSON line per security event, each
+ * carrying the hash of the line before. path "" turns it off; fsync makes
+ * every line durable before the request answers. */
+struct cfg_audit {
+    char path[CFG_PATH_MAX + 1];
+    bool fsync;
+};
+
 struct cfg_development {
     bool present; /* the file has a development: section */
     bool enable_test_endpoints;
@@ -297,6 +311,7 @@ struct cfg {
     struct cfg_coordinator coordinator;
     struct cfg_logging logging;
     struct cfg_security security;
+    struct cfg_audit audit;
     struct cfg_development development;
     struct cfg_src src[CFG_F_COUNT];
 };

@@ -112,9 +112,9 @@ static const char *suggest_key(const struct cfg_ynode *k, const char *section)
 {
     struct suggest s = {NULL, SIZE_MAX};
     if (section == NULL) {
-        static const char *const top[] = {"environment", "server",   "database",
-                                          "kms",         "enclaves", "coordinator",
-                                          "logging",     "security", "development"};
+        static const char *const top[] = {"environment", "server",      "database", "kms",
+                                          "enclaves",    "coordinator", "logging",  "security",
+                                          "audit",       "development"};
         for (size_t i = 0; i < KM_ARRAY_LEN(top); i++)
             suggest_try(&s, k, top[i]);
     } else if (strcmp(section, "[]") == 0) {

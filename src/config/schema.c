@@ -64,6 +64,8 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
         "server", "max_connections_per_ip", server.max_connections_per_ip, 1, 100000, "64", NULL),
     [CFG_F_SERVER_IDLE_TIMEOUT_SECS] =
         F_U32("server", "idle_timeout_secs", server.idle_timeout_secs, 1, 3600, "15", NULL),
+    [CFG_F_SERVER_OPEN_RESERVE] =
+        F_BOOL("server", "open_reserve", server.open_reserve, "false", NULL),
 
     [CFG_F_DATABASE_PATH] = F_STR("database", "path", database.path, "./data/keymeld-dev.db",
                                   "/var/lib/keymeld/keymeld.db"),
@@ -208,6 +210,9 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
     [CFG_F_SECURITY_ATTESTATION_ALLOW_DEBUG] = F_BOOL(
         "security", "attestation_allow_debug", security.attestation_allow_debug, "false", NULL),
 
+    [CFG_F_AUDIT_PATH] = F_STR("audit", "path", audit.path, "", "/var/log/keymeld/audit.jsonl"),
+    [CFG_F_AUDIT_FSYNC] = F_BOOL("audit", "fsync", audit.fsync, "true", NULL),
+
     [CFG_F_DEVELOPMENT_SECTION] = {.key = "development",
                                    .path = "development",
                                    .type = CFG_T_SECTION},
@@ -255,8 +260,9 @@ const struct cfg_ignored_key cfg_ignored_keys[] = {
 
 bool cfg_is_section(const char *name)
 {
-    static const char *const sections[] = {"server",      "database", "kms",      "enclaves",
-                                           "coordinator", "logging",  "security", "development"};
+    static const char *const sections[] = {"server",   "database",    "kms",
+                                           "enclaves", "coordinator", "logging",
+                                           "security", "audit",       "development"};
     for (size_t i = 0; i < KM_ARRAY_LEN(sections); i++) {
         if (strcmp(name, sections[i]) == 0)
             return true;

@@ -383,6 +383,10 @@ static void check_production(struct vctx *v)
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_ENABLE_ATTESTATION),
                      "Attestation must be enabled in production: set "
                      "security.enable_attestation: true");
+    if (c->server.open_reserve)
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SERVER_OPEN_RESERVE),
+                     "server.open_reserve lets anyone create keygens: it is for development "
+                     "only; in production reserve needs an API key (keymeld apikey create)");
     if (c->security.attestation_allow_debug)
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_ATTESTATION_ALLOW_DEBUG),
                      "Debug-mode enclaves have all-zero PCRs and prove nothing: set "

@@ -47,6 +47,15 @@ const EVP_MD *crypto_sha256(void)
     return ctx_sha256;
 }
 
+int crypto_sha256_digest(uint8_t out[32], const void *p, size_t n)
+{
+    unsigned int len = 0;
+    const EVP_MD *md = crypto_sha256();
+    if (md == NULL || EVP_Digest(p, n, out, &len, md, NULL) != 1 || len != 32)
+        return KM_ERR_CRYPTO;
+    return KM_OK;
+}
+
 EVP_KDF *crypto_hkdf(void)
 {
     (void)crypto_ctx();

@@ -20,6 +20,8 @@
 #include <openssl/kdf.h>
 #include <secp256k1.h>
 
+#include "common/err.h"
+
 /* Returns the shared context (never NULL). Borrowed for the process
  * lifetime; never destroy it. */
 const secp256k1_context *crypto_ctx(void);
@@ -33,5 +35,8 @@ int crypto_ctx_blinded(void);
 const EVP_MD *crypto_sha256(void);
 EVP_KDF *crypto_hkdf(void);
 const EVP_CIPHER *crypto_aes256gcm(void);
+
+/* out = SHA-256(p[0..n)). KM_OK or KM_ERR_CRYPTO (no provider). */
+int crypto_sha256_digest(uint8_t out[32], const void *p, size_t n) KM_WUR;
 
 #endif /* KM_CRYPTO_CTX_H */

@@ -3,6 +3,7 @@
  * route table.
  */
 #include "gateway/api.h"
+#include "gateway/apikeys.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ static const struct proto_field reserve_fields[] = {
           PROTO_SEALED_SMALL_MAX, PF_F_OPTIONAL),
     FARR(api_reserve, subset_definitions, n_subset_definitions, &subset_schema, 0,
          PROTO_MAX_SUBSETS, PF_F_OPTIONAL | PF_F_DISTINCT),
+    FHEX(api_reserve, session_public_key, PROTO_XONLY_LEN, 0),
 };
 const struct proto_schema api_reserve_schema = {
     .name = "reserve request",
@@ -212,6 +214,9 @@ const struct http_route gw_routes[] = {
     {"GET", "/api/v1/enclaves/{id}/public-key", api_enclave_public_key},
     {"GET", "/api/v1/enclaves/{id}/attestation", api_enclave_attestation},
     {"POST", "/api/v1/admin/enclaves/{id}/rotate-key", api_admin_rotate_key},
+    {"POST", "/api/v1/admin/api-keys", api_admin_api_key_create},
+    {"GET", "/api/v1/admin/api-keys", api_admin_api_key_list},
+    {"DELETE", "/api/v1/admin/api-keys/{id}", api_admin_api_key_revoke},
     {"GET", "/api/v1/health", api_health},
     {"GET", "/api/v1/health/ready", api_health_ready},
     {"GET", "/api/v1/health/detail", api_health_detail},

@@ -34,6 +34,9 @@ struct api_reserve {
     struct proto_blob encrypted_taproot_tweak; /* optional */
     size_t n_subset_definitions;               /* optional */
     struct api_subset *subset_definitions;
+    /* The coordinator's session key (x-only): initialize must be signed with
+     * it and name it, so only whoever reserved can initialize. */
+    uint8_t session_public_key[PROTO_XONLY_LEN];
 };
 extern const struct proto_schema api_reserve_schema;
 

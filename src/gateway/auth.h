@@ -34,4 +34,13 @@
 int gw_auth_check(struct gateway *gw, const struct http_request *req, const char *pubkey_hex,
                   const char *who, struct http_response *resp) KM_WUR;
 
+/*
+ * For an id that does not exist: answers exactly as gw_auth_check answers a
+ * request for an existing one signed by the wrong key (401, same message,
+ * same checks), so an authenticated route does not tell a caller who cannot
+ * sign for an id whether the id exists. Always fails.
+ */
+int gw_auth_hide_unknown(struct gateway *gw, const struct http_request *req, const char *who,
+                         struct http_response *resp);
+
 #endif /* KM_GATEWAY_AUTH_H */

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "audit/audit.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "gateway/replay.h"
@@ -38,9 +39,21 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     int r = gw_attest_new(&attest, &cfg->security, err);
     if (r != KM_OK)
         return r;
+    /* The audit log next: a gateway that cannot record what it does does
+     * not start. */
+    if (cfg->audit.path[0] != '\0') {
+        gw->audit = audit_open(cfg->audit.path, err);
+        if (gw->audit == NULL) {
+            gw_attest_free(attest);
+            return err != NULL && err->code != KM_OK ? err->code : KM_ERR_IO;
+        }
+        audit_set_fsync(gw->audit, cfg->audit.fsync);
+    }
     r = store_open(&gw->store, &so, err);
     if (r != KM_OK) {
         gw_attest_free(attest);
+        audit_close(gw->audit);
+        gw->audit = NULL;
         return r;
     }
     gw->replay = gw_replay_new(gw->store);
@@ -86,5 +99,9 @@ void gateway_stop(struct gateway *gw)
     gw->enclaves = NULL;
     store_close(gw->store);
     gw->store = NULL;
+    /* Last: the coordinator and the enclave manager may record events
+     * until they are freed. */
+    audit_close(gw->audit);
+    gw->audit = NULL;
     log_info(LOG_COMP, "gateway stopped; database checkpointed");
 }

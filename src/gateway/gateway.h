@@ -2,11 +2,13 @@
  * gateway.h - the gateway process: configuration, database, enclave pools,
  * coordinator and HTTP API wired together.
  *
- *   gateway_start()  opens the store, creates a pool per enclave and starts
- *                    probing them, resumes unfinished sessions, and serves
- *                    HTTP (DESIGN.md §8, docs/API.md)
+ *   gateway_start()  opens the audit log (when audit.path is set) and the
+ *                    store, creates a pool per enclave and starts probing
+ *                    them, resumes unfinished sessions, and serves HTTP
+ *                    (DESIGN.md §8, docs/API.md)
  *   gateway_stop()   stops accepting requests, lets running handlers and
- *                    coordinator steps finish, checkpoints the WAL
+ *                    coordinator steps finish, checkpoints the WAL, closes
+ *                    the audit log
  */
 #ifndef KM_GATEWAY_GATEWAY_H
 #define KM_GATEWAY_GATEWAY_H
@@ -29,6 +31,7 @@
 /* Longest long poll a status request may ask for (?wait_ms=). */
 #define GW_MAX_WAIT_MS 30000
 
+struct audit_log;
 struct gw_replay;
 
 struct gateway {
@@ -38,6 +41,7 @@ struct gateway {
     struct enclave_mgr *enclaves;
     struct coord *coord;
     struct http_server *http;
+    struct audit_log *audit; /* NULL: audit.path is "" (gw_audit in audit_events.h) */
     uint64_t started_wall_ms;
 };
 

@@ -240,6 +240,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     MHD_add_response_header(r, "Cache-Control", "no-store");
     if (resp->allow[0] != '\0')
         MHD_add_response_header(r, "Allow", resp->allow);
+    if (resp->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", resp->retry_after);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
     if (cors)
         MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);

@@ -55,7 +55,8 @@ struct http_response {
     unsigned status;
     const char *content_type; /* static string */
     struct buf body;
-    char allow[64]; /* Allow header of a 405, "" otherwise */
+    char allow[64];       /* Allow header of a 405, "" otherwise */
+    unsigned retry_after; /* seconds: a Retry-After header (429, 503); 0 = none */
 };
 
 /* Sets a JSON reply; takes ownership of json (NULL = {}). */

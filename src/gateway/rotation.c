@@ -13,6 +13,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/audit_events.h"
 #include "gateway/gateway.h"
 #include "protocol/commands.h"
 #include "common/banned.h"
@@ -314,8 +315,14 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
                  "sealed key is retired",
                  eid, (long long)next.key_epoch, rep->keygens);
         enclave_mgr_key_rotated(gw->enclaves, eid, next.public_key);
+        gw_audit(gw, "enclave.key_rotated", "ok", NULL, NULL,
+                 json_pack("{s:I, s:I, s:I}", "enclave_id", (json_int_t)eid, "key_epoch",
+                           (json_int_t)next.key_epoch, "keygens", (json_int_t)rep->keygens),
+                 NULL);
     } else {
         log_warn(LOG_COMP, "enclave %u: rotation stopped: %s", eid, err->msg);
+        gw_audit(gw, "enclave.key_rotated", "failed", NULL, NULL,
+                 json_pack("{s:I}", "enclave_id", (json_int_t)eid), NULL);
     }
     proto_rotation_result_clear(&res);
     store_sealed_key_clear(&cur);

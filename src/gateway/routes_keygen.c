@@ -16,6 +16,8 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/api.h"
+#include "gateway/apikeys.h"
+#include "gateway/audit_events.h"
 #include "gateway/fanout.h"
 #include "common/banned.h"
 
@@ -52,8 +54,20 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
 {
     struct gateway *gw = ud;
     struct api_reserve body;
+    struct store_api_key apikey = {0};
+    /* Who may create work: a holder of an API key (or anyone, in the
+     * development-only open mode). Checked before the body is parsed. */
+    if (!gw->cfg->server.open_reserve && gw_api_key_check(gw, req, &apikey, resp) != KM_OK)
+        return;
     if (api_body(&api_reserve_schema, &body, req, resp) != KM_OK)
         return;
+    if (apikey.max_participants > 0 && body.n_expected_participants > apikey.max_participants) {
+        http_reply_error(resp, 403, "forbidden",
+                         "API key %s allows keygens of at most %u participants, not %zu", apikey.id,
+                         apikey.max_participants, body.n_expected_participants);
+        proto_clear(&api_reserve_schema, &body);
+        return;
+    }
 
     struct enclave_status *avail = XALLOC_ARRAY(struct enclave_status, PROTO_MAX_ENCLAVES);
     char why[2048];
@@ -112,7 +126,25 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
         json_decref(all);
     }
 
-    int r = store_keygen_reserve(gw->store, &k);
+    snprintf(k.api_key_id, sizeof(k.api_key_id), "%s", apikey.id);
+    api_hex(k.session_public_key, sizeof(k.session_public_key), body.session_public_key,
+            PROTO_XONLY_LEN);
+    struct store_reserve_quota quota = {apikey.keygens_per_hour, apikey.live_keygens};
+    const char *which = NULL;
+    int r = store_keygen_reserve(gw->store, &k, apikey.id[0] ? &quota : NULL, &which);
+    if (r == KM_ERR_LIMIT) {
+        json_decref(assignments);
+        json_decref(enclaves);
+        bool hourly = which != NULL && strcmp(which, "keygens_per_hour") == 0;
+        resp->retry_after = hourly ? 600 : 30;
+        gw_audit(gw, "keygen.reserve", "refused", req->request_id, apikey.id,
+                 json_pack("{s:s}", "keygen_id", k.id), which);
+        http_reply_error(resp, 429, "too_many_requests",
+                         "API key %s reached its quota of %u %s: retry later", apikey.id,
+                         hourly ? apikey.keygens_per_hour : apikey.live_keygens,
+                         hourly ? "keygens per hour" : "keygens in progress");
+        goto out;
+    }
     if (r != KM_OK) {
         json_decref(assignments);
         json_decref(enclaves);
@@ -129,6 +161,10 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
                   "expires_at", (json_int_t)(clock_wall_ms() / 1000u + (uint64_t)k.timeout_secs));
     log_info(LOG_COMP, "keygen %s reserved: %zu participants, coordinator enclave %u", k.id,
              k.nparticipants, k.coordinator_enclave_id);
+    gw_audit(
+        gw, "keygen.reserve", "ok", req->request_id, apikey.id,
+        json_pack("{s:s, s:I}", "keygen_id", k.id, "participants", (json_int_t)k.nparticipants),
+        NULL);
     http_reply_json(resp, 200, reply);
 out:
     free(avail);
@@ -137,9 +173,11 @@ out:
     proto_clear(&api_reserve_schema, &body);
 }
 
-/* Loads the session named by path parameter 0. On failure the reply is set. */
+/* Loads the session named by path parameter 0. On failure the reply is set:
+ * an unknown id answers like a wrong signature by `who` (the session's
+ * routes are all authenticated: gw_auth_hide_unknown). */
 static int load_session(struct gateway *gw, const struct http_request *req,
-                        struct http_response *resp, struct store_keygen *k)
+                        struct http_response *resp, struct store_keygen *k, const char *who)
 {
     struct uuid id;
     char text[UUID_STR_LEN + 1];
@@ -147,12 +185,28 @@ static int load_session(struct gateway *gw, const struct http_request *req,
     if (api_param_uuid(req, 0, "keygen session id", &id, text, resp) != KM_OK)
         return KM_ERR_INVALID;
     int r = store_keygen_get(gw->store, text, k);
+    if (r == KM_ERR_NOT_FOUND) {
+        (void)gw_auth_hide_unknown(gw, req, who, resp);
+        return r;
+    }
     if (r != KM_OK) {
         char what[80];
         snprintf(what, sizeof(what), "keygen session %s", text);
         api_store_error(resp, r, what);
     }
     return r;
+}
+
+/* Session-authenticated routes need an initialized session. */
+static int session_auth(struct gateway *gw, const struct http_request *req,
+                        const struct store_keygen *k, struct http_response *resp)
+{
+    if (k->session_public_key[0] == '\0') {
+        http_reply_error(resp, 409, "conflict",
+                         "keygen session %s is reserved but not initialized yet", k->id);
+        return KM_ERR_STATE;
+    }
+    return gw_auth_check(gw, req, k->session_public_key, "the session key", resp);
 }
 
 static struct store_participant *find_participant(struct store_keygen *k, const char *user_id)
@@ -205,10 +259,22 @@ void api_keygen_initialize(void *ud, const struct http_request *req, struct http
     struct store_keygen k;
     struct api_initialize body;
     memset(&body, 0, sizeof(body));
-    if (load_session(gw, req, resp, &k) != KM_OK)
+    if (load_session(gw, req, resp, &k, "the session key given at reserve") != KM_OK)
         return;
+    /* Only whoever reserved: signed with the session key given at reserve
+     * (and naming it). */
+    if (gw_auth_check(gw, req, k.session_public_key, "the session key given at reserve", resp) !=
+        KM_OK)
+        goto out;
     if (api_body(&api_initialize_schema, &body, req, resp) != KM_OK)
         goto out;
+    char given[2 * PROTO_XONLY_LEN + 1];
+    api_hex(given, sizeof(given), body.session_public_key, PROTO_XONLY_LEN);
+    if (strcmp(given, k.session_public_key) != 0) {
+        http_reply_error(resp, 409, "conflict",
+                         "session_public_key differs from the one given at reserve");
+        goto out;
+    }
     if (k.status != STORE_KEYGEN_RESERVED) {
         http_reply_error(resp, 409, "conflict",
                          "keygen session %s is %s, not reserved: it was already initialized", k.id,
@@ -239,6 +305,8 @@ void api_keygen_initialize(void *ud, const struct http_request *req, struct http
         goto out;
     }
     coord_changed(gw->coord, k.id);
+    gw_audit(gw, "keygen.initialize", "ok", req->request_id, k.api_key_id,
+             json_pack("{s:s, s:s}", "keygen_id", k.id, "user_id", k.coordinator_user_id), NULL);
     log_info(LOG_COMP, "keygen %s initialized; waiting for %zu participant(s)", k.id,
              k.nparticipants - 1);
     http_reply_json(resp, 200,
@@ -254,8 +322,14 @@ void api_keygen_slots(void *ud, const struct http_request *req, struct http_resp
 {
     struct gateway *gw = ud;
     struct store_keygen k;
-    if (load_session(gw, req, resp, &k) != KM_OK)
+    if (load_session(gw, req, resp, &k, "the session key") != KM_OK)
         return;
+    /* User ids are the session's business: participants hold the session
+     * secret, so they can sign. */
+    if (session_auth(gw, req, &k, resp) != KM_OK) {
+        store_keygen_clear(&k);
+        return;
+    }
     json_t *slots = json_array();
     for (size_t i = 0; i < k.nparticipants; i++) {
         const struct store_participant *p = &k.participants[i];
@@ -273,25 +347,13 @@ void api_keygen_slots(void *ud, const struct http_request *req, struct http_resp
     store_keygen_clear(&k);
 }
 
-/* Session-authenticated routes need an initialized session. */
-static int session_auth(struct gateway *gw, const struct http_request *req,
-                        const struct store_keygen *k, struct http_response *resp)
-{
-    if (k->session_public_key[0] == '\0') {
-        http_reply_error(resp, 409, "conflict",
-                         "keygen session %s is reserved but not initialized yet", k->id);
-        return KM_ERR_STATE;
-    }
-    return gw_auth_check(gw, req, k->session_public_key, "the session key", resp);
-}
-
 void api_keygen_register(void *ud, const struct http_request *req, struct http_response *resp)
 {
     struct gateway *gw = ud;
     struct store_keygen k;
     struct api_register body;
     memset(&body, 0, sizeof(body));
-    if (load_session(gw, req, resp, &k) != KM_OK)
+    if (load_session(gw, req, resp, &k, "the session key") != KM_OK)
         return;
     if (session_auth(gw, req, &k, resp) != KM_OK ||
         api_body(&api_register_schema, &body, req, resp) != KM_OK)
@@ -333,6 +395,8 @@ void api_keygen_register(void *ud, const struct http_request *req, struct http_r
         goto out;
     }
     coord_changed(gw->coord, k.id);
+    gw_audit(gw, "keygen.register", "ok", req->request_id, k.api_key_id,
+             json_pack("{s:s, s:s}", "keygen_id", k.id, "user_id", p.user_id), NULL);
     if (running) {
         log_info(LOG_COMP, "keygen %s: all %zu participants registered", k.id, expected);
         coord_wake(gw->coord, COORD_KEYGEN, k.id);
@@ -402,7 +466,7 @@ void api_keygen_status(void *ud, const struct http_request *req, struct http_res
     struct gateway *gw = ud;
     struct store_keygen k;
     uint32_t wait_ms;
-    if (load_session(gw, req, resp, &k) != KM_OK)
+    if (load_session(gw, req, resp, &k, "the session key") != KM_OK)
         return;
     if (session_auth(gw, req, &k, resp) == KM_OK && api_wait_ms(req, &wait_ms, resp) == KM_OK) {
         int r = wait_final(gw, &k, wait_ms);
@@ -418,7 +482,7 @@ void api_keygen_delete(void *ud, const struct http_request *req, struct http_res
 {
     struct gateway *gw = ud;
     struct store_keygen k;
-    if (load_session(gw, req, resp, &k) != KM_OK)
+    if (load_session(gw, req, resp, &k, "the session key") != KM_OK)
         return;
     if (session_auth(gw, req, &k, resp) != KM_OK)
         goto out;
@@ -452,6 +516,9 @@ void api_keygen_delete(void *ud, const struct http_request *req, struct http_res
         goto out;
     }
     coord_changed(gw->coord, k.id);
+    gw_audit(gw, "keygen.delete", "ok", req->request_id, k.api_key_id,
+             json_pack("{s:s, s:I}", "keygen_id", k.id, "enclaves_cleared", (json_int_t)cleared),
+             NULL);
     log_info(LOG_COMP, "keygen %s deleted (%zu of %zu enclaves cleared)", k.id, cleared, n);
     http_reply_json(resp, 200,
                     json_pack("{s:s, s:b, s:i, s:i}", "keygen_session_id", k.id, "deleted", 1,

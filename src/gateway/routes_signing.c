@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/api.h"
+#include "gateway/audit_events.h"
 #include "common/banned.h"
 
 #define LOG_COMP "api"
@@ -187,6 +188,10 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
         goto out;
     }
     int r = store_keygen_get(gw->store, kid, &k);
+    if (r == KM_ERR_NOT_FOUND) { /* as a wrong signer: existence stays hidden */
+        (void)gw_auth_hide_unknown(gw, req, "the keygen session key", resp);
+        goto out;
+    }
     if (r != KM_OK) {
         char what[80];
         snprintf(what, sizeof(what), "keygen session %s", kid);
@@ -242,6 +247,10 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     json_t *need = json_array();
     for (size_t i = 0; i < nreq; i++)
         json_array_append_new(need, json_string(approvers[i]));
+    gw_audit(gw, "signing.create", "ok", req->request_id, k.api_key_id,
+             json_pack("{s:s, s:s, s:I}", "signing_id", sid, "keygen_id", kid, "items",
+                       (json_int_t)body.n_items),
+             NULL);
     log_info(LOG_COMP, "signing %s created under keygen %s: %zu item(s), %zu approval(s) needed",
              sid, kid, body.n_items, nreq);
     json_t *reply =
@@ -277,21 +286,22 @@ static int load_for_user(struct gateway *gw, const struct http_request *req,
     int r = store_signing_get(gw->store, stext, sg);
     if (r == KM_OK)
         r = store_keygen_get(gw->store, sg->keygen_session_id, k);
+    *user = NULL;
+    for (size_t i = 0; r == KM_OK && i < k->nparticipants && *user == NULL; i++) {
+        if (strcmp(k->participants[i].user_id, utext) == 0 && k->participants[i].registered)
+            *user = &k->participants[i];
+    }
+    /* An unknown session or user answers as a wrong signer would: a caller
+     * who cannot sign learns nothing about which ids exist. */
+    if (r == KM_ERR_NOT_FOUND || (r == KM_OK && *user == NULL)) {
+        (void)gw_auth_hide_unknown(gw, req, "the participant's auth key", resp);
+        r = KM_ERR_NOT_FOUND;
+        goto fail;
+    }
     if (r != KM_OK) {
         char what[80];
         snprintf(what, sizeof(what), "signing session %s", stext);
         api_store_error(resp, r, what);
-        goto fail;
-    }
-    *user = NULL;
-    for (size_t i = 0; i < k->nparticipants && *user == NULL; i++) {
-        if (strcmp(k->participants[i].user_id, utext) == 0 && k->participants[i].registered)
-            *user = &k->participants[i];
-    }
-    if (*user == NULL) {
-        http_reply_error(resp, 404, "not_found",
-                         "user %s is not a participant of signing session %s", utext, stext);
-        r = KM_ERR_NOT_FOUND;
         goto fail;
     }
     r = gw_auth_check(gw, req, (*user)->auth_pubkey, "the participant's auth key", resp);
@@ -355,6 +365,10 @@ void api_signing_approve(void *ud, const struct http_request *req, struct http_r
         goto out;
     }
     coord_changed(gw->coord, sg.id);
+    gw_audit(gw, "signing.approve", "ok", req->request_id, k.api_key_id,
+             json_pack("{s:s, s:s, s:s}", "signing_id", sg.id, "keygen_id", k.id, "user_id",
+                       user->user_id),
+             NULL);
     if (running) {
         log_info(LOG_COMP, "signing %s: all %zu approvals received", sg.id, nreq);
         coord_wake(gw->coord, COORD_SIGNING, sg.id);

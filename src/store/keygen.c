@@ -46,25 +46,78 @@ void store_keygen_clear(struct store_keygen *k)
 static const char SQL_KEYGEN_INSERT[] =
     "INSERT INTO keygen_sessions (id, status, coordinator_user_id, coordinator_enclave_id,"
     " subsets, encrypted_taproot_tweak, timeout_secs, max_signing_sessions, enclave_keys,"
-    " created_at, updated_at, expires_at)"
-    " VALUES (?1, 'reserved', ?2, ?3, ?4, ?5, ?6, ?7, ?10, ?8, ?8, ?9)";
+    " created_at, updated_at, expires_at, session_public_key, api_key_id)"
+    " VALUES (?1, 'reserved', ?2, ?3, ?4, ?5, ?6, ?7, ?10, ?8, ?8, ?9, ?11, ?12)";
+static const char SQL_QUOTA_HOUR[] =
+    "SELECT count(*) FROM keygen_sessions WHERE api_key_id = ?1 AND created_at >= ?2";
+static const char SQL_QUOTA_LIVE[] = "SELECT count(*) FROM keygen_sessions WHERE api_key_id = ?1"
+                                     " AND status IN ('reserved', 'collecting', 'running')";
+
+static int count_for_key(struct store_conn *c, const char *sql, const char *key, int64_t since,
+                         int64_t *n)
+{
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (st == NULL)
+        return KM_ERR_INTERNAL;
+    int r = store_bind_text(st, 1, key);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, since);
+    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
+    if (r == KM_OK && rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else if (r == KM_OK)
+        r = store_sqlite_err(c, rc, "count keygens of an API key");
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Inside the reserve's transaction: the key's quotas still allow one more. */
+static int check_quota(struct store_conn *c, const char *key, const struct store_reserve_quota *q,
+                       int64_t now, const char **which)
+{
+    int64_t n = 0;
+    int r = KM_OK;
+    if (q->keygens_per_hour > 0 &&
+        (r = count_for_key(c, SQL_QUOTA_HOUR, key, now - 3600, &n)) == KM_OK &&
+        n >= q->keygens_per_hour) {
+        *which = "keygens_per_hour";
+        return KM_ERR_LIMIT;
+    }
+    if (r == KM_OK && q->live_keygens > 0 &&
+        (r = count_for_key(c, SQL_QUOTA_LIVE, key, 0, &n)) == KM_OK && n >= q->live_keygens) {
+        *which = "live_keygens";
+        return KM_ERR_LIMIT;
+    }
+    return r;
+}
 static const char SQL_SLOT_INSERT[] =
     "INSERT INTO keygen_participants (keygen_session_id, position, user_id, enclave_id)"
     " VALUES (?1, ?2, ?3, ?4)";
 
-int store_keygen_reserve(struct store *s, const struct store_keygen *k)
+int store_keygen_reserve(struct store *s, const struct store_keygen *k,
+                         const struct store_reserve_quota *quota, const char **which)
 {
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c), rc;
     sqlite3_stmt *st;
+    int64_t now = store_now();
+    if (which != NULL)
+        *which = NULL;
     if (r != KM_OK)
         goto out;
+    if (quota != NULL && k->api_key_id[0] != '\0') {
+        const char *w = NULL;
+        r = check_quota(c, k->api_key_id, quota, now, &w);
+        if (which != NULL)
+            *which = w;
+        if (r != KM_OK)
+            goto out;
+    }
     st = store_stmt(c, SQL_KEYGEN_INSERT);
     if (st == NULL) {
         r = KM_ERR_INTERNAL;
         goto out;
     }
-    int64_t now = store_now();
     r = store_bind_text(st, 1, k->id);
     if (r == KM_OK)
         r = store_bind_text(st, 2, k->coordinator_user_id);
@@ -79,6 +132,10 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k)
     sqlite3_bind_int64(st, 9, now + (int64_t)k->timeout_secs);
     if (r == KM_OK)
         r = store_bind_json(st, 10, k->enclave_keys);
+    if (r == KM_OK)
+        r = store_bind_text(st, 11, k->session_public_key);
+    if (r == KM_OK)
+        r = store_bind_text(st, 12, k->api_key_id);
     if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
         r = store_sqlite_err(c, rc, "insert keygen session");
     sqlite3_reset(st);
@@ -111,7 +168,7 @@ static const char SQL_KEYGEN_GET[] =
     " encrypted_taproot_tweak, timeout_secs, max_signing_sessions, session_public_key,"
     " encrypted_session_secret, enclave_keys, state, encrypted_aggregate_public_key,"
     " aggregate_check, subset_results, error, attempts, next_attempt_at, created_at,"
-    " updated_at, expires_at, completed_at FROM keygen_sessions WHERE id = ?1";
+    " updated_at, expires_at, completed_at, api_key_id FROM keygen_sessions WHERE id = ?1";
 static const char SQL_SLOTS_GET[] =
     "SELECT user_id, enclave_id, registered, encrypted_private_key, auth_pubkey,"
     " require_signing_approval, registered_at FROM keygen_participants"
@@ -147,6 +204,7 @@ static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st, bool with_
     k->updated_at = sqlite3_column_int64(st, 20);
     k->expires_at = sqlite3_column_int64(st, 21);
     k->completed_at = sqlite3_column_int64(st, 22);
+    store_col_copy(k->api_key_id, sizeof(k->api_key_id), st, 23);
 }
 
 static void participant_from_row(struct store_participant *p, sqlite3_stmt *st)

@@ -110,11 +110,25 @@ static const char migration_3[] = "CREATE TABLE enclave_sealed_keys ("
                                   "  created_at INTEGER NOT NULL,"
                                   "  PRIMARY KEY (enclave_id, key_epoch)) WITHOUT ROWID;";
 
+/* Operator API keys (stored hashed) and who reserved each keygen: only a
+ * key may create work, within its quotas (docs/API.md "API keys"). The
+ * session key given at reserve binds initialize to the reserver. */
+static const char migration_4[] =
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  secret_sha256 TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  keygens_per_hour INTEGER NOT NULL,"
+    "  live_keygens INTEGER NOT NULL,"
+    "  max_participants INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "ALTER TABLE keygen_sessions ADD COLUMN api_key_id TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX keygen_by_api_key ON keygen_sessions(api_key_id, created_at);";
+
 static const char *const migrations[] = {
     NULL, /* version 0: empty database */
-    migration_1,
-    migration_2,
-    migration_3,
+    migration_1, migration_2, migration_3, migration_4,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

@@ -40,7 +40,7 @@
 
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -107,6 +107,34 @@ int store_sealed_key_current(struct store *s, uint32_t enclave_id,
  * transaction, unless the enclave already has one: KM_ERR_EXISTS (another
  * gateway, or an earlier attempt, got there first; nothing changes). */
 int store_sealed_key_add(struct store *s, const struct store_sealed_key *k) KM_WUR;
+
+/* ---- API keys (store/apikeys.c) ---- */
+
+struct store_api_key {
+    char id[40];            /* public part of the token: "kmk_<16 hex>" */
+    char secret_sha256[65]; /* hex SHA-256 of the whole token */
+    char name[64];
+    uint32_t keygens_per_hour;
+    uint32_t live_keygens;     /* reserved, collecting or running at once */
+    uint32_t max_participants; /* per keygen */
+    int64_t created_at, revoked_at;
+};
+
+/* Inserts a new key. KM_ERR_EXISTS if the id is taken. */
+int store_api_key_create(struct store *s, const struct store_api_key *k) KM_WUR;
+/* KM_ERR_NOT_FOUND if absent (revoked keys are found: check revoked_at). */
+int store_api_key_get(struct store *s, const char *id, struct store_api_key *out) KM_WUR;
+/* Every key, oldest first; *out malloc'ed (free). */
+int store_api_key_list(struct store *s, struct store_api_key **out, size_t *n) KM_WUR;
+/* KM_ERR_NOT_FOUND if absent; revoking twice is KM_OK. */
+int store_api_key_revoke(struct store *s, const char *id) KM_WUR;
+
+/* The quotas store_keygen_reserve enforces for k->api_key_id, inside its
+ * transaction (two reserves racing cannot both take the last unit). */
+struct store_reserve_quota {
+    uint32_t keygens_per_hour; /* 0 = none */
+    uint32_t live_keygens;     /* 0 = none */
+};
 
 /* ---- key rotation (store/rotation.c, gateway/rotation.c) ---- */
 
@@ -188,7 +216,8 @@ struct store_keygen {
     char *encrypted_taproot_tweak; /* NULL = none */
     uint32_t timeout_secs;
     uint32_t max_signing_sessions;
-    char session_public_key[65];    /* "" until initialized */
+    char session_public_key[65];    /* "" until reserved with one, or initialized */
+    char api_key_id[40];            /* who reserved it ("" in open mode) */
     char *encrypted_session_secret; /* NULL until initialized */
     json_t *enclave_keys;           /* {"<id>":"<pubkey hex>"}: keys the session relies on */
     /* Coordinator step outputs (ciphertext): loaded while running only. */
@@ -208,9 +237,13 @@ struct store_keygen {
 void store_keygen_clear(struct store_keygen *k);
 
 /* Inserts a reserved session, the enclave keys it relies on (k->enclave_keys:
- * the keys handed to its clients) and its participant slots (user ->
- * enclave) in one transaction. KM_ERR_EXISTS if the id is taken. */
-int store_keygen_reserve(struct store *s, const struct store_keygen *k) KM_WUR;
+ * the keys handed to its clients), the session key given at reserve and the
+ * API key that reserved it, and its participant slots (user -> enclave) in
+ * one transaction. KM_ERR_EXISTS if the id is taken; KM_ERR_LIMIT (with
+ * *which = "keygens_per_hour" / "live_keygens") when quota (may be NULL)
+ * would be exceeded for k->api_key_id. */
+int store_keygen_reserve(struct store *s, const struct store_keygen *k,
+                         const struct store_reserve_quota *quota, const char **which) KM_WUR;
 
 /* Loads a session with its participants. KM_ERR_NOT_FOUND if absent. */
 int store_keygen_get(struct store *s, const char *id, struct store_keygen *out) KM_WUR;

@@ -269,6 +269,19 @@ static void test_enclave_restart_without_sealer(void **state)
     end(&s);
 }
 
+/* A request that must answer `want`; its error message in out. */
+static void reply_of(struct session *s, const char *method, const char *path,
+                     const struct keypair *signer, long want, char *out, size_t cap)
+{
+    struct rest_response r;
+    struct km_error err;
+    CHECK_OK(rest_call(s->http, &r, method, path, NULL, signer, &err));
+    if (r.status != want)
+        fail_msg("%s %s: HTTP %ld, wanted %ld: %s", method, path, r.status, want, r.text);
+    snprintf(out, cap, "%s", rest_error_message(&r));
+    rest_response_clear(&r);
+}
+
 /* A request whose status must be 4xx with an error message. */
 static void expect_4xx(struct session *s, const char *method, const char *path, const char *raw,
                        const struct keypair *signer, long want)
@@ -302,10 +315,26 @@ static void test_bad_input_gets_4xx(void **state)
     expect_4xx(&s, "POST", "/api/v1/keygen/reserve", "\"not an object\"", NULL, 400);
     expect_4xx(&s, "POST", "/api/v1/keygen/reserve",
                "{\"keygen_session_id\":7,\"coordinator_user_id\":\"x\"}", NULL, 400);
+    /* initialize: only the reserver (signed with the session key given at
+     * reserve); a bad body from it is a 400. */
     snprintf(p, sizeof(p), "/api/v1/keygen/%s/initialize", s.k.id_s);
-    expect_4xx(&s, "POST", p, "{\"session_public_key\":\"zz\"}", NULL, 400);
+    expect_4xx(&s, "POST", p, "{\"session_public_key\":\"zz\"}", NULL, 401);
+    expect_4xx(&s, "POST", p, "{\"session_public_key\":\"zz\"}", &s.k.users[1].auth, 401);
+    expect_4xx(&s, "POST", p, "{\"session_public_key\":\"zz\"}", &s.k.session_auth, 400);
+    /* An unknown id answers exactly like a known one with a wrong signer. */
+    char known[256], unknown[256];
     snprintf(p, sizeof(p), "/api/v1/keygen/%s/status", nobody);
-    expect_4xx(&s, "GET", p, NULL, &s.k.session_auth, 404);
+    reply_of(&s, "GET", p, &s.k.users[1].auth, 401, unknown, sizeof(unknown));
+    snprintf(p, sizeof(p), "/api/v1/keygen/%s/status", s.k.id_s);
+    reply_of(&s, "GET", p, &s.k.users[1].auth, 401, known, sizeof(known));
+    CHECK_STR_EQ(unknown, known);
+    snprintf(p, sizeof(p), "/api/v1/keygen/%s/slots", nobody);
+    reply_of(&s, "GET", p, NULL, 401, unknown, sizeof(unknown));
+    snprintf(p, sizeof(p), "/api/v1/keygen/%s/slots", s.k.id_s);
+    reply_of(&s, "GET", p, NULL, 401, known, sizeof(known));
+    CHECK_STR_EQ(unknown, known);
+    json_t *slots = call(&s, "GET", p, NULL, &s.k.session_auth, 200);
+    json_decref(slots);
     expect_4xx(&s, "GET", "/api/v1/keygen/not-a-uuid/status", NULL, &s.k.session_auth, 400);
     /* Wrong state: initialize a completed session. */
     snprintf(p, sizeof(p), "/api/v1/keygen/%s/initialize", s.k.id_s);
@@ -315,7 +344,7 @@ static void test_bad_input_gets_4xx(void **state)
              "\"coordinator_encrypted_private_key\":\"00\",\"coordinator_auth_pubkey\":\"%064d\","
              "\"enclave_public_key\":\"02%064d\"}",
              0, 0, 0);
-    expect_4xx(&s, "POST", p, body, NULL, 409);
+    expect_4xx(&s, "POST", p, body, &s.k.session_auth, 409);
     /* Auth: missing, wrong key, replayed. */
     snprintf(p, sizeof(p), "/api/v1/keygen/%s/status", s.k.id_s);
     expect_4xx(&s, "GET", p, NULL, NULL, 401);

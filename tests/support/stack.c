@@ -274,14 +274,17 @@ static void write_config(struct stack *s)
             "server:\n  host: 127.0.0.1\n  port: %u\n"
             /* Every test client (up to bench_e2e's 64 threads) is 127.0.0.1. */
             "  max_connections_per_ip: 1024\n"
+            "  open_reserve: %s\n"
             "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n"
             "logging:\n  level: %s\n"
+            "audit:\n  path: %s/audit.jsonl\n  fsync: false\n"
             "coordinator:\n  health_check_interval_secs: 1\n"
             "security:\n  enable_attestation: true\n  attestation_root: %s\n"
             "  attestation_pcrs: %s\n"
             "enclaves:\n  vsock_timeout_secs: 20\n  enclaves:\n",
-            s->gateway_port, s->dir, s->no_fsync ? "false" : "true",
-            s->log_level ? s->log_level : "info", s->trust_root, s->pcrs_path);
+            s->gateway_port, s->require_api_keys ? "false" : "true", s->dir,
+            s->no_fsync ? "false" : "true", s->log_level ? s->log_level : "info", s->dir,
+            s->trust_root, s->pcrs_path);
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
                 "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",
@@ -361,6 +364,7 @@ void stack_start(struct stack *s, size_t n)
     const char *level = s->log_level;
     bool no_fsync = s->no_fsync, keep_dir = s->keep_dir;
     const char *sealer = s->enclave_sealer;
+    bool require_api_keys = s->require_api_keys;
     uint32_t max_sessions = s->enclave_max_sessions;
     const char *kms_endpoint = s->kms_endpoint;
     void (*before_start)(struct stack *, void *) = s->before_start;
@@ -373,6 +377,7 @@ void stack_start(struct stack *s, size_t n)
     s->no_fsync = no_fsync;
     s->keep_dir = keep_dir;
     s->enclave_sealer = sealer;
+    s->require_api_keys = require_api_keys;
     s->enclave_max_sessions = max_sessions;
     memcpy(s->bin_dir, bin_dir, sizeof(bin_dir));
     snprintf(s->dir, sizeof(s->dir), "/tmp/km-stack-XXXXXX");

@@ -48,6 +48,7 @@ struct stack {
     const char *enclave_sealer;      /* SEALER of enclaves started from now on;
                                         NULL = "file" (a KEK in dir/kek) */
     uint32_t enclave_max_sessions;   /* ENCLAVE_MAX_SESSIONS; 0 = default */
+    bool require_api_keys;           /* server.open_reserve: false (reserve needs a key) */
     bool keep_dir;                   /* leave the directory after a clean stop too */
     /* A KMS (stand-in) at this http://127.0.0.1:PORT: enclaves started from
      * now on run SEALER=aws-kms against it (KMS_KEY_ID=STACK_KMS_KEY_ID,

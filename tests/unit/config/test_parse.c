@@ -124,8 +124,9 @@ static const char *sample_value(const struct cfg_field_def *d)
 static void test_every_key_is_accepted(void **state)
 {
     (void)state;
-    static const char *const sections[] = {"server",      "database", "kms",      "enclaves",
-                                           "coordinator", "logging",  "security", "development"};
+    static const char *const sections[] = {"server",   "database",    "kms",
+                                           "enclaves", "coordinator", "logging",
+                                           "security", "audit",       "development"};
     char *yaml = malloc(65536);
     CHECK_NOT_NULL(yaml);
     size_t n = (size_t)snprintf(yaml, 65536, "environment: development\n");

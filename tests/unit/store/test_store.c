@@ -62,8 +62,8 @@ static void reserve_three(struct store *s)
     k.participants = slots;
     k.nparticipants = 3;
     k.enclave_keys = json_pack("{s:s, s:s, s:s}", "0", "02aa", "1", "02bb", "2", "02cc");
-    CHECK_OK(store_keygen_reserve(s, &k));
-    CHECK_ERR(store_keygen_reserve(s, &k), KM_ERR_EXISTS);
+    CHECK_OK(store_keygen_reserve(s, &k, NULL, NULL));
+    CHECK_ERR(store_keygen_reserve(s, &k, NULL, NULL), KM_ERR_EXISTS);
     json_decref(k.enclave_keys);
 }
 
@@ -325,7 +325,8 @@ static void test_migration_1_to_2_keeps_quota(void **state)
     /* Back to what version 1 looked like. */
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
-             "sqlite3 %s 'DROP TABLE enclave_sealed_keys; "
+             "sqlite3 %s 'DROP TABLE enclave_sealed_keys; DROP TABLE api_keys; "
+             "DROP INDEX keygen_by_api_key; ALTER TABLE keygen_sessions DROP COLUMN api_key_id; "
              "ALTER TABLE keygen_sessions DROP COLUMN signing_sessions_created; "
              "PRAGMA user_version=1' 2>/dev/null",
              db_path);
