@@ -121,11 +121,35 @@ static int record_created(struct store *store, uint32_t enclave_id, const json_t
     return r;
 }
 
+/* An enclave without a sealer whose sealed key the database holds was
+ * started without its sealer by mistake: treating it as a restart would
+ * fail every keygen it holds, completed ones included. */
+static int refuse_unsealed(struct store *store, uint32_t enclave_id, const json_t *info,
+                           struct km_error *err)
+{
+    const char *sealer = json_string_value(json_object_get(info, "sealer"));
+    if (sealer != NULL && strcmp(sealer, "none") != 0)
+        return KM_OK;
+    struct store_sealed_key k;
+    int r = store_sealed_key_current(store, enclave_id, &k);
+    if (r == KM_ERR_NOT_FOUND)
+        return KM_OK;
+    if (r != KM_OK)
+        return km_error_set(err, r, 0, "cannot read the sealed key of enclave %u", enclave_id);
+    km_error_set(err, KM_ERR_STATE, 0,
+                 "enclave %u runs without a sealer (SEALER=none) but the database holds its "
+                 "sealed identity key (epoch %lld, sealer %s): restart it with SEALER=%s so its "
+                 "keygens stay usable (docs/OPERATIONS.md \"Durable enclave keys\")",
+                 enclave_id, (long long)k.key_epoch, k.sealer, k.sealer);
+    store_sealed_key_clear(&k);
+    return KM_ERR_STATE;
+}
+
 int gw_enclave_key_handshake(struct store *store, struct pool *pool, uint32_t enclave_id,
                              json_t **info, struct km_error *err)
 {
     if (!awaiting(*info))
-        return KM_OK;
+        return refuse_unsealed(store, enclave_id, *info, err);
     struct store_sealed_key k;
     int r = store_sealed_key_current(store, enclave_id, &k);
     if (r != KM_OK && r != KM_ERR_NOT_FOUND)

@@ -23,8 +23,11 @@
  * info is a get_public_info result. When it says key_state
  * "awaiting_configure", configures the enclave as above and replaces *info
  * with configure's result (a new reference; the old one is released).
- * Otherwise does nothing. Returns KM_OK, or the error (transport, enclave,
- * store) with a message for the enclave's status.
+ * Otherwise checks only that an enclave without a sealer has no sealed key
+ * in the database (KM_ERR_STATE: it was started without its sealer by
+ * mistake, and must not be taken for a restarted one). Returns KM_OK, or
+ * the error (transport, enclave, store) with a message for the enclave's
+ * status.
  */
 int gw_enclave_key_handshake(struct store *store, struct pool *pool, uint32_t enclave_id,
                              json_t **info, struct km_error *err) KM_WUR;

@@ -171,18 +171,29 @@ void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct
     pthread_mutex_unlock(&m->lock);
 }
 
-void enclave_mgr_key_rotated(struct enclave_mgr *m, uint32_t id, const char *public_key_hex)
+void enclave_mgr_key_rotated(struct enclave_mgr *m, uint32_t id, const char *public_key_hex,
+                             int64_t key_epoch)
 {
     struct enclave_slot *s = slot_by_id(m, id);
     if (s == NULL || strlen(public_key_hex) != ENCLAVE_PUBKEY_HEX_LEN)
         return;
     pthread_mutex_lock(&m->lock);
     memcpy(s->st.public_key, public_key_hex, ENCLAVE_PUBKEY_HEX_LEN + 1);
-    s->st.key_epoch++;
+    s->st.key_epoch = key_epoch;
     if (m->attest != NULL)
         s->st.attestation = "pending";
     s->next_probe_ms = 0;
     pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void enclave_mgr_set_rotating(struct enclave_mgr *m, uint32_t id, bool rotating)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    s->st.rotating = rotating;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -238,6 +249,32 @@ static int parse_public_info(const json_t *res, char key[ENCLAVE_PUBKEY_HEX_LEN 
     return KM_OK;
 }
 
+/* The enclave runs on the next key of a rotation: it committed the
+ * rotation and the gateway has not recorded that yet (the rotation is
+ * finishing right now, or the gateway stopped in between). That is no
+ * restart: record the commit. */
+static bool rotation_committed(struct enclave_mgr *m, struct enclave_slot *s, const char *key)
+{
+    struct store_sealed_key next;
+    if (store_sealed_key_next(m->store, s->st.id, &next) != KM_OK)
+        return false;
+    bool match = strcmp(next.public_key, key) == 0;
+    int r = match ? store_sealed_key_promote(m->store, s->st.id, next.key_epoch, key) : KM_OK;
+    if (match && r != KM_OK && r != KM_ERR_STATE) /* KM_ERR_STATE: recorded meanwhile */
+        log_error(LOG_COMP, "cannot record the key rotation of enclave %u", s->st.id);
+    if (match) {
+        pthread_mutex_lock(&m->lock);
+        memcpy(s->st.public_key, key, ENCLAVE_PUBKEY_HEX_LEN + 1);
+        s->st.key_known = true;
+        s->st.key_epoch = next.key_epoch;
+        pthread_mutex_unlock(&m->lock);
+        log_info(LOG_COMP, "enclave %u runs on its rotated key (epoch %lld): rotation recorded",
+                 s->st.id, (long long)next.key_epoch);
+    }
+    store_sealed_key_clear(&next);
+    return match;
+}
+
 /* A key different from the last one recorded (in memory, or in the store
  * when the gateway itself restarted): the enclave restarted and lost every
  * session. One code path for every detector. */
@@ -249,7 +286,7 @@ static void handle_key(struct enclave_mgr *m, struct enclave_slot *s, const char
     pthread_mutex_lock(&m->lock);
     bool same = s->st.key_known && strcmp(s->st.public_key, key) == 0;
     pthread_mutex_unlock(&m->lock);
-    if (same)
+    if (same || rotation_committed(m, s, key))
         return;
 
     if (store_enclave_observe_key(m->store, s->st.id, key, old, sizeof(old), &changed, &first,

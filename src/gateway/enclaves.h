@@ -37,6 +37,7 @@ struct enclave_status {
     bool key_known;
     char public_key[ENCLAVE_PUBKEY_HEX_LEN + 1];
     int64_t key_epoch;
+    bool rotating;          /* its key is being rotated: no new keygens */
     uint64_t uptime_secs;   /* as last reported */
     uint64_t active_keygen; /* sessions it reported */
     uint64_t active_signing;
@@ -115,9 +116,14 @@ void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct
  * sealed key (a restart the gateway has not noticed yet). */
 void enclave_mgr_probe_soon(struct enclave_mgr *m, uint32_t id);
 
-/* A rotation made public_key_hex the enclave's key (the database says so
- * already): use it from now on, attest it again at once. */
-void enclave_mgr_key_rotated(struct enclave_mgr *m, uint32_t id, const char *public_key_hex);
+/* A rotation made public_key_hex (epoch key_epoch) the enclave's key (the
+ * database says so already): use it from now on, attest it again at once. */
+void enclave_mgr_key_rotated(struct enclave_mgr *m, uint32_t id, const char *public_key_hex,
+                             int64_t key_epoch);
+
+/* Marks the enclave as rotating its key (gateway/rotation.c): new keygens
+ * do not pick it (status.rotating) until it is cleared. */
+void enclave_mgr_set_rotating(struct enclave_mgr *m, uint32_t id, bool rotating);
 
 /* Formats "Command failed to ...: ..." plus the hint for an error from
  * this enclave's pool into out. */

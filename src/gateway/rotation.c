@@ -205,11 +205,33 @@ static int rekey_keygen(struct gateway *gw, uint32_t eid, const char *id, const 
 
 /* ---- the rotation --------------------------------------------------------------- */
 
+/* Whether the enclave already runs on the key named pub_hex: a rotation
+ * whose commit the enclave made but the gateway did not record (it stopped
+ * in between). */
+static bool enclave_holds(struct gateway *gw, uint32_t eid, const char *pub_hex,
+                          struct km_error *err)
+{
+    json_t *out = NULL;
+    struct proto_public_info pi;
+    memset(&pi, 0, sizeof(pi));
+    bool holds = false;
+    if (call(gw, eid, "get_public_info", json_object(), &out, err) == KM_OK &&
+        proto_public_info_decode(&pi, out, err) == KM_OK && pi.has_public_key) {
+        char pub[2 * PROTO_PUBKEY_LEN + 1];
+        hex_encode(pub, sizeof(pub), pi.public_key, PROTO_PUBKEY_LEN);
+        holds = strcmp(pub, pub_hex) == 0;
+    }
+    proto_public_info_clear(&pi);
+    json_decref(out);
+    return holds;
+}
+
 /* The next key: the one stored, or a new one from the enclave, stored
  * before anything is encrypted to it. */
 static int next_key(struct gateway *gw, uint32_t eid, const struct store_sealed_key *cur,
                     struct store_sealed_key *next, bool *resumed, struct km_error *err)
 {
+    store_sealed_key_clear(next);
     int r = store_sealed_key_next(gw->store, eid, next);
     *resumed = r == KM_OK;
     if (r != KM_OK && r != KM_ERR_NOT_FOUND)
@@ -268,11 +290,69 @@ static int rekey_keygens(struct gateway *gw, uint32_t eid, const struct store_se
     }
 }
 
+static int refuse_if_busy(struct gateway *gw, uint32_t eid, struct km_error *err)
+{
+    int64_t busy = 0;
+    int r = store_keygens_busy_on(gw->store, eid, &busy);
+    if (r != KM_OK)
+        return km_error_set(err, r, 0, "cannot count the keygens of enclave %u", eid);
+    if (busy > 0)
+        return km_error_set(err, KM_ERR_STATE, 0,
+                            "%lld keygen(s) in progress use enclave %u and their clients encrypt "
+                            "to its current key: rotate once they completed or expired",
+                            (long long)busy, eid);
+    return KM_OK;
+}
+
+/* begin, re-encrypt every completed keygen, commit. A keygen that was
+ * reserved just before the enclave was marked rotating is caught by the
+ * second check; one that completed during the first pass by the second. */
+static int rotate_to_next(struct gateway *gw, uint32_t eid, const struct store_sealed_key *cur,
+                          struct store_sealed_key *next, struct gw_rotation_report *rep,
+                          struct km_error *err)
+{
+    int r = refuse_if_busy(gw, eid, err);
+    if (r == KM_OK)
+        r = next_key(gw, eid, cur, next, &rep->resumed, err);
+    if (r == KM_OK)
+        log_info(LOG_COMP, "enclave %u: rotating key epoch %lld -> %lld%s", eid,
+                 (long long)cur->key_epoch, (long long)next->key_epoch,
+                 rep->resumed ? " (resuming)" : "");
+    if (r == KM_OK)
+        r = rekey_keygens(gw, eid, cur, next, &rep->keygens, err);
+    if (r == KM_OK)
+        r = refuse_if_busy(gw, eid, err);
+    if (r == KM_OK)
+        r = rekey_keygens(gw, eid, cur, next, &rep->keygens, err);
+    struct proto_rotation_result res = {0};
+    if (r == KM_OK)
+        r = rotation_step(gw, eid, "rotate_key_commit", next->key_epoch, &res, err);
+    proto_rotation_result_clear(&res);
+    return r;
+}
+
+/* Makes next the current key in the database. The health check may have
+ * done so already, on seeing the enclave run on it (gateway/enclaves.c). */
+static int record_commit(struct gateway *gw, uint32_t eid, const struct store_sealed_key *next,
+                         struct km_error *err)
+{
+    int r = store_sealed_key_promote(gw->store, eid, next->key_epoch, next->public_key);
+    if (r == KM_ERR_STATE) {
+        struct store_sealed_key cur = {0};
+        if (store_sealed_key_current(gw->store, eid, &cur) == KM_OK &&
+            strcmp(cur.public_key, next->public_key) == 0)
+            r = KM_OK;
+        store_sealed_key_clear(&cur);
+    }
+    if (r != KM_OK)
+        km_error_set(err, r, 0, "cannot record the end of enclave %u's rotation", eid);
+    return r;
+}
+
 int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *rep,
                   struct km_error *err)
 {
     struct store_sealed_key cur, next = {0};
-    int64_t busy = 0;
     memset(rep, 0, sizeof(*rep));
     if (enclave_mgr_pool(gw->enclaves, eid) == NULL)
         return km_error_set(err, KM_ERR_NOT_FOUND, 0, "no enclave %u is configured", eid);
@@ -284,28 +364,19 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
                             eid);
     if (r != KM_OK)
         return km_error_set(err, r, 0, "cannot read the sealed key of enclave %u", eid);
-    r = store_keygens_busy_on(gw->store, eid, &busy);
-    if (r == KM_OK && busy > 0)
-        r = km_error_set(err, KM_ERR_STATE, 0,
-                         "%lld keygen(s) in progress use enclave %u and their clients encrypt to "
-                         "its current key: rotate once they completed or expired",
-                         (long long)busy, eid);
+    /* A commit the enclave made but the gateway did not record (it stopped
+     * in between): only the record is missing. */
+    bool committed = store_sealed_key_next(gw->store, eid, &next) == KM_OK &&
+                     enclave_holds(gw, eid, next.public_key, err);
+    rep->resumed = committed;
+    /* No new keygen picks this enclave while its key changes: one that
+     * completed after the last re-encryption pass would stay under the old
+     * key, which the commit retires. */
+    enclave_mgr_set_rotating(gw->enclaves, eid, true);
+    if (!committed)
+        r = rotate_to_next(gw, eid, &cur, &next, rep, err);
     if (r == KM_OK)
-        r = next_key(gw, eid, &cur, &next, &rep->resumed, err);
-    if (r == KM_OK)
-        log_info(LOG_COMP, "enclave %u: rotating key epoch %lld -> %lld%s", eid,
-                 (long long)cur.key_epoch, (long long)next.key_epoch,
-                 rep->resumed ? " (resuming)" : "");
-    if (r == KM_OK)
-        r = rekey_keygens(gw, eid, &cur, &next, &rep->keygens, err);
-    struct proto_rotation_result res = {0};
-    if (r == KM_OK)
-        r = rotation_step(gw, eid, "rotate_key_commit", next.key_epoch, &res, err);
-    if (r == KM_OK) {
-        r = store_sealed_key_promote(gw->store, eid, next.key_epoch, next.public_key);
-        if (r != KM_OK)
-            km_error_set(err, r, 0, "cannot record the end of enclave %u's rotation", eid);
-    }
+        r = record_commit(gw, eid, &next, err);
     if (r == KM_OK) {
         rep->old_epoch = cur.key_epoch;
         rep->new_epoch = next.key_epoch;
@@ -314,7 +385,7 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
                  "enclave %u: key epoch %lld is current (%zu keygen(s) re-encrypted); the old "
                  "sealed key is retired",
                  eid, (long long)next.key_epoch, rep->keygens);
-        enclave_mgr_key_rotated(gw->enclaves, eid, next.public_key);
+        enclave_mgr_key_rotated(gw->enclaves, eid, next.public_key, next.key_epoch);
         gw_audit(gw, "enclave.key_rotated", "ok", NULL, NULL,
                  json_pack("{s:I, s:I, s:I}", "enclave_id", (json_int_t)eid, "key_epoch",
                            (json_int_t)next.key_epoch, "keygens", (json_int_t)rep->keygens),
@@ -324,7 +395,7 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
         gw_audit(gw, "enclave.key_rotated", "failed", NULL, NULL,
                  json_pack("{s:I}", "enclave_id", (json_int_t)eid), NULL);
     }
-    proto_rotation_result_clear(&res);
+    enclave_mgr_set_rotating(gw->enclaves, eid, false);
     store_sealed_key_clear(&cur);
     store_sealed_key_clear(&next);
     return r;

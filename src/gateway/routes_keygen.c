@@ -31,8 +31,10 @@ static size_t available_enclaves(struct gateway *gw, struct enclave_status *out,
     why[0] = '\0';
     for (size_t i = 0; i < total && n < cap; i++) {
         enclave_mgr_status(gw->enclaves, i, &out[n]);
-        if (out[n].healthy && out[n].key_known) {
+        if (out[n].healthy && out[n].key_known && !out[n].rotating) {
             n++;
+        } else if (why[0] == '\0' && out[n].rotating) {
+            snprintf(why, whycap, "enclave %u is rotating its key", out[n].id);
         } else if (why[0] == '\0') {
             snprintf(why, whycap, "enclave %u (%s): %s%s%s", out[n].id, out[n].address,
                      out[n].last_error, out[n].hint[0] ? "; " : "", out[n].hint);

@@ -4,7 +4,8 @@
  * every keygen signs again afterwards, also after the enclave restarts
  * with its new sealed key; a rotation is refused while a keygen using the
  * enclave is in progress, and from another host; a rotation interrupted by
- * kill -9 of the gateway completes after the restart.
+ * kill -9 of the gateway completes after the restart, also when the
+ * enclave had committed and only the gateway's record was missing.
  */
 #include "test.h"
 
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "client/attest.h"
 #include "client/session.h"
@@ -211,12 +213,94 @@ static void test_rotation_interrupted(void **state)
     free(g);
 }
 
+static void db_exec(struct rig *g, const char *sql)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/data/keymeld.db", g->stack.dir);
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* The gateway stopped after the enclave committed the rotation and before
+ * it recorded the commit: the database still names the old key current
+ * and the new one next, the enclave runs on the new one. The restarted
+ * gateway records the commit; it must not take the new key for a restart
+ * (which would fail the enclave's sessions). */
+static void test_commit_not_recorded(void **state)
+{
+    (void)state;
+    struct rig *g = calloc(1, sizeof(*g));
+    rig_start(g, 4);
+    char before[67], after[67], seen[67];
+    enclave_key(g, 2, before);
+    json_t *rep = NULL;
+    CHECK_EQ(rotate(g, 2, &rep), 200);
+    json_decref(rep);
+    enclave_key(g, 2, after);
+    CHECK(strcmp(before, after) != 0);
+    stack_kill_gateway(&g->stack);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "UPDATE enclave_sealed_keys SET state = 'next' WHERE enclave_id = 2 AND state = "
+             "'current';"
+             "UPDATE enclave_sealed_keys SET state = 'current' WHERE enclave_id = 2 AND "
+             "public_key = '%s';"
+             "UPDATE enclaves SET public_key = '%s', key_epoch = key_epoch - 1 WHERE enclave_id "
+             "= 2;",
+             before, before);
+    db_exec(g, sql);
+    stack_start_gateway(&g->stack);
+    bool back = false;
+    for (int t = 0; t < 200 && !back; t++) {
+        enclave_key(g, 2, seen);
+        back = strcmp(seen, after) == 0;
+        if (!back)
+            clock_sleep_ms(50);
+    }
+    CHECK(back);
+    CHECK(!stack_log_contains(&g->stack, "gateway.log", "restarted: public key changed"));
+    sign_all(g);
+    rig_stop(g);
+    free(g);
+}
+
+/* An enclave started without its sealer while the database holds its
+ * sealed key is refused with a clear error, and its keygens are kept: once
+ * it runs with its sealer again they all sign. */
+static void test_sealer_none_refused(void **state)
+{
+    (void)state;
+    struct rig *g = calloc(1, sizeof(*g));
+    rig_start(g, 3);
+    stack_stop_enclave(&g->stack, 1);
+    g->stack.enclave_sealer = "none";
+    stack_start_enclave(&g->stack, 1);
+    bool refused = false;
+    for (int t = 0; t < 200 && !refused; t++) {
+        refused = stack_log_contains(&g->stack, "gateway.log", "runs without a sealer");
+        if (!refused)
+            clock_sleep_ms(50);
+    }
+    CHECK(refused);
+    stack_stop_enclave(&g->stack, 1);
+    g->stack.enclave_sealer = NULL;
+    stack_start_enclave(&g->stack, 1);
+    CHECK(!stack_log_contains(&g->stack, "gateway.log", "restarted: public key changed"));
+    sign_all(g);
+    rig_stop(g);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_rotate_then_sign),
-        TEST(test_refused_while_keygen_in_progress),
-        TEST(test_rotation_interrupted),
+        TEST(test_rotate_then_sign),     TEST(test_refused_while_keygen_in_progress),
+        TEST(test_rotation_interrupted), TEST(test_commit_not_recorded),
+        TEST(test_sealer_none_refused),
     };
     return RUN_TESTS("integration.rotation", tests);
 }
