@@ -91,6 +91,9 @@ enum cfg_field {
     CFG_F_SERVER_MAX_CONNECTIONS_PER_IP,
     CFG_F_SERVER_IDLE_TIMEOUT_SECS,
     CFG_F_SERVER_OPEN_RESERVE,
+    CFG_F_SERVER_REQUESTS_PER_SEC_PER_IP,
+    CFG_F_SERVER_REQUEST_BURST_PER_IP,
+    CFG_F_SERVER_RESERVES_PER_SEC_PER_API_KEY,
     CFG_F_DATABASE_PATH,
     CFG_F_DATABASE_MAX_CONNECTIONS,
     CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS,
@@ -199,6 +202,13 @@ struct cfg_server {
     /* Anyone may reserve keygens, without an API key: development only
      * (an error in production). */
     bool open_reserve;
+    /* Request rates (token buckets, 429 + Retry-After beyond them): per
+     * client address (0 = off; behind a reverse proxy every request comes
+     * from the proxy's address: limit there and set 0 here), and reserves
+     * per API key (0 = off; the burst is 4 times the rate). */
+    uint32_t requests_per_sec_per_ip;
+    uint32_t request_burst_per_ip;
+    uint32_t reserves_per_sec_per_api_key;
 };
 
 struct cfg_database {

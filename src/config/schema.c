@@ -66,6 +66,14 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
         F_U32("server", "idle_timeout_secs", server.idle_timeout_secs, 1, 3600, "15", NULL),
     [CFG_F_SERVER_OPEN_RESERVE] =
         F_BOOL("server", "open_reserve", server.open_reserve, "false", NULL),
+    [CFG_F_SERVER_REQUESTS_PER_SEC_PER_IP] =
+        F_U32("server", "requests_per_sec_per_ip", server.requests_per_sec_per_ip, 0, 1000000, "50",
+              NULL),
+    [CFG_F_SERVER_REQUEST_BURST_PER_IP] = F_U32(
+        "server", "request_burst_per_ip", server.request_burst_per_ip, 1, 1000000, "200", NULL),
+    [CFG_F_SERVER_RESERVES_PER_SEC_PER_API_KEY] =
+        F_U32("server", "reserves_per_sec_per_api_key", server.reserves_per_sec_per_api_key, 0,
+              1000000, "10", NULL),
 
     [CFG_F_DATABASE_PATH] = F_STR("database", "path", database.path, "./data/keymeld-dev.db",
                                   "/var/lib/keymeld/keymeld.db"),

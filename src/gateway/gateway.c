@@ -5,11 +5,15 @@
 #include "audit/audit.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "gateway/ratelimit.h"
 #include "gateway/replay.h"
 #include "gateway/rotation.h"
 #include "common/banned.h"
 
 #define LOG_COMP "gateway"
+
+/* API keys whose reserve rate is tracked at once (the table is fixed). */
+#define GW_API_KEY_RATE_SLOTS 4096
 
 static void on_enclave_restart(void *ud, uint32_t enclave_id)
 {
@@ -63,6 +67,10 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     coord_start(gw->coord);
     gw_rotation_resume_start(gw);
 
+    if (cfg->server.reserves_per_sec_per_api_key > 0)
+        gw->reserves_per_key =
+            rate_limiter_new(cfg->server.reserves_per_sec_per_api_key,
+                             4.0 * cfg->server.reserves_per_sec_per_api_key, GW_API_KEY_RATE_SLOTS);
     struct http_server_config hc = {
         .host = cfg->server.host,
         .port = (uint16_t)cfg->server.port,
@@ -70,6 +78,8 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
         .max_connections = cfg->server.max_connections,
         .max_per_ip = cfg->server.max_connections_per_ip,
         .idle_timeout = cfg->server.idle_timeout_secs,
+        .per_ip_rate = cfg->server.requests_per_sec_per_ip,
+        .per_ip_burst = cfg->server.request_burst_per_ip,
         .cors = cfg->server.enable_cors,
     };
     r = http_server_start(&gw->http, &hc, gw_routes, gw_routes_count, gw, err);
@@ -103,5 +113,7 @@ void gateway_stop(struct gateway *gw)
      * until they are freed. */
     audit_close(gw->audit);
     gw->audit = NULL;
+    rate_limiter_free(gw->reserves_per_key);
+    gw->reserves_per_key = NULL;
     log_info(LOG_COMP, "gateway stopped; database checkpointed");
 }

@@ -41,7 +41,8 @@ struct gateway {
     struct enclave_mgr *enclaves;
     struct coord *coord;
     struct http_server *http;
-    struct audit_log *audit; /* NULL: audit.path is "" (gw_audit in audit_events.h) */
+    struct audit_log *audit;               /* NULL: audit.path is "" (gw_audit in audit_events.h) */
+    struct rate_limiter *reserves_per_key; /* NULL: server.reserves_per_sec_per_api_key 0 */
     uint64_t started_wall_ms;
 };
 

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/uuid.h"
 #include "common/xmalloc.h"
+#include "gateway/ratelimit.h"
 #include "common/banned.h"
 
 #define LOG_COMP      "http"
@@ -31,7 +32,12 @@ struct http_server {
     uint16_t port;
     pthread_mutex_t lock;
     struct http_route_stats *stats; /* nroutes + 1 */
+    struct rate_limiter *per_ip;    /* NULL: no request rate limit */
 };
+
+/* Addresses the request-rate table remembers at once (fixed memory: 64
+ * bytes each); more distinct addresses share or take over idle buckets. */
+#define HTTP_RATE_SLOTS 16384
 
 /* Per-request state across libmicrohttpd's callbacks. */
 struct req_ctx {
@@ -333,9 +339,26 @@ static bool peer_is_loopback(struct MHD_Connection *conn)
     return false;
 }
 
-/* Answers at once a request whose headers already condemn it: a
- * Content-Length over the limit (413), a transfer coding other than chunked
- * (501). Returns true when it answered. */
+/* The client's address as text; false when it has none (a Unix socket). */
+static bool peer_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    const void *a = NULL;
+    if (sa->sa_family == AF_INET)
+        a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa->sa_family == AF_INET6)
+        a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    return a != NULL && inet_ntop(sa->sa_family, a, out, (socklen_t)cap) != NULL;
+}
+
+/* Answers at once a request whose headers already condemn it: a client
+ * over its request rate (429), a Content-Length over the limit (413), a
+ * transfer coding other than chunked (501). Returns true when it
+ * answered. */
 static bool refuse_early(struct http_server *s, struct MHD_Connection *conn)
 {
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -343,7 +366,14 @@ static bool refuse_early(struct http_server *s, struct MHD_Connection *conn)
     struct http_response resp = {.status = 500, .content_type = "application/json"};
     buf_init(&resp.body, 4096);
     bool refuse = true;
-    if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
+    char addr[INET6_ADDRSTRLEN];
+    uint32_t wait_secs = 0;
+    if (s->per_ip != NULL && peer_address(conn, addr, sizeof(addr)) &&
+        !rate_limiter_take(s->per_ip, addr, clock_now_ms(), &wait_secs)) {
+        resp.retry_after = wait_secs;
+        http_reply_error(&resp, 429, "too_many_requests",
+                         "too many requests from %s: retry in %u s", addr, wait_secs);
+    } else if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
         http_reply_error(&resp, 413, "payload_too_large",
                          "request body of %.20s bytes exceeds the limit of %zu bytes", cl,
                          s->max_body);
@@ -460,6 +490,9 @@ int http_server_start(struct http_server **out, const struct http_server_config 
     s->ud = ud;
     s->max_body = cfg->max_body ? cfg->max_body : (1u << 20);
     s->cors = cfg->cors;
+    if (cfg->per_ip_rate > 0)
+        s->per_ip = rate_limiter_new(cfg->per_ip_rate, cfg->per_ip_burst ? cfg->per_ip_burst : 1,
+                                     HTTP_RATE_SLOTS);
     /* Handlers may look at the server (metrics) as soon as it accepts. */
     *out = s;
     s->stats = XALLOC_ARRAY(struct http_route_stats, nroutes + 1);
@@ -481,6 +514,7 @@ int http_server_start(struct http_server **out, const struct http_server_config 
     freeaddrinfo(ai);
     if (s->daemon == NULL) {
         *out = NULL;
+        rate_limiter_free(s->per_ip);
         free(s->stats);
         free(s);
         return km_error_set(err, KM_ERR_IO, 0,
@@ -505,6 +539,7 @@ void http_server_stop(struct http_server *s)
     /* Thread-per-connection: stopping waits for every handler to return. */
     MHD_stop_daemon(s->daemon);
     pthread_mutex_destroy(&s->lock);
+    rate_limiter_free(s->per_ip);
     free(s->stats);
     free(s);
 }

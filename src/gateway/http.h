@@ -103,6 +103,8 @@ struct http_server_config {
     unsigned max_connections; /* 0 = 1024 */
     unsigned max_per_ip;      /* connections from one address; 0 = 64 */
     unsigned idle_timeout;    /* seconds without a byte before closing; 0 = 15 */
+    unsigned per_ip_rate;     /* requests per second from one address; 0 = no limit */
+    unsigned per_ip_burst;    /* requests at once from one address (per_ip_rate > 0) */
     bool cors;                /* add Access-Control-Allow-Origin: * */
 };
 

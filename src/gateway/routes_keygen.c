@@ -19,6 +19,7 @@
 #include "gateway/apikeys.h"
 #include "gateway/audit_events.h"
 #include "gateway/fanout.h"
+#include "gateway/ratelimit.h"
 #include "common/banned.h"
 
 #define LOG_COMP "api"
@@ -61,6 +62,15 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
      * development-only open mode). Checked before the body is parsed. */
     if (!gw->cfg->server.open_reserve && gw_api_key_check(gw, req, &apikey, resp) != KM_OK)
         return;
+    uint32_t wait_secs = 0;
+    if (apikey.id[0] != '\0' && gw->reserves_per_key != NULL &&
+        !rate_limiter_take(gw->reserves_per_key, apikey.id, clock_now_ms(), &wait_secs)) {
+        resp->retry_after = wait_secs;
+        http_reply_error(resp, 429, "too_many_requests",
+                         "API key %s reserves faster than %u per second: retry in %u s", apikey.id,
+                         gw->cfg->server.reserves_per_sec_per_api_key, wait_secs);
+        return;
+    }
     if (api_body(&api_reserve_schema, &body, req, resp) != KM_OK)
         return;
     if (apikey.max_participants > 0 && body.n_expected_participants > apikey.max_participants) {

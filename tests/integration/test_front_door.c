@@ -138,6 +138,21 @@ static void test_api_keys_and_quotas(void **state)
     rest_response_clear(&r);
     CHECK_EQ(reserve(c, b, 3, &k, msg, sizeof(msg)), 401);
     client_keygen_clear(&k);
+    /* The reserve rate of one key (server.reserves_per_sec_per_api_key 10,
+     * burst 40): a flood is refused with 429 after about the burst. */
+    char id_c[32];
+    char *c_tok = create_key(c, "tenant-c", 0, 0, 0, id_c);
+    int served = 0;
+    long st = 200;
+    for (int i = 0; i < 80 && st == 200; i++) {
+        st = reserve(c, c_tok, 2, &k, msg, sizeof(msg));
+        client_keygen_clear(&k);
+        served += st == 200;
+    }
+    CHECK_EQ(st, 429);
+    CHECK_CONTAINS(msg, "reserves faster than 10 per second");
+    CHECK(served >= 40);
+    free(c_tok);
     /* The list never shows secrets. */
     CHECK_OK(rest_call(c, &r, "GET", "/api/v1/admin/api-keys", NULL, NULL, &err));
     CHECK_EQ(r.status, 200);

@@ -274,6 +274,7 @@ static void write_config(struct stack *s)
             "server:\n  host: 127.0.0.1\n  port: %u\n"
             /* Every test client (up to bench_e2e's 64 threads) is 127.0.0.1. */
             "  max_connections_per_ip: 1024\n"
+            "  requests_per_sec_per_ip: 0\n"
             "  open_reserve: %s\n"
             "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n"
             "logging:\n  level: %s\n"

@@ -4,8 +4,9 @@
  * refused from Content-Length before "100 Continue" and before any body byte,
  * an unsupported transfer coding gets 501 at once, overlong request lines and
  * headers get an answer (not a dropped connection), one address cannot hold
- * more than its share of connections while another still gets served, and an
- * idle connection is closed.
+ * more than its share of connections while another still gets served, one
+ * address over its request rate gets 429 with Retry-After while another is
+ * served, and an idle connection is closed.
  */
 #include "test.h"
 
@@ -34,20 +35,27 @@ static const struct http_route routes[] = {
     {"POST", "/ok", h_ok},
 };
 
-static struct http_server *start(uint16_t *port)
+static struct http_server *start_rate(uint16_t *port, unsigned rate, unsigned burst)
 {
     struct http_server_config cfg = {.host = "127.0.0.1",
                                      .port = 0,
                                      .max_body = 1024,
                                      .max_connections = 64,
                                      .max_per_ip = 4,
-                                     .idle_timeout = 2};
+                                     .idle_timeout = 2,
+                                     .per_ip_rate = rate,
+                                     .per_ip_burst = burst};
     struct http_server *s = NULL;
     struct km_error err;
     if (http_server_start(&s, &cfg, routes, 2, NULL, &err) != KM_OK)
         fail_msg("http_server_start: %s", err.msg);
     *port = http_server_port(s);
     return s;
+}
+
+static struct http_server *start(uint16_t *port)
+{
+    return start_rate(port, 0, 0);
 }
 
 /* A TCP connection from source address src (127.0.0.x) to the server. */
@@ -229,6 +237,42 @@ static void test_per_address_limit(void **state)
     http_server_stop(s);
 }
 
+/* One GET /ok from src on a fresh connection; the reply's head. */
+static void get_ok(const char *src, uint16_t port, char *out, size_t cap)
+{
+    int fd = dial(src, port);
+    CHECK(fd >= 0);
+    const char *req = "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    read_for(fd, out, cap, 1000);
+    close(fd);
+}
+
+static void test_request_rate_per_address(void **state)
+{
+    (void)state;
+    uint16_t port;
+    struct http_server *s = start_rate(&port, 1, 5);
+    char buf[4096];
+    /* The burst of 5 is served, the 6th is refused with a Retry-After ... */
+    for (int i = 0; i < 5; i++) {
+        get_ok("127.0.0.2", port, buf, sizeof(buf));
+        CHECK_CONTAINS(buf, "HTTP/1.1 200");
+    }
+    get_ok("127.0.0.2", port, buf, sizeof(buf));
+    CHECK_CONTAINS(buf, "HTTP/1.1 429");
+    CHECK_CONTAINS(buf, "Retry-After: 1");
+    CHECK_CONTAINS(buf, "too many requests from 127.0.0.2");
+    /* ... while another address is served ... */
+    get_ok("127.0.0.3", port, buf, sizeof(buf));
+    CHECK_CONTAINS(buf, "HTTP/1.1 200");
+    /* ... and the first one again once a token came back. */
+    clock_sleep_ms(1100);
+    get_ok("127.0.0.2", port, buf, sizeof(buf));
+    CHECK_CONTAINS(buf, "HTTP/1.1 200");
+    http_server_stop(s);
+}
+
 static void test_idle_connection_closed(void **state)
 {
     (void)state;
@@ -252,6 +296,7 @@ int main(void)
         TEST(test_overlong_request_gets_an_answer),
         TEST(test_many_query_parameters),
         TEST(test_per_address_limit),
+        TEST(test_request_rate_per_address),
         TEST(test_idle_connection_closed),
     };
     return RUN_TESTS("unit.gateway.http_limits", tests);
