@@ -393,7 +393,10 @@ void api_keygen_register(void *ud, const struct http_request *req, struct http_r
     free(p.encrypted_private_key);
     if (r == KM_ERR_EXISTS) {
         http_reply_error(resp, 409, "conflict",
-                         "participant %s is already registered with different data", p.user_id);
+                         "participant %s is already registered with different data: a retry "
+                         "must resend the first registration's body unchanged (encrypting the "
+                         "key again gives another ciphertext, which is refused)",
+                         p.user_id);
         goto out;
     }
     if (r == KM_ERR_STATE) {
