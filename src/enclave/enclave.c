@@ -353,6 +353,8 @@ static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
     [PROTO_CMD_ROTATE_KEY_BEGIN] = {en_rotate_key_begin, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
     [PROTO_CMD_REKEY] = {en_rekey, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
     [PROTO_CMD_ROTATE_KEY_COMMIT] = {en_rotate_key_commit, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    /* Keeps nothing: not worth a cache entry. */
+    [PROTO_CMD_CHECK_PRIVATE_KEY] = {en_check_private_key, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
 };
 
 /* A command without a row would be a call through NULL: refuse to start. */

@@ -187,6 +187,8 @@ int en_keygen_init(struct en_req *r);
 int en_keygen_add_participants(struct en_req *r);
 int en_keygen_distribute_public_keys(struct en_req *r);
 int en_keygen_get_aggregate(struct en_req *r);
+/* check_private_key: opens and checks a participant key, keeps nothing. */
+int en_check_private_key(struct en_req *r);
 int en_signing_init(struct en_req *r);
 int en_signing_distribute_nonces(struct en_req *r);
 int en_signing_finalize(struct en_req *r);

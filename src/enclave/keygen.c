@@ -353,6 +353,26 @@ static int open_registration(struct en_req *r, const struct keygen_data *kg,
     return rc;
 }
 
+int en_check_private_key(struct en_req *r)
+{
+    const struct proto_check_private_key_args *a = r->args;
+    uint8_t sk[64];
+    size_t n = 0;
+    struct keypair kp;
+    int rc = en_ecies_open(sk, sizeof(sk), &n, r->en, &a->encrypted_private_key, &r->err,
+                           "encrypted_private_key");
+    if (rc == KM_OK && n != KEYPAIR_SECKEY_LEN)
+        rc = en_fail(&r->err, PROTO_E_INVALID_ARGUMENT,
+                     "the private key must be %d bytes (got %zu)", KEYPAIR_SECKEY_LEN, n);
+    if (rc == KM_OK && keypair_init(&kp, sk) != KM_OK)
+        rc = en_fail(&r->err, PROTO_E_INVALID_KEY, "the private key is not a valid secp256k1 key");
+    secure_wipe(sk, sizeof(sk));
+    secure_wipe(&kp, sizeof(kp));
+    if (rc == KM_OK)
+        r->result = json_object();
+    return rc;
+}
+
 /* Each new participant's public key, bound and encrypted to every other
  * enclave. */
 static int pubkeys_for_others(struct en_req *r, const struct keygen_data *kg,

@@ -258,6 +258,37 @@ static int check_enclave_key(struct gateway *gw, const struct store_keygen *k, u
     return KM_OK;
 }
 
+/* Asks enclave eid whether a participant key opens with its current key
+ * and is a valid secret key, so a key encrypted to the wrong enclave is a
+ * 422 now, not a failed keygen after the last registration. On failure
+ * the reply is set. */
+static int check_key_at_enclave(struct gateway *gw, uint32_t eid, const struct proto_blob *key,
+                                const char *who, struct http_response *resp)
+{
+    struct pool *pool = enclave_mgr_pool(gw->enclaves, eid);
+    if (pool == NULL) {
+        http_reply_error(resp, 503, "service_unavailable", "enclave %u is not configured", eid);
+        return KM_ERR_NOT_FOUND;
+    }
+    struct proto_check_private_key_args a = {.encrypted_private_key = *key};
+    json_t *args = proto_check_private_key_args_encode(&a);
+    struct env_reply reply;
+    struct km_error err;
+    int r = pool_request(pool, &reply, "check_private_key", NULL, args, 0, &err);
+    json_decref(args);
+    if (r == KM_ERR_REMOTE && strcmp(reply.error.code, "busy") != 0)
+        http_reply_error(resp, 422, "invalid_key",
+                         "the encrypted private key of %s does not open at its enclave %u (%s): "
+                         "encrypt it to that enclave's current public key (the one reserve "
+                         "assigned)",
+                         who, eid, reply.error.message);
+    else if (r != KM_OK)
+        http_reply_error(resp, 503, "service_unavailable",
+                         "cannot check the key of %s with enclave %u: %s", who, eid, err.msg);
+    env_reply_clear(&reply);
+    return r;
+}
+
 static char *blob_hex(const struct proto_blob *b)
 {
     char *out = xmalloc(2 * b->len + 1);
@@ -294,7 +325,9 @@ void api_keygen_initialize(void *ud, const struct http_request *req, struct http
         goto out;
     }
     if (check_enclave_key(gw, &k, k.coordinator_enclave_id, body.enclave_public_key,
-                          "the coordinator", resp) != KM_OK)
+                          "the coordinator", resp) != KM_OK ||
+        check_key_at_enclave(gw, k.coordinator_enclave_id, &body.coordinator_encrypted_private_key,
+                             "the coordinator", resp) != KM_OK)
         goto out;
 
     struct store_participant coord = {0};
@@ -382,6 +415,10 @@ void api_keygen_register(void *ud, const struct http_request *req, struct http_r
     char who[64];
     snprintf(who, sizeof(who), "participant %.36s", p.user_id);
     if (check_enclave_key(gw, &k, slot->enclave_id, body.enclave_public_key, who, resp) != KM_OK)
+        goto out;
+    /* A retry of the registration that counted needs no enclave. */
+    if (!slot->registered &&
+        check_key_at_enclave(gw, slot->enclave_id, &body.encrypted_private_key, who, resp) != KM_OK)
         goto out;
     p.enclave_id = slot->enclave_id;
     p.encrypted_private_key = blob_hex(&body.encrypted_private_key);

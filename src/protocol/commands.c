@@ -133,6 +133,12 @@ static const struct proto_field ciphertext_fields[] = {
 };
 PROTO_ELEM_SCHEMA(ciphertext_schema, proto_ciphertext, ciphertext_fields);
 
+static const struct proto_field check_private_key_args_fields[] = {
+    FBLOB(proto_check_private_key_args, "encrypted_private_key", encrypted_private_key, 1,
+          PROTO_ECIES_MAX, 0),
+};
+PROTO_SCHEMA(check_private_key_args, "check_private_key args", check_private_key_args_fields, NULL);
+
 static const struct proto_field rekey_args_fields[] = {
     FU64(proto_rekey_args, key_epoch, 2, PROTO_U53_MAX, 0),
     FARR(proto_rekey_args, ciphertexts, n_ciphertexts, &ciphertext_schema, 1, PROTO_MAX_REKEY, 0),
@@ -419,6 +425,8 @@ static const struct proto_command commands[PROTO_CMD_COUNT_] = {
     {PROTO_CMD_REKEY, "rekey", &proto_rekey_args_schema, &proto_rekey_result_schema},
     {PROTO_CMD_ROTATE_KEY_COMMIT, "rotate_key_commit", &proto_rotation_args_schema,
      &proto_rotation_result_schema},
+    {PROTO_CMD_CHECK_PRIVATE_KEY, "check_private_key", &proto_check_private_key_args_schema,
+     &proto_empty_schema},
 };
 
 const struct proto_command *proto_command_find(const char *name)

@@ -236,6 +236,16 @@ PROTO_CODEC(rekey_result)
 
 /* ---- Keygen -------------------------------------------------------------- */
 
+/* check_private_key: whether a participant's encrypted_private_key opens
+ * with this enclave's current key and holds a valid secp256k1 secret key,
+ * so a registration encrypted to the wrong enclave is refused when it
+ * arrives. Result {}; a bad key answers decrypt_failed, invalid_argument
+ * (wrong length) or invalid_key. Nothing is kept. */
+struct proto_check_private_key_args {
+    struct proto_blob encrypted_private_key;
+};
+PROTO_CODEC(check_private_key_args)
+
 struct proto_subset_def {
     struct uuid subset_id;
     size_t n_participants;
@@ -417,6 +427,7 @@ enum proto_cmd {
     PROTO_CMD_ROTATE_KEY_BEGIN,
     PROTO_CMD_REKEY,
     PROTO_CMD_ROTATE_KEY_COMMIT,
+    PROTO_CMD_CHECK_PRIVATE_KEY,
     PROTO_CMD_COUNT_
 };
 

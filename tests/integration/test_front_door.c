@@ -4,7 +4,7 @@
  * quotas stop it while other keys keep working; a revoked or forged key is
  * refused; the operator routes answer the gateway's host only (the test is
  * on 127.0.0.1); a session reserved by one client cannot be initialized by
- * another.
+ * another; a key encrypted to the wrong enclave is refused on arrival.
  */
 #include "test.h"
 
@@ -16,6 +16,8 @@
 
 #include "audit/audit.h"
 #include "client/attest.h"
+#include "client/participant.h"
+#include "common/hex.h"
 #include "client/session.h"
 #include "stack.h"
 #include "common/banned.h"
@@ -192,6 +194,32 @@ static void test_initialize_bound_to_reserver(void **state)
     CHECK_ERR(client_keygen_initialize(c, &thief, &err), KM_ERR_REMOTE);
     CHECK_CONTAINS(err.msg, "HTTP 401");
     CHECK_OK(client_keygen_initialize(c, &owner, &err));
+
+    /* A key encrypted to another enclave than its slot's is refused when it
+     * arrives (422), and the slot stays open for the right one. */
+    struct client_user *u = &owner.users[1];
+    CHECK(memcmp(u->enclave_pk, owner.coordinator_pk, 33) != 0);
+    struct proto_blob wrong = {0};
+    CHECK_OK(participant_encrypt_private_key(&wrong, owner.coordinator_pk, &u->kp));
+    char *wrong_hex = malloc(2 * wrong.len + 1), auth_hex[65], epk_hex[67], path[128];
+    hex_encode(wrong_hex, 2 * wrong.len + 1, wrong.p, wrong.len);
+    hex_encode(auth_hex, sizeof(auth_hex), u->auth.xonly, 32);
+    hex_encode(epk_hex, sizeof(epk_hex), u->enclave_pk, 33);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:b, s:s}", "user_id", u->id_s,
+                             "encrypted_private_key", wrong_hex, "auth_pubkey", auth_hex,
+                             "require_signing_approval", 0, "enclave_public_key", epk_hex);
+    snprintf(path, sizeof(path), "/api/v1/keygen/%s/participants", owner.id_s);
+    struct rest_response r;
+    CHECK_OK(rest_call(c, &r, "POST", path, body, &owner.session_auth, &err));
+    CHECK_EQ(r.status, 422);
+    CHECK_CONTAINS(r.text, "does not open at its enclave");
+    rest_response_clear(&r);
+    json_decref(body);
+    free(wrong_hex);
+    proto_blob_clear(&wrong);
+    for (size_t i = 1; i < owner.nusers; i++)
+        CHECK_OK(client_keygen_register(c, &owner, i, &err));
+    CHECK_OK(client_keygen_wait(c, &owner, 20000, &err));
     client_keygen_clear(&owner);
     client_keygen_clear(&thief);
     client_trust_release(&trust);
