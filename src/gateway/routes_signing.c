@@ -258,7 +258,9 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
                   kid, "status", store_signing_status_name(sg.status), "items", (int)body.n_items,
                   "requires_approval_from", need, "expires_at",
                   (json_int_t)(clock_wall_ms() / 1000u + body.timeout_secs));
-    if (wait_ms > 0)
+    /* While approvals are pending nothing can finish: answer at once (the
+     * approvers cannot approve a session they have not been told of). */
+    if (wait_ms > 0 && nreq == 0)
         add_outcome(gw, reply, sid, sg.status, wait_ms);
     http_reply_json(resp, 200, reply);
 out:

@@ -163,8 +163,11 @@ static void test_signing_waits_for_approval(void **state)
     struct km_error err;
     begin(&s, true);
     new_signing(&g);
-    /* A create that waits gives up after wait_ms: nobody approved. */
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 300, &err), &err);
+    /* A create that would wait answers at once while approvals are pending
+     * (nothing can finish before someone approves). */
+    uint64_t t0 = clock_now_ms();
+    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 5000, &err), &err);
+    CHECK(clock_now_ms() - t0 < 2500);
     CHECK_STR_EQ(g.status, "awaiting_approvals");
     /* Nothing happens without it. */
     CHECK_ERR(client_sign_wait(s.http, &s.k, &g, 2, 300, &err), KM_ERR_TIMEOUT);
