@@ -279,6 +279,9 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
     log_warn(LOG_COMP, "signing %s failed: %s", x->sg.id, msg);
     if (store_signing_fail(c->store, x->sg.id, msg) == KM_OK) {
         coord_count_end(c, COORD_SIGNING, false, false);
+        /* Waiters hear of the failure now, not after the best-effort
+         * cleanup (which waits up to 5 s on a hung enclave). */
+        coord_changed(c, x->sg.id);
         clear_everywhere(x);
     }
     return STEP_IDLE;
