@@ -11,7 +11,11 @@
 
 #include "store/store.h"
 
-#define STORE_STMT_CACHE 48
+/* Every distinct SQL text a connection prepares stays cached (a statement
+ * may be in use while another is prepared, so none can be evicted): this
+ * must exceed the number of SQL_* statements in src/store (64 today);
+ * tests/unit/store checks it. */
+#define STORE_STMT_CACHE 160
 
 /* One pooled connection with its prepared statements, keyed by the
  * address of the SQL text (every query is a static string). */

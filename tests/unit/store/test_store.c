@@ -1,5 +1,6 @@
 #include "test.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/internal.h"
 #include "store/store.h"
 #include "common/banned.h"
 
@@ -431,10 +433,40 @@ static void test_commits_survive_sigkill(void **state)
     store_close(s);
 }
 
+/* Every statement of src/store fits the per-connection statement cache
+ * (a full cache is a KM_BUG that stops the gateway): counts the SQL_*
+ * constants in the sources, with room to spare. */
+static void test_statement_cache_fits(void **state)
+{
+    (void)state;
+    DIR *d = opendir(KM_STORE_SRC);
+    CHECK(d != NULL);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 3 || strcmp(e->d_name + len - 2, ".c") != 0)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", KM_STORE_SRC, e->d_name);
+        FILE *f = fopen(path, "r");
+        CHECK(f != NULL);
+        char line[1024];
+        while (fgets(line, sizeof(line), f) != NULL)
+            n += strstr(line, "static const char SQL_") != NULL;
+        fclose(f);
+    }
+    closedir(d);
+    print_message("%zu statements, cache of %d\n", n, STORE_STMT_CACHE);
+    CHECK(n > 10);
+    CHECK(n + 32 <= STORE_STMT_CACHE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TEST(test_open_migrate_reopen),
+        TEST(test_statement_cache_fits),
         TEST(test_enclave_key_epochs),
         TEST(test_keygen_lifecycle),
         TEST(test_signing_lifecycle),
