@@ -146,9 +146,11 @@ struct proto_public_info {
     uint64_t key_epoch;
     char key_state[PROTO_KEY_WORD_MAX + 1];  /* "ready", "awaiting_configure" */
     char sealer[PROTO_KEY_WORD_MAX + 1];     /* "none", "file", "aws-kms" */
-    char key_origin[PROTO_KEY_WORD_MAX + 1]; /* "ephemeral", "created", "restored" */
-    struct proto_blob sealed_key;            /* configure only, when the key was created */
-    struct uuid instance_id;                 /* new at every enclave start */
+    char key_origin[PROTO_KEY_WORD_MAX + 1]; /* "ephemeral", "created", "restored", "rotated" */
+    /* configure only: the key the enclave holds, sealed, whenever the enclave
+     * has a sealer (created, restored or rotated); absent without one */
+    struct proto_blob sealed_key;
+    struct uuid instance_id; /* new at every enclave start */
     uint64_t uptime_secs;
     struct proto_active_sessions active_sessions;
     char version[PROTO_VERSION_MAX + 1];
