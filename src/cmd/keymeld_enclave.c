@@ -48,6 +48,9 @@ struct options {
     enum log_format format;
     uint32_t max_sessions;
     uint32_t workers;
+    uint32_t idle_timeout_secs; /* 0 = never */
+    uint32_t max_connections;
+    uint32_t max_buffered_bytes;
     bool production;
     bool has_attestation;
     char attestation[16]; /* nsm | development | none */
@@ -88,6 +91,15 @@ static void usage(FILE *out)
             "  --max-sessions N            live keygen + signing sessions\n"
             "                              [ENCLAVE_MAX_SESSIONS] (default %d)\n"
             "  --workers N                 command worker threads [ENCLAVE_WORKERS] (default 8)\n"
+            "  --idle-timeout SECS         close a gateway connection silent this long\n"
+            "                              [ENCLAVE_IDLE_TIMEOUT_SECS] (default %u; 0 = never)\n"
+            "  --max-connections N         open connections; at the limit the longest idle one\n"
+            "                              is closed for a new one [ENCLAVE_MAX_CONNECTIONS]\n"
+            "                              (default %u)\n"
+            "  --max-buffered-bytes N      read-buffer memory of all connections together\n"
+            "                              [ENCLAVE_MAX_BUFFERED_BYTES] (default %zu, at least\n"
+            "                              16777216); a connection whose partial frame would\n"
+            "                              pass it is closed\n"
             "  --environment ENV           development|production [KEYMELD_ENVIRONMENT]\n"
             "                              (default development)\n"
             "  --attestation KIND          nsm|development|none [ATTESTATION] (default: nsm in\n"
@@ -114,7 +126,8 @@ static void usage(FILE *out)
             "                              (default: libcurl's)\n"
             "  -h, --help                  this text\n"
             "  --version                   print the version\n",
-            ENCLAVE_MAX_SESSIONS_DEFAULT);
+            ENCLAVE_MAX_SESSIONS_DEFAULT, TP_SERVER_IDLE_TIMEOUT_DEFAULT_MS / 1000u,
+            TP_SERVER_MAX_CONNECTIONS_DEFAULT, TP_SERVER_MAX_BUFFERED_DEFAULT);
 }
 
 /* Parses a decimal u32 in [lo, hi] without leading junk or trailing bytes. */
@@ -168,6 +181,13 @@ static int apply(struct options *o, const char *var, const char *val, const char
         r = parse_u32(&o->max_sessions, val, 1, 1000000);
     } else if (strcmp(var, "ENCLAVE_WORKERS") == 0) {
         r = parse_u32(&o->workers, val, 1, 256);
+    } else if (strcmp(var, "ENCLAVE_IDLE_TIMEOUT_SECS") == 0) {
+        r = parse_u32(&o->idle_timeout_secs, val, 0, 7u * 24u * 3600u);
+    } else if (strcmp(var, "ENCLAVE_MAX_CONNECTIONS") == 0) {
+        r = parse_u32(&o->max_connections, val, 1, 65536);
+    } else if (strcmp(var, "ENCLAVE_MAX_BUFFERED_BYTES") == 0) {
+        /* At least one frame of the largest size (16 MiB) must fit. */
+        r = parse_u32(&o->max_buffered_bytes, val, 16u << 20, UINT32_MAX);
     } else if (strcmp(var, "KEYMELD_ENVIRONMENT") == 0) {
         r = strcmp(val, "production") == 0 || strcmp(val, "development") == 0 ? KM_OK
                                                                               : KM_ERR_INVALID;
@@ -221,6 +241,9 @@ static const struct {
     {"--log-format", "KEYMELD_LOG_FORMAT"},
     {"--max-sessions", "ENCLAVE_MAX_SESSIONS"},
     {"--workers", "ENCLAVE_WORKERS"},
+    {"--idle-timeout", "ENCLAVE_IDLE_TIMEOUT_SECS"},
+    {"--max-connections", "ENCLAVE_MAX_CONNECTIONS"},
+    {"--max-buffered-bytes", "ENCLAVE_MAX_BUFFERED_BYTES"},
     {"--environment", "KEYMELD_ENVIRONMENT"},
     {"--attestation", "ATTESTATION"},
     {"--attestation-dev-ca", "ATTESTATION_DEV_CA"},
@@ -244,6 +267,9 @@ static int load_options(struct options *o, int argc, char **argv)
                           .tcp_host = "127.0.0.1",
                           .level = LOG_LEVEL_INFO,
                           .format = LOG_FORMAT_PRETTY,
+                          .idle_timeout_secs = TP_SERVER_IDLE_TIMEOUT_DEFAULT_MS / 1000u,
+                          .max_connections = TP_SERVER_MAX_CONNECTIONS_DEFAULT,
+                          .max_buffered_bytes = TP_SERVER_MAX_BUFFERED_DEFAULT,
                           .sealer = "none",
                           .kms_region = "us-east-1",
                           .kms_proxy_cid = 3};
@@ -552,7 +578,12 @@ static int serve(const struct options *o)
                  hex_encode(pkhex, sizeof(pkhex), pk, sizeof(pk)),
                  (unsigned long long)enclave_key_epoch(en));
 
-    struct tp_server_config scfg = {.workers = o->workers};
+    struct tp_server_config scfg = {.workers = o->workers,
+                                    .idle_timeout_ms = o->idle_timeout_secs
+                                                           ? o->idle_timeout_secs * 1000u
+                                                           : TP_SERVER_NO_TIMEOUT,
+                                    .max_connections = o->max_connections,
+                                    .max_buffered_bytes = o->max_buffered_bytes};
     struct tp_server *srv = tp_server_new(&scfg, enclave_handle, en);
     int code = EXIT_START;
     if (tp_server_listen(srv, &addr, &err) != KM_OK) {

@@ -408,9 +408,16 @@ enum calls_verdict coord_calls_verdict(struct coord *c, const struct fanout_call
         const struct fanout_call *call = &calls[i];
         if (call->rc == KM_OK)
             continue;
-        if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "busy") == 0)
+        /* An error reply carries its reason in reply.error; call->err is
+         * empty then (it describes transport failures only). */
+        if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "busy") == 0) {
             enclave_mgr_probe_soon(c->em, call->enclave_id);
-        if (call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "busy") != 0) {
+            snprintf(err, errcap, "enclave %u busy: %s", call->enclave_id,
+                     call->reply.error.message[0] ? call->reply.error.message : "no reason given");
+            v = CALLS_RETRY;
+            continue;
+        }
+        if (call->rc == KM_ERR_REMOTE) {
             snprintf(err, errcap, "enclave %u rejected %s: %s: %s", call->enclave_id, call->cmd,
                      call->reply.error.code, call->reply.error.message);
             v = CALLS_FAIL;

@@ -115,6 +115,12 @@ int env_request_decode(struct env_request *out, bool *has_id, const uint8_t *p, 
         r = km_error_set(err, KM_ERR_INVALID, 0, "\"command_id\" must be a UUID string");
         goto out;
     }
+    /* docs/PROTOCOL.md: the nil UUID is refused. As an idempotency key it
+     * would merge the commands of every client that forgot to set one. */
+    if (uuid_is_nil(&out->command_id)) {
+        r = km_error_set(err, KM_ERR_INVALID, 0, "\"command_id\" must not be the nil UUID");
+        goto out;
+    }
     const json_t *cmd = json_object_get(root, "cmd");
     if (!json_is_string(cmd) || !env_is_snake_name(json_string_value(cmd), ENV_CMD_MAX)) {
         r = km_error_set(err, KM_ERR_INVALID, 0, "\"cmd\" must be a snake_case name");

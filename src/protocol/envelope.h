@@ -56,6 +56,8 @@ struct env_reply {
 
 /*
  * Decodes a request. On success *out owns args (env_request_clear frees).
+ * A command_id that is not a UUID, or is the nil UUID, is refused
+ * ("\"command_id\" must not be the nil UUID"; docs/PROTOCOL.md).
  * On failure returns KM_ERR_INVALID (or KM_ERR_TOO_LARGE) with a message in
  * *err, and *has_id tells whether out->id was read before the failure, so a
  * server can still address its error reply to the request.

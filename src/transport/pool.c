@@ -34,6 +34,9 @@ struct pool_call {
     struct env_reply reply;
     struct deadline dl;
     uint64_t start_ns;
+    struct buf frame; /* kept for a resend (pool_call_wait) */
+    bool resendable;  /* sent alone on a reused, idle connection */
+    bool resent;
     pthread_cond_t done;
     struct pool_call *hnext;         /* hash chain */
     struct pool_call *cprev, *cnext; /* the connection's pending list */
@@ -389,10 +392,11 @@ static struct pool_conn *least_loaded_locked(struct pool *p)
  * allowed, else the least loaded one anyway. Waits for a connect started by
  * another thread rather than opening a duplicate.
  */
-static struct pool_conn *acquire_locked(struct pool *p, struct deadline dl, int *rc,
+static struct pool_conn *acquire_locked(struct pool *p, struct deadline dl, bool *fresh, int *rc,
                                         struct km_error *err)
 {
     *rc = KM_OK;
+    *fresh = false;
     for (;;) {
         struct pool_conn *best = least_loaded_locked(p);
         if (best != NULL && best->in_flight < p->cfg.connection_load_threshold)
@@ -415,6 +419,7 @@ static struct pool_conn *acquire_locked(struct pool *p, struct deadline dl, int 
             pthread_cond_broadcast(&p->conn_changed);
             if (r == KM_OK) {
                 log_debug(LOG_COMP, "connection %u to %s open", conn->seq, p->desc);
+                *fresh = true;
                 return conn;
             }
             p->stats.connect_failures++;
@@ -444,6 +449,58 @@ static struct pool_conn *acquire_locked(struct pool *p, struct deadline dl, int 
     }
 }
 
+static void call_free(struct pool_call *c)
+{
+    buf_release(&c->frame);
+    pthread_cond_destroy(&c->done);
+    free(c);
+}
+
+/* Puts c (its frame encoded) on a connection and writes it. Returns KM_OK
+ * once c is pending (a failed write fails it through the connection's
+ * death), else the reason no connection could be had. */
+static int call_send(struct pool *p, struct pool_call *c, struct km_error *err)
+{
+    int r;
+    bool fresh;
+    pthread_mutex_lock(&p->lock);
+    struct pool_conn *conn = acquire_locked(p, c->dl, &fresh, &r, err);
+    if (conn == NULL) {
+        pthread_mutex_unlock(&p->lock);
+        return r;
+    }
+    /* Alone on a connection that sat idle: the enclave may have closed it
+     * (idle timeout, or room for a new connection) just as we wrote. */
+    c->resendable = !fresh && conn->in_flight == 0;
+    conn->refs++; /* ours while writing */
+    c->state = CALL_PENDING;
+    table_insert(p, c);
+    conn_pending_add(conn, c);
+    p->stats.requests++;
+    c->start_ns = clock_now_ns();
+    pthread_mutex_unlock(&p->lock);
+
+    struct km_error werr;
+    pthread_mutex_lock(&conn->wlock);
+    r = conn->dead
+            ? KM_ERR_CLOSED
+            : tp_write_all(conn->fd, buf_peek(&c->frame), buf_len(&c->frame),
+                           deadline_min(c->dl, deadline_in_ms(p->cfg.write_timeout_ms)), &werr);
+    pthread_mutex_unlock(&conn->wlock);
+
+    pthread_mutex_lock(&p->lock);
+    if (r != KM_OK && !conn->dead) {
+        /* The stream may hold half a frame: kill it. Its reader fails every
+         * pending request, this one included, with our reason. */
+        conn->dead = true;
+        conn->death = werr;
+        shutdown(conn->fd, SHUT_RDWR);
+    }
+    conn_unref_locked(conn);
+    pthread_mutex_unlock(&p->lock);
+    return KM_OK;
+}
+
 int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
                     const struct uuid *command_id, const json_t *args, struct deadline dl,
                     struct km_error *err)
@@ -466,59 +523,35 @@ int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
     cond_init_monotonic(&c->done);
 
     /* Encode before taking any lock: the frame is built once, in place. */
-    struct buf frame;
-    buf_init(&frame, p->cfg.max_frame + FRAME_HEADER_LEN);
-    int r = frame_begin(&frame);
+    buf_init(&c->frame, p->cfg.max_frame + FRAME_HEADER_LEN);
+    int r = frame_begin(&c->frame);
     if (r == KM_OK)
-        r = env_request_encode(&frame, c->id, command_id, cmd, args);
+        r = env_request_encode(&c->frame, c->id, command_id, cmd, args);
     if (r == KM_OK)
-        r = frame_finish(&frame, 0, p->cfg.max_frame);
+        r = frame_finish(&c->frame, 0, p->cfg.max_frame);
     if (r != KM_OK) {
-        buf_release(&frame);
-        pthread_cond_destroy(&c->done);
-        free(c);
+        call_free(c);
         if (r == KM_ERR_TOO_LARGE)
             return km_error_set(err, r, 0, "Message too large before sending (max %zu bytes)",
                                 p->cfg.max_frame);
         return km_error_set(err, r, 0, "cannot encode request '%.64s': %s", cmd, km_strerror(r));
     }
-
-    pthread_mutex_lock(&p->lock);
-    struct pool_conn *conn = acquire_locked(p, dl, &r, err);
-    if (conn == NULL) {
-        pthread_mutex_unlock(&p->lock);
-        buf_release(&frame);
-        pthread_cond_destroy(&c->done);
-        free(c);
+    r = call_send(p, c, err);
+    if (r != KM_OK) {
+        call_free(c);
         return r;
     }
-    conn->refs++; /* ours while writing */
-    table_insert(p, c);
-    conn_pending_add(conn, c);
-    p->stats.requests++;
-    c->start_ns = clock_now_ns();
-    pthread_mutex_unlock(&p->lock);
-
-    struct km_error werr;
-    pthread_mutex_lock(&conn->wlock);
-    r = conn->dead ? KM_ERR_CLOSED
-                   : tp_write_all(conn->fd, buf_peek(&frame), buf_len(&frame),
-                                  deadline_min(dl, deadline_in_ms(p->cfg.write_timeout_ms)), &werr);
-    pthread_mutex_unlock(&conn->wlock);
-    buf_release(&frame);
-
-    pthread_mutex_lock(&p->lock);
-    if (r != KM_OK && !conn->dead) {
-        /* The stream may hold half a frame: kill it. Its reader fails every
-         * pending request, this one included, with our reason. */
-        conn->dead = true;
-        conn->death = werr;
-        shutdown(conn->fd, SHUT_RDWR);
-    }
-    conn_unref_locked(conn);
-    pthread_mutex_unlock(&p->lock);
     *out = c;
     return KM_OK;
+}
+
+/* Whether a failed call gets its one transparent resend: it went alone on
+ * a reused idle connection that then closed before any reply (the
+ * enclave's idle timeout or connection limit racing our write). The same
+ * frame, so the same command_id: the enclave de-duplicates it. Under lock. */
+static bool call_wants_resend(const struct pool_call *c)
+{
+    return c->rc == KM_ERR_CLOSED && c->resendable && !c->resent && !deadline_expired(c->dl);
 }
 
 int pool_call_wait(struct pool_call *c, struct env_reply *reply, struct km_error *err)
@@ -526,17 +559,37 @@ int pool_call_wait(struct pool_call *c, struct env_reply *reply, struct km_error
     struct pool *p = c->pool;
     memset(reply, 0, sizeof(*reply));
     pthread_mutex_lock(&p->lock);
-    while (c->state == CALL_PENDING) {
-        if (!cond_wait_until(&c->done, &p->lock, c->dl) && c->state == CALL_PENDING) {
-            /* Give up: a late reply will find no one and be dropped. */
-            (void)table_remove(p, c->id);
-            conn_pending_remove(c);
-            p->stats.timeouts++;
-            p->stats.failures++;
-            km_error_set(&c->err, KM_ERR_TIMEOUT, ETIMEDOUT,
-                         "Request %llu (%s) timed out: deadline has elapsed",
-                         (unsigned long long)c->id, c->cmd);
-            c->rc = KM_ERR_TIMEOUT;
+    for (;;) {
+        while (c->state == CALL_PENDING) {
+            if (!cond_wait_until(&c->done, &p->lock, c->dl) && c->state == CALL_PENDING) {
+                /* Give up: a late reply will find no one and be dropped. */
+                (void)table_remove(p, c->id);
+                conn_pending_remove(c);
+                p->stats.timeouts++;
+                p->stats.failures++;
+                km_error_set(&c->err, KM_ERR_TIMEOUT, ETIMEDOUT,
+                             "Request %llu (%s) timed out: deadline has elapsed",
+                             (unsigned long long)c->id, c->cmd);
+                c->rc = KM_ERR_TIMEOUT;
+                c->state = CALL_DONE;
+            }
+        }
+        if (!call_wants_resend(c))
+            break;
+        c->resent = true;
+        p->stats.retries++;
+        log_debug(LOG_COMP,
+                  "request %llu (%s) to %s: idle connection closed under it (%s); "
+                  "resending on a fresh connection",
+                  (unsigned long long)c->id, c->cmd, p->desc, c->err.msg);
+        pthread_mutex_unlock(&p->lock);
+        reap_dead(p);
+        struct km_error serr;
+        int r = call_send(p, c, &serr);
+        pthread_mutex_lock(&p->lock);
+        if (r != KM_OK) {
+            c->rc = r;
+            c->err = serr;
             c->state = CALL_DONE;
         }
     }
@@ -547,8 +600,7 @@ int pool_call_wait(struct pool_call *c, struct env_reply *reply, struct km_error
         *reply = c->reply;
     else if (err != NULL)
         *err = c->err;
-    pthread_cond_destroy(&c->done);
-    free(c);
+    call_free(c);
     return rc;
 }
 

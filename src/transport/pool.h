@@ -15,6 +15,14 @@
  *  - a connection that dies (EOF, reset, write error, an unreadable or
  *    oversized reply) fails all of its pending requests immediately, not at
  *    their deadlines;
+ *  - except one case, handled inside the attempt: a request written alone
+ *    on a reused connection that had nothing in flight, which then closes
+ *    or resets before any reply. That is the enclave closing an idle
+ *    connection (its idle timeout, or room for a new connection;
+ *    server.h) just as the request went out, so the request is resent
+ *    once, unchanged (same id and command_id), on a fresh connection,
+ *    and counted in pool_stats.retries. A connection closed between
+ *    requests is simply dropped: the next request opens a new one;
  *  - pool_request() is the one retry layer: it retries typed retryable
  *    failures (connection refused/reset/closed, connect timeout, DNS
  *    failure, and error replies flagged retryable) with exponential
@@ -114,7 +122,8 @@ int pool_ping(struct pool *p, uint64_t *rtt_us, uint32_t timeout_ms, struct km_e
  * from one thread (fan-out). pool_call_start() sends the request and
  * returns a handle; pool_call_wait() blocks until the reply, the
  * connection's death or the deadline, fills reply (KM_OK) or err, and
- * frees the handle. Every started call must be waited for. No retries.
+ * frees the handle. Every started call must be waited for. No retries
+ * (beyond the resend after an idle close described above).
  */
 int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
                     const struct uuid *command_id, const json_t *args, struct deadline dl,

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,8 +22,11 @@ struct srv_conn {
     struct tp_server *srv;
     int fd;
     char peer[TP_PEER_STR_MAX];
-    pthread_mutex_t wlock; /* one frame at a time on the wire */
-    unsigned refs;         /* reader + queued/running jobs; under srv->lock */
+    pthread_mutex_t wlock;               /* one frame at a time on the wire */
+    unsigned refs;                       /* reader + queued/running jobs; under srv->lock */
+    bool evicted;                        /* closed to make room; under srv->lock */
+    struct tp_reader rd;                 /* the reader thread's; others read tp_reader_buffered */
+    atomic_uint_fast64_t last_active_ms; /* last frame in or reply out */
     struct srv_conn *prev, *next;
 };
 
@@ -48,6 +52,8 @@ struct tp_server {
     bool draining;
     struct srv_conn *conns;
     unsigned nreaders;
+    unsigned nevicted; /* evicted connections whose reader has not exited yet */
+    struct tp_read_budget budget;
     pthread_t *workers;
     unsigned nworkers;
     struct tp_server_stats stats;
@@ -58,13 +64,17 @@ static void config_defaults(struct tp_server_config *c)
     if (c->max_frame == 0)
         c->max_frame = FRAME_MAX_DEFAULT;
     if (c->max_connections == 0)
-        c->max_connections = 500;
+        c->max_connections = TP_SERVER_MAX_CONNECTIONS_DEFAULT;
     if (c->workers == 0)
         c->workers = 8;
     if (c->queue_capacity == 0)
         c->queue_capacity = 1000;
+    if (c->idle_timeout_ms == 0)
+        c->idle_timeout_ms = TP_SERVER_IDLE_TIMEOUT_DEFAULT_MS;
     if (c->frame_timeout_ms == 0)
-        c->frame_timeout_ms = 30000;
+        c->frame_timeout_ms = TP_SERVER_FRAME_TIMEOUT_DEFAULT_MS;
+    if (c->max_buffered_bytes == 0)
+        c->max_buffered_bytes = TP_SERVER_MAX_BUFFERED_DEFAULT;
     if (c->write_timeout_ms == 0)
         c->write_timeout_ms = 5000;
 }
@@ -84,6 +94,7 @@ struct tp_server *tp_server_new(const struct tp_server_config *cfg, tp_handler_f
     pthread_cond_init(&s->job_ready, NULL);
     pthread_cond_init(&s->readers_done, NULL);
     s->queue = XALLOC_ARRAY(struct srv_job, s->cfg.queue_capacity);
+    tp_read_budget_init(&s->budget, s->cfg.max_buffered_bytes);
     return s;
 }
 
@@ -116,6 +127,8 @@ void tp_server_stats(struct tp_server *s, struct tp_server_stats *out)
     pthread_mutex_lock(&s->lock);
     *out = s->stats;
     pthread_mutex_unlock(&s->lock);
+    out->buffered_bytes = atomic_load(&s->budget.used);
+    out->buffered_bytes_peak = atomic_load(&s->budget.peak);
 }
 
 /* Drops one reference; the last one closes the socket. Call with lock. */
@@ -137,6 +150,7 @@ static void conn_send(struct srv_conn *c, struct buf *frame)
     int r = tp_write_all(c->fd, buf_peek(frame), buf_len(frame),
                          deadline_in_ms(c->srv->cfg.write_timeout_ms), &err);
     pthread_mutex_unlock(&c->wlock);
+    atomic_store(&c->last_active_ms, clock_now_ms());
     if (r != KM_OK) {
         log_debug(LOG_COMP, "reply to %s lost: %s", c->peer, err.msg);
         shutdown(c->fd, SHUT_RDWR);
@@ -263,7 +277,56 @@ static void on_frame(struct srv_conn *c, struct buf *scratch, const uint8_t *p, 
     uint64_t id = req.id;
     if (!enqueue(s, c, &req)) {
         env_request_clear(&req);
-        send_error(c, scratch, id, "busy", "enclave request queue is full", true);
+        char msg[96];
+        snprintf(msg, sizeof(msg), "enclave request queue is full (capacity %u)",
+                 s->cfg.queue_capacity);
+        send_error(c, scratch, id, "busy", msg, true);
+    }
+}
+
+/* True while a request of c is queued or running (its reply is due). */
+static bool conn_has_jobs(struct srv_conn *c)
+{
+    pthread_mutex_lock(&c->srv->lock);
+    bool busy = c->refs > 1;
+    pthread_mutex_unlock(&c->srv->lock);
+    return busy;
+}
+
+/* Why the reader stopped: counted, and logged at a level that matches. */
+static void reader_ended(struct srv_conn *c, struct buf *scratch, int r, const struct km_error *err)
+{
+    struct tp_server *s = c->srv;
+    uint64_t *counter = NULL;
+    switch (r) {
+    case KM_ERR_TOO_LARGE:
+        log_warn(LOG_COMP, "%s from %s; closing the connection", err->msg, c->peer);
+        send_error(c, scratch, 0, "too_large", err->msg, false);
+        break;
+    case KM_ERR_LIMIT:
+        log_warn(LOG_COMP, "closing the connection from %s: %s", c->peer, err->msg);
+        counter = &s->stats.connections_over_budget;
+        break;
+    case KM_ERR_TIMEOUT:
+        if (tp_reader_buffered(&c->rd) == 0) {
+            log_debug(LOG_COMP, "closing the connection from %s: idle for %u ms", c->peer,
+                      s->cfg.idle_timeout_ms);
+            counter = &s->stats.connections_idle_closed;
+        } else {
+            log_warn(LOG_COMP, "closing the connection from %s: %s", c->peer, err->msg);
+            counter = &s->stats.connections_frame_timeouts;
+        }
+        break;
+    case KM_ERR_CLOSED:
+        break;
+    default:
+        log_debug(LOG_COMP, "connection from %s ends: %s", c->peer, err->msg);
+        break;
+    }
+    if (counter != NULL) {
+        pthread_mutex_lock(&s->lock);
+        (*counter)++;
+        pthread_mutex_unlock(&s->lock);
     }
 }
 
@@ -271,31 +334,29 @@ static void *reader_main(void *arg)
 {
     struct srv_conn *c = arg;
     struct tp_server *s = c->srv;
-    struct tp_reader rd;
     struct buf scratch;
-    tp_reader_init(&rd, s->cfg.max_frame);
     buf_init(&scratch, 64 * 1024);
 
     for (;;) {
         const uint8_t *p;
         size_t n;
         struct km_error err;
-        struct deadline idle =
-            s->cfg.idle_timeout_ms ? deadline_in_ms(s->cfg.idle_timeout_ms) : deadline_never();
-        int r = tp_reader_next(&rd, c->fd, idle, s->cfg.frame_timeout_ms, &p, &n, &err);
+        struct deadline idle = s->cfg.idle_timeout_ms == TP_SERVER_NO_TIMEOUT
+                                   ? deadline_never()
+                                   : deadline_in_ms(s->cfg.idle_timeout_ms);
+        int r = tp_reader_next(&c->rd, c->fd, idle, s->cfg.frame_timeout_ms, &p, &n, &err);
         if (r == KM_OK) {
+            atomic_store(&c->last_active_ms, clock_now_ms());
             on_frame(c, &scratch, p, n);
             continue;
         }
-        if (r == KM_ERR_TOO_LARGE) {
-            log_warn(LOG_COMP, "%s from %s; closing the connection", err.msg, c->peer);
-            send_error(c, &scratch, 0, "too_large", err.msg, false);
-        } else if (r != KM_ERR_CLOSED) {
-            log_debug(LOG_COMP, "connection from %s ends: %s", c->peer, err.msg);
-        }
+        /* Quiet while its requests run is not idle: their replies are due. */
+        if (r == KM_ERR_TIMEOUT && tp_reader_buffered(&c->rd) == 0 && conn_has_jobs(c))
+            continue;
+        reader_ended(c, &scratch, r, &err);
         break;
     }
-    tp_reader_release(&rd);
+    tp_reader_release(&c->rd);
     buf_release(&scratch);
     /* Stop further writes only once pending jobs are done: their replies
      * may still reach a peer that merely half-closed. */
@@ -309,11 +370,58 @@ static void *reader_main(void *arg)
     if (c->next)
         c->next->prev = c->prev;
     s->stats.connections_active--;
+    if (c->evicted)
+        s->nevicted--;
     s->nreaders--;
     conn_unref_locked(c);
     pthread_cond_broadcast(&s->readers_done);
     pthread_mutex_unlock(&s->lock);
     return NULL;
+}
+
+/* The connection idle the longest: no partial frame, no request queued or
+ * running. NULL if every connection is busy. Under lock. */
+static struct srv_conn *longest_idle_locked(struct tp_server *s)
+{
+    struct srv_conn *best = NULL;
+    uint64_t best_at = 0;
+    for (struct srv_conn *c = s->conns; c != NULL; c = c->next) {
+        if (c->evicted || c->refs > 1 || tp_reader_buffered(&c->rd) > 0)
+            continue;
+        uint64_t at = atomic_load(&c->last_active_ms);
+        if (best == NULL || at < best_at) {
+            best = c;
+            best_at = at;
+        }
+    }
+    return best;
+}
+
+/* At max_connections: closes the longest idle connection to make room for
+ * one from peer. Returns false (and logs) when every connection is busy.
+ * Under lock. */
+static bool make_room_locked(struct tp_server *s, const char *peer)
+{
+    struct srv_conn *victim = longest_idle_locked(s);
+    if (victim == NULL) {
+        s->stats.connections_rejected++;
+        log_warn(LOG_COMP,
+                 "connection limit (%u) reached and no connection is idle, rejecting connection "
+                 "from %s",
+                 s->cfg.max_connections, peer);
+        return false;
+    }
+    victim->evicted = true;
+    s->nevicted++;
+    s->stats.connections_evicted++;
+    /* Its reader sees EOF and exits; the peer sees the connection close. */
+    shutdown(victim->fd, SHUT_RDWR);
+    uint64_t idle_ms = clock_now_ms() - atomic_load(&victim->last_active_ms);
+    log_warn(LOG_COMP,
+             "connection limit (%u) reached: closing the connection from %s (idle for %llu ms) "
+             "to admit %s",
+             s->cfg.max_connections, victim->peer, (unsigned long long)idle_ms, peer);
+    return true;
 }
 
 static void accept_one(struct tp_server *s)
@@ -330,11 +438,10 @@ static void accept_one(struct tp_server *s)
         return;
     }
     pthread_mutex_lock(&s->lock);
-    if (s->stats.connections_active >= s->cfg.max_connections) {
-        s->stats.connections_rejected++;
+    /* Evicted connections are on their way out: they do not count. */
+    if (s->stats.connections_active - s->nevicted >= s->cfg.max_connections &&
+        !make_room_locked(s, peer)) {
         pthread_mutex_unlock(&s->lock);
-        log_warn(LOG_COMP, "connection limit (%u) reached, rejecting connection from %s",
-                 s->cfg.max_connections, peer);
         close(fd);
         return;
     }
@@ -343,6 +450,9 @@ static void accept_one(struct tp_server *s)
     c->fd = fd;
     memcpy(c->peer, peer, sizeof(c->peer));
     pthread_mutex_init(&c->wlock, NULL);
+    tp_reader_init(&c->rd, s->cfg.max_frame);
+    tp_reader_set_budget(&c->rd, &s->budget);
+    atomic_init(&c->last_active_ms, clock_now_ms());
     c->refs = 1; /* the reader's */
     c->next = s->conns;
     if (s->conns)
@@ -364,6 +474,7 @@ static void accept_one(struct tp_server *s)
             c->next->prev = NULL;
         s->nreaders--;
         s->stats.connections_active--;
+        tp_reader_release(&c->rd);
         conn_unref_locked(c);
         log_warn(LOG_COMP, "cannot start a reader for %s: %s", peer, strerror(pr));
     }

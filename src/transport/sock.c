@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -16,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/xmalloc.h"
 #include "transport/frame.h"
 #include "common/banned.h"
 
@@ -355,18 +357,103 @@ int tp_write_all(int fd, const uint8_t *p, size_t n, struct deadline dl, struct 
     return KM_OK;
 }
 
+void tp_read_budget_init(struct tp_read_budget *b, size_t limit)
+{
+    if (limit == 0)
+        KM_BUG("tp_read_budget_init: limit must be > 0");
+    b->limit = limit;
+    atomic_init(&b->used, 0);
+    atomic_init(&b->peak, 0);
+}
+
+/* Takes n bytes from the budget, all or nothing. */
+static bool budget_take(struct tp_read_budget *b, size_t n)
+{
+    size_t cur = atomic_load(&b->used);
+    do {
+        if (n > b->limit - cur)
+            return false;
+    } while (!atomic_compare_exchange_weak(&b->used, &cur, cur + n));
+    size_t peak = atomic_load(&b->peak);
+    while (peak < cur + n && !atomic_compare_exchange_weak(&b->peak, &peak, cur + n)) {}
+    return true;
+}
+
+/* What a buffer of capacity cap costs the budget. */
+static size_t charge_for(size_t cap)
+{
+    return cap > TP_READER_FREE_BYTES ? cap - TP_READER_FREE_BYTES : 0;
+}
+
+/* Brings the charge in line with the buffer's capacity now: returns what
+ * a shrunk (or freed) buffer no longer needs, adds what an unforeseen
+ * growth took. */
+static void reader_settle(struct tp_reader *r)
+{
+    size_t now = charge_for(r->rbuf.cap);
+    if (r->budget == NULL || now == r->charged)
+        return;
+    if (now < r->charged)
+        atomic_fetch_sub(&r->budget->used, r->charged - now);
+    else
+        atomic_fetch_add(&r->budget->used, now - r->charged);
+    r->charged = now;
+}
+
 void tp_reader_init(struct tp_reader *r, size_t max_frame)
 {
     /* The buffer holds at most one frame plus the next one's beginning. */
     buf_init(&r->rbuf, max_frame + FRAME_HEADER_LEN + READ_CHUNK);
     r->max_frame = max_frame;
     r->consume_next = 0;
+    r->budget = NULL;
+    r->charged = 0;
+    atomic_init(&r->buffered, 0);
+}
+
+void tp_reader_set_budget(struct tp_reader *r, struct tp_read_budget *b)
+{
+    if (r->charged != 0)
+        KM_BUG("tp_reader_set_budget on a reader in use");
+    r->budget = b;
 }
 
 void tp_reader_release(struct tp_reader *r)
 {
     buf_release(&r->rbuf);
+    reader_settle(r);
     r->consume_next = 0;
+    atomic_store(&r->buffered, 0);
+}
+
+size_t tp_reader_buffered(const struct tp_reader *r)
+{
+    return atomic_load(&((struct tp_reader *)(uintptr_t)r)->buffered);
+}
+
+/* Reserves, before buf_ensure(want) allocates, what the grown buffer will
+ * cost: buf doubles its capacity until the unread bytes, want more and a
+ * terminator fit, and never goes beyond its maximum + 1. */
+static int reader_reserve(struct tp_reader *r, size_t want, struct km_error *err)
+{
+    size_t need = st_add(st_add(buf_len(&r->rbuf), want), 1);
+    if (r->budget == NULL || need <= r->rbuf.cap)
+        return KM_OK;
+    size_t cap = r->rbuf.cap ? r->rbuf.cap : 64;
+    while (cap < need)
+        cap = st_mult(cap, 2);
+    if (cap > r->rbuf.max + 1)
+        cap = r->rbuf.max + 1;
+    size_t charge = charge_for(cap);
+    if (charge <= r->charged)
+        return KM_OK;
+    if (!budget_take(r->budget, charge - r->charged))
+        return km_error_set(err, KM_ERR_LIMIT, 0,
+                            "a partial frame of %zu bytes would exceed the read buffer budget "
+                            "(%zu bytes, %zu in use)",
+                            buf_len(&r->rbuf), r->budget->limit, atomic_load(&r->budget->used));
+    r->charged = charge;
+    return KM_OK;
 }
 
 /* Reads what is available (at least one byte) before the deadline. */
@@ -386,13 +473,18 @@ static int reader_fill(struct tp_reader *r, int fd, size_t need, struct deadline
     size_t room_max = r->rbuf.max - have;
     if (want > room_max)
         want = room_max;
-    int rc = buf_ensure(&r->rbuf, want);
+    int rc = reader_reserve(r, want, err);
+    if (rc != KM_OK)
+        return rc;
+    rc = buf_ensure(&r->rbuf, want);
+    reader_settle(r);
     if (rc != KM_OK)
         return km_error_set(err, rc, 0, "read buffer: %s", km_strerror(rc));
     for (;;) {
         ssize_t n = recv(fd, buf_tail_direct(&r->rbuf), buf_tail_avail(&r->rbuf), 0);
         if (n > 0) {
             buf_commit(&r->rbuf, (size_t)n);
+            atomic_store(&r->buffered, buf_len(&r->rbuf));
             return KM_OK;
         }
         if (n == 0)
@@ -416,16 +508,35 @@ static int reader_fill(struct tp_reader *r, int fd, size_t need, struct deadline
     }
 }
 
-int tp_reader_next(struct tp_reader *r, int fd, struct deadline idle_dl, uint32_t frame_timeout_ms,
-                   const uint8_t **payload, size_t *len, struct km_error *err)
+/* Drops the frame returned last time. A buffer that grew beyond the free
+ * allowance for a large frame goes back to a small one (keeping the next
+ * frame's first bytes), so an idle connection does not keep megabytes. */
+static void reader_consume(struct tp_reader *r)
 {
-    *payload = NULL;
-    *len = 0;
     if (r->consume_next > 0) {
         if (buf_consume(&r->rbuf, r->consume_next) != KM_OK)
             KM_BUG("tp_reader: consume beyond buffer");
         r->consume_next = 0;
     }
+    size_t left = buf_len(&r->rbuf);
+    if (r->rbuf.cap > TP_READER_FREE_BYTES && left <= READ_CHUNK) {
+        struct buf small;
+        buf_init(&small, r->rbuf.max);
+        if (left > 0 && buf_put(&small, buf_peek(&r->rbuf), left) != KM_OK)
+            KM_BUG("tp_reader: cannot keep %zu bytes", left);
+        buf_release(&r->rbuf);
+        r->rbuf = small;
+        reader_settle(r);
+    }
+    atomic_store(&r->buffered, left);
+}
+
+int tp_reader_next(struct tp_reader *r, int fd, struct deadline idle_dl, uint32_t frame_timeout_ms,
+                   const uint8_t **payload, size_t *len, struct km_error *err)
+{
+    *payload = NULL;
+    *len = 0;
+    reader_consume(r);
     struct deadline frame_dl = deadline_never();
     bool started = buf_len(&r->rbuf) > 0;
     if (started)
@@ -443,7 +554,17 @@ int tp_reader_next(struct tp_reader *r, int fd, struct deadline idle_dl, uint32_
         if (rc == KM_ERR_TOO_LARGE)
             return km_error_set(err, KM_ERR_TOO_LARGE, 0, "Message too large: %zu bytes (max %zu)",
                                 plen, r->max_frame);
+        /* Checked here too, not only by poll: bytes that keep arriving
+         * just in time never make poll wait. */
+        if (started && deadline_expired(frame_dl))
+            return km_error_set(err, KM_ERR_TIMEOUT, ETIMEDOUT,
+                                "Timeout reading frame: %zu of %zu bytes after %u ms",
+                                buf_len(&r->rbuf), need, frame_timeout_ms);
         rc = reader_fill(r, fd, need, started ? frame_dl : idle_dl, err);
+        if (rc == KM_ERR_TIMEOUT && started)
+            return km_error_set(err, KM_ERR_TIMEOUT, ETIMEDOUT,
+                                "Timeout reading frame: %zu of %zu bytes after %u ms",
+                                buf_len(&r->rbuf), need, frame_timeout_ms);
         if (rc != KM_OK)
             return rc;
         if (!started) {

@@ -133,6 +133,28 @@ static void test_help_version_usage(void **state)
     CHECK_EQ(r.status, 2);
     CHECK_CONTAINS(r.err, "needs UNIX_PATH");
     run_free(&r);
+
+    /* The front door's limits: documented, and checked. */
+    r = run_enclave(help, NULL, NULL);
+    CHECK_CONTAINS(r.out, "ENCLAVE_IDLE_TIMEOUT_SECS] (default 300; 0 = never)");
+    CHECK_CONTAINS(r.out, "ENCLAVE_MAX_CONNECTIONS]");
+    CHECK_CONTAINS(r.out, "ENCLAVE_MAX_BUFFERED_BYTES] (default 67108864");
+    run_free(&r);
+    const char *small_budget[] = {"ENCLAVE_MAX_BUFFERED_BYTES=1048576", NULL};
+    r = run_enclave(NULL, small_budget, NULL);
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "invalid ENCLAVE_MAX_BUFFERED_BYTES '1048576'");
+    run_free(&r);
+    const char *no_conns[] = {"--max-connections", "0", NULL};
+    r = run_enclave(no_conns, NULL, NULL);
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "invalid --max-connections '0'");
+    run_free(&r);
+    const char *bad_idle[] = {"--idle-timeout", "5m", NULL};
+    r = run_enclave(bad_idle, NULL, NULL);
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "invalid --idle-timeout '5m'");
+    run_free(&r);
 }
 
 static void test_bind_failure(void **state)

@@ -61,6 +61,10 @@ static void test_request_rejects(void **state)
         {"{\"id\":7,\"command_id\":\"0190f4a2-1234-7abc-8def-0123456789ab\",\"cmd\":\"ping\"}",
          true, "\"v\""},
         {"{\"v\":1,\"id\":7,\"command_id\":\"nope\",\"cmd\":\"ping\"}", true, "command_id"},
+        /* docs/PROTOCOL.md: the nil UUID is refused. */
+        {"{\"v\":1,\"id\":7,\"command_id\":\"00000000-0000-0000-0000-000000000000\",\"cmd\":"
+         "\"ping\"}",
+         true, "\"command_id\" must not be the nil UUID"},
         {"{\"v\":1,\"id\":7,\"command_id\":\"0190f4a2-1234-7abc-8def-0123456789ab\",\"cmd\":\"Ping!\"}",
          true, "snake_case"},
         {"{\"v\":1,\"id\":7,\"command_id\":\"0190f4a2-1234-7abc-8def-0123456789ab\",\"cmd\":\"ping\","

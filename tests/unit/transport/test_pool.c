@@ -445,6 +445,119 @@ static void test_half_reply_then_stall_hits_deadline(void **state)
     pool_free(p);
 }
 
+static void test_idle_close_between_requests_is_clean(void **state)
+{
+    (void)state;
+    struct echo_server es;
+    struct tp_server_config scfg = {.idle_timeout_ms = 150};
+    echo_server_start_tcp(&es, &scfg);
+    struct pool_config pcfg = {.max_attempts = 1};
+    struct pool *p = pool_to(&es, &pcfg);
+    struct env_reply r;
+    struct km_error err;
+    CHECK_OK(pool_request(p, &r, "ping", NULL, NULL, 0, &err));
+    env_reply_clear(&r);
+    clock_sleep_ms(500); /* the enclave closes the idle connection */
+    struct tp_server_stats sst;
+    tp_server_stats(es.srv, &sst);
+    CHECK_EQ(sst.connections_idle_closed, 1);
+    /* No retries allowed: the next request must simply open a new one. */
+    CHECK_OK(pool_request(p, &r, "ping", NULL, NULL, 0, &err));
+    env_reply_clear(&r);
+    struct pool_stats st;
+    pool_stats(p, &st);
+    CHECK_EQ(st.connections_opened, 2);
+    CHECK_EQ(st.failures, 0);
+    CHECK_EQ(st.retries, 0);
+    pool_free(p);
+    echo_server_stop(&es);
+}
+
+/* Replies to one request on fd (ping-style {}). */
+static void fake_reply(int fd, struct tp_reader *rd)
+{
+    const uint8_t *p;
+    size_t n;
+    struct km_error err;
+    struct env_request req;
+    bool has_id;
+    CHECK_OK(tp_reader_next(rd, fd, deadline_in_ms(5000), 5000, &p, &n, &err));
+    CHECK_OK(env_request_decode(&req, &has_id, p, n, &err));
+    struct buf out;
+    buf_init(&out, 1024);
+    CHECK_OK(frame_begin(&out));
+    CHECK_OK(env_reply_encode_ok(&out, req.id, NULL));
+    CHECK_OK(frame_finish(&out, 0, 1024));
+    CHECK_OK(tp_write_all(fd, buf_peek(&out), buf_len(&out), deadline_in_ms(1000), &err));
+    buf_release(&out);
+    env_request_clear(&req);
+}
+
+static int fake_accept(int lfd)
+{
+    struct km_error err;
+    int fd = -1;
+    while (tp_accept(lfd, &fd, NULL, 0, &err) == KM_ERR_INCOMPLETE)
+        clock_sleep_ms(5);
+    return fd;
+}
+
+/* Answers one request, then closes the connection as the next request
+ * arrives (an idle close racing a write), then serves a new connection. */
+static void *fake_idle_race_main(void *arg)
+{
+    struct fake *f = arg;
+    struct tp_reader rd;
+    const uint8_t *p;
+    size_t n;
+    struct km_error err;
+    int fd = fake_accept(f->lfd);
+    tp_reader_init(&rd, 1 << 20);
+    fake_reply(fd, &rd);
+    CHECK_OK(tp_reader_next(&rd, fd, deadline_in_ms(5000), 5000, &p, &n, &err));
+    tp_reader_release(&rd);
+    close(fd);
+    fd = fake_accept(f->lfd);
+    tp_reader_init(&rd, 1 << 20);
+    fake_reply(fd, &rd);
+    tp_reader_release(&rd);
+    close(fd);
+    return NULL;
+}
+
+static void test_idle_close_racing_a_request_is_resent(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct tp_addr a;
+    struct km_error err;
+    CHECK_OK(tp_addr_tcp(&a, "127.0.0.1", 1, NULL));
+    a.port = 0;
+    CHECK_OK(tp_listen(&f.lfd, &a, 4, &err));
+    CHECK_OK(tp_listen_port(f.lfd, &f.port));
+    CHECK(pthread_create(&f.t, NULL, fake_idle_race_main, &f) == 0);
+    a.port = f.port;
+    struct pool *p = pool_new(&a, NULL);
+
+    /* pool_call_* never retries: only the resend can save the second. */
+    struct pool_call *c;
+    struct env_reply r;
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(pool_call_start(p, &c, "ping", NULL, NULL, deadline_in_ms(5000), &err));
+        CHECK_OK(pool_call_wait(c, &r, &err));
+        CHECK(r.ok);
+        env_reply_clear(&r);
+    }
+    struct pool_stats st;
+    pool_stats(p, &st);
+    CHECK_EQ(st.connections_opened, 2);
+    CHECK_EQ(st.requests, 3);
+    CHECK_EQ(st.retries, 1);
+    CHECK_EQ(st.replies_ok, 2);
+    fake_stop(&f);
+    pool_free(p);
+}
+
 static void test_enclave_restart_is_survived(void **state)
 {
     (void)state;
@@ -485,6 +598,8 @@ int main(void)
         TEST(test_garbage_reply_fails_request),
         TEST(test_half_reply_then_stall_hits_deadline),
         TEST(test_enclave_restart_is_survived),
+        TEST(test_idle_close_between_requests_is_clean),
+        TEST(test_idle_close_racing_a_request_is_resent),
     };
     return RUN_TESTS("transport.pool", tests);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -97,6 +98,71 @@ static void test_reader_half_frame_stall_times_out(void **state)
     tp_reader_release(&rd);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* Writes all of p to a non-blocking fd whose buffer has room for it. */
+static void put_all(int fd, const void *p, size_t n)
+{
+    struct km_error err;
+    CHECK_OK(tp_write_all(fd, p, n, deadline_in_ms(2000), &err));
+}
+
+static void test_readers_share_a_budget(void **state)
+{
+    (void)state;
+    enum { LIMIT = 200 << 10, PART = 150 << 10 };
+    struct tp_read_budget budget;
+    tp_read_budget_init(&budget, LIMIT);
+    int a[2], b[2];
+    nb_pair(a);
+    nb_pair(b);
+    struct tp_reader ra, rb;
+    struct km_error err;
+    const uint8_t *p;
+    size_t n;
+    tp_reader_init(&ra, 1 << 20);
+    tp_reader_init(&rb, 1 << 20);
+    tp_reader_set_budget(&ra, &budget);
+    tp_reader_set_budget(&rb, &budget);
+
+    /* A announces 1 MiB and sends 150 KiB: past the free 128 KiB its
+     * buffer is charged, and growing it further would pass the budget. */
+    uint8_t *junk = calloc(1, PART);
+    CHECK_NOT_NULL(junk);
+    frame_encode_header(junk, 1 << 20);
+    put_all(a[1], junk, PART);
+    CHECK_ERR(tp_reader_next(&ra, a[0], deadline_in_ms(1000), 1000, &p, &n, &err), KM_ERR_LIMIT);
+    CHECK_CONTAINS(err.msg, "would exceed the read buffer budget");
+    CHECK_EQ(tp_reader_buffered(&ra), PART);
+    CHECK(atomic_load(&budget.used) > 0 && atomic_load(&budget.used) <= LIMIT);
+
+    /* Small frames cost nothing: B is served meanwhile. */
+    uint8_t small[4 + 5];
+    frame_encode_header(small, 5);
+    memcpy(small + 4, "hello", 5);
+    put_all(b[1], small, sizeof(small));
+    CHECK_OK(tp_reader_next(&rb, b[0], deadline_in_ms(1000), 1000, &p, &n, &err));
+    CHECK_MEM_EQ(p, "hello", 5);
+
+    /* Released, A gives its charge back; now B's own large frame fits. */
+    tp_reader_release(&ra);
+    CHECK_EQ(atomic_load(&budget.used), 0);
+    frame_encode_header(junk, PART - 4);
+    put_all(b[1], junk, PART);
+    CHECK_OK(tp_reader_next(&rb, b[0], deadline_in_ms(1000), 1000, &p, &n, &err));
+    CHECK_EQ(n, PART - 4);
+    CHECK(atomic_load(&budget.used) > 0);
+    /* Once that frame is consumed the buffer shrinks back to free size. */
+    CHECK_ERR(tp_reader_next(&rb, b[0], deadline_in_ms(50), 1000, &p, &n, &err), KM_ERR_TIMEOUT);
+    CHECK_EQ(tp_reader_buffered(&rb), 0);
+    CHECK_EQ(atomic_load(&budget.used), 0);
+    CHECK(atomic_load(&budget.peak) <= LIMIT);
+    tp_reader_release(&rb);
+    free(junk);
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(b[i]);
+    }
 }
 
 static void test_reader_idle_timeout_and_eof_mid_frame(void **state)
@@ -254,6 +320,7 @@ int main(void)
         TEST(test_tcp_listen_connect_frames),
         TEST(test_reader_half_frame_stall_times_out),
         TEST(test_reader_idle_timeout_and_eof_mid_frame),
+        TEST(test_readers_share_a_budget),
         TEST(test_reader_refuses_oversize_before_allocating),
         TEST(test_connect_refused_names_errno),
         TEST(test_connect_unknown_host),
