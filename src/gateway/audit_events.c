@@ -20,8 +20,9 @@ void gw_audit(struct gateway *gw, const char *event, const char *outcome, const 
     struct audit_event ev = {
         .event = event,
         .outcome = outcome,
-        .request_id = request_id,
-        .api_key_id = api_key_id,
+        /* "" (open mode, no request): recorded as null. */
+        .request_id = request_id != NULL && request_id[0] != '\0' ? request_id : NULL,
+        .api_key_id = api_key_id != NULL && api_key_id[0] != '\0' ? api_key_id : NULL,
         .subject = subject,
         .detail = detail,
     };

@@ -17,7 +17,7 @@
  * does nothing otherwise. event is "<area>.<action>" ("keygen.reserve",
  * "signing.approve", "keygen.delete", "api_key.create",
  * "enclave.key_rotated", ...); outcome is "ok", "refused" or "failed";
- * request_id and api_key_id may be NULL (recorded as null: events without
+ * request_id and api_key_id may be NULL or "" (recorded as null: events without
  * a request, unauthenticated requests); subject is an object of ids
  * ({"keygen_id": "...", "user_id": "...", "enclave_id": 2}) or NULL, and is
  * stolen (decref'd here in every case); detail is a short text or NULL.

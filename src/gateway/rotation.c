@@ -349,8 +349,10 @@ static int record_commit(struct gateway *gw, uint32_t eid, const struct store_se
     return r;
 }
 
-int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *rep,
-                  struct km_error *err)
+/* resume_only: finish a rotation whose next key is stored, start none (the
+ * resumer: the health check may have recorded the commit meanwhile). */
+static int rotate(struct gateway *gw, uint32_t eid, bool resume_only,
+                  struct gw_rotation_report *rep, struct km_error *err)
 {
     struct store_sealed_key cur, next = {0};
     memset(rep, 0, sizeof(*rep));
@@ -366,8 +368,12 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
         return km_error_set(err, r, 0, "cannot read the sealed key of enclave %u", eid);
     /* A commit the enclave made but the gateway did not record (it stopped
      * in between): only the record is missing. */
-    bool committed = store_sealed_key_next(gw->store, eid, &next) == KM_OK &&
-                     enclave_holds(gw, eid, next.public_key, err);
+    bool have_next = store_sealed_key_next(gw->store, eid, &next) == KM_OK;
+    if (resume_only && !have_next) {
+        store_sealed_key_clear(&cur);
+        return KM_OK;
+    }
+    bool committed = have_next && enclave_holds(gw, eid, next.public_key, err);
     rep->resumed = committed;
     /* No new keygen picks this enclave while its key changes: one that
      * completed after the last re-encryption pass would stay under the old
@@ -399,6 +405,12 @@ int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *r
     store_sealed_key_clear(&cur);
     store_sealed_key_clear(&next);
     return r;
+}
+
+int gw_rotate_key(struct gateway *gw, uint32_t eid, struct gw_rotation_report *rep,
+                  struct km_error *err)
+{
+    return rotate(gw, eid, false, rep, err);
 }
 
 /* ---- resuming at start --------------------------------------------------------------- */
@@ -442,7 +454,7 @@ static void *resume_main(void *arg)
                 continue;
             struct gw_rotation_report rep;
             struct km_error err;
-            if (gw_rotate_key(gw, eid, &rep, &err) != KM_OK)
+            if (rotate(gw, eid, true, &rep, &err) != KM_OK)
                 left = true;
         }
         pthread_mutex_lock(&rs->lock);

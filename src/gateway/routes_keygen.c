@@ -304,6 +304,13 @@ void api_keygen_initialize(void *ud, const struct http_request *req, struct http
     memset(&body, 0, sizeof(body));
     if (load_session(gw, req, resp, &k, "the session key given at reserve") != KM_OK)
         return;
+    if (k.session_public_key[0] == '\0') {
+        http_reply_error(resp, 409, "conflict",
+                         "keygen session %s was reserved by an older gateway without a session "
+                         "key and cannot be initialized: reserve a new session",
+                         k.id);
+        goto out;
+    }
     /* Only whoever reserved: signed with the session key given at reserve
      * (and naming it). */
     if (gw_auth_check(gw, req, k.session_public_key, "the session key given at reserve", resp) !=
@@ -434,6 +441,13 @@ void api_keygen_register(void *ud, const struct http_request *req, struct http_r
                          "must resend the first registration's body unchanged (encrypting the "
                          "key again gives another ciphertext, which is refused)",
                          p.user_id);
+        goto out;
+    }
+    if (r == KM_ERR_STATE && k.status == STORE_KEYGEN_RESERVED) {
+        http_reply_error(resp, 409, "conflict",
+                         "keygen session %s is not initialized yet: the coordinator initializes "
+                         "it first, then participants register",
+                         k.id);
         goto out;
     }
     if (r == KM_ERR_STATE) {

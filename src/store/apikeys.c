@@ -38,7 +38,7 @@ static void key_from_row(struct store_api_key *k, sqlite3_stmt *st)
     k->revoked_at = sqlite3_column_int64(st, 7);
 }
 
-int store_api_key_create(struct store *s, const struct store_api_key *k)
+int store_api_key_create(struct store *s, struct store_api_key *k)
 {
     struct store_conn *c = store_conn_acquire(s);
     sqlite3_stmt *st = store_stmt(c, SQL_KEY_INSERT);
@@ -53,7 +53,8 @@ int store_api_key_create(struct store *s, const struct store_api_key *k)
         sqlite3_bind_int64(st, 4, k->keygens_per_hour);
         sqlite3_bind_int64(st, 5, k->live_keygens);
         sqlite3_bind_int64(st, 6, k->max_participants);
-        sqlite3_bind_int64(st, 7, store_now());
+        k->created_at = store_now();
+        sqlite3_bind_int64(st, 7, k->created_at);
         int rc = store_step(c, st);
         if (rc == SQLITE_CONSTRAINT)
             r = KM_ERR_EXISTS;

@@ -48,8 +48,13 @@ static const char SQL_KEYGEN_INSERT[] =
     " subsets, encrypted_taproot_tweak, timeout_secs, max_signing_sessions, enclave_keys,"
     " created_at, updated_at, expires_at, session_public_key, api_key_id)"
     " VALUES (?1, 'reserved', ?2, ?3, ?4, ?5, ?6, ?7, ?10, ?8, ?8, ?9, ?11, ?12)";
+static const char SQL_KEYGEN_EXISTS[] = "SELECT 1 FROM keygen_sessions WHERE id = ?1";
 static const char SQL_QUOTA_HOUR[] =
-    "SELECT count(*) FROM keygen_sessions WHERE api_key_id = ?1 AND created_at >= ?2";
+    "SELECT count(*) FROM api_key_reserves WHERE api_key_id = ?1 AND reserved_at >= ?2";
+static const char SQL_RESERVE_LOG[] =
+    "INSERT INTO api_key_reserves (api_key_id, reserved_at) VALUES (?1, ?2)";
+static const char SQL_RESERVE_PRUNE[] =
+    "DELETE FROM api_key_reserves WHERE api_key_id = ?1 AND reserved_at < ?2";
 static const char SQL_QUOTA_LIVE[] = "SELECT count(*) FROM keygen_sessions WHERE api_key_id = ?1"
                                      " AND status IN ('reserved', 'collecting', 'running')";
 
@@ -68,6 +73,28 @@ static int count_for_key(struct store_conn *c, const char *sql, const char *key,
     else if (r == KM_OK)
         r = store_sqlite_err(c, rc, "count keygens of an API key");
     sqlite3_reset(st);
+    return r;
+}
+
+/* Inside the reserve's transaction: counts this reserve for the hourly
+ * quota (deleting the keygen later does not undo it) and forgets the key's
+ * reserves older than an hour. */
+static int log_reserve(struct store_conn *c, const char *key, int64_t now)
+{
+    int r = KM_OK;
+    const char *sql[2] = {SQL_RESERVE_PRUNE, SQL_RESERVE_LOG};
+    int64_t at[2] = {now - 3600, now};
+    for (int i = 0; i < 2 && r == KM_OK; i++) {
+        sqlite3_stmt *st = store_stmt(c, sql[i]);
+        if (st == NULL)
+            return KM_ERR_INTERNAL;
+        r = store_bind_text(st, 1, key);
+        sqlite3_bind_int64(st, 2, at[i]);
+        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
+        if (r == KM_OK && rc != SQLITE_DONE)
+            r = store_sqlite_err(c, rc, "log the reserve of an API key");
+        sqlite3_reset(st);
+    }
     return r;
 }
 
@@ -105,11 +132,28 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
         *which = NULL;
     if (r != KM_OK)
         goto out;
+    /* A taken id is a conflict (409) whatever the quotas say. */
+    st = store_stmt(c, SQL_KEYGEN_EXISTS);
+    if (st == NULL) {
+        r = KM_ERR_INTERNAL;
+        goto out;
+    }
+    r = store_bind_text(st, 1, k->id);
+    rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
+    if (r == KM_OK && rc == SQLITE_ROW)
+        r = KM_ERR_EXISTS;
+    else if (r == KM_OK && rc != SQLITE_DONE)
+        r = store_sqlite_err(c, rc, "look up a keygen id");
+    sqlite3_reset(st);
+    if (r != KM_OK)
+        goto out;
     if (quota != NULL && k->api_key_id[0] != '\0') {
         const char *w = NULL;
         r = check_quota(c, k->api_key_id, quota, now, &w);
         if (which != NULL)
             *which = w;
+        if (r == KM_OK)
+            r = log_reserve(c, k->api_key_id, now);
         if (r != KM_OK)
             goto out;
     }

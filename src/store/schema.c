@@ -126,9 +126,17 @@ static const char migration_4[] =
     "ALTER TABLE keygen_sessions ADD COLUMN api_key_id TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX keygen_by_api_key ON keygen_sessions(api_key_id, created_at);";
 
+/* Every reserve of an API key, kept an hour: the keygens_per_hour quota
+ * counts these, so deleting a keygen does not give its reserve back. */
+static const char migration_5[] =
+    "CREATE TABLE api_key_reserves ("
+    "  api_key_id TEXT NOT NULL,"
+    "  reserved_at INTEGER NOT NULL);"
+    "CREATE INDEX api_key_reserves_by_key ON api_key_reserves(api_key_id, reserved_at);";
+
 static const char *const migrations[] = {
     NULL, /* version 0: empty database */
-    migration_1, migration_2, migration_3, migration_4,
+    migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

@@ -40,7 +40,7 @@
 
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -120,8 +120,8 @@ struct store_api_key {
     int64_t created_at, revoked_at;
 };
 
-/* Inserts a new key. KM_ERR_EXISTS if the id is taken. */
-int store_api_key_create(struct store *s, const struct store_api_key *k) KM_WUR;
+/* Inserts a new key and sets k->created_at. KM_ERR_EXISTS if the id is taken. */
+int store_api_key_create(struct store *s, struct store_api_key *k) KM_WUR;
 /* KM_ERR_NOT_FOUND if absent (revoked keys are found: check revoked_at). */
 int store_api_key_get(struct store *s, const char *id, struct store_api_key *out) KM_WUR;
 /* Every key, oldest first; *out malloc'ed (free). */

@@ -326,15 +326,16 @@ static void test_migration_1_to_2_keeps_quota(void **state)
 
     /* Back to what version 1 looked like. */
     char cmd[512];
-    snprintf(cmd, sizeof(cmd),
-             "sqlite3 %s 'DROP TABLE enclave_sealed_keys; DROP TABLE api_keys; "
-             "DROP INDEX keygen_by_api_key; ALTER TABLE keygen_sessions DROP COLUMN api_key_id; "
-             "ALTER TABLE keygen_sessions DROP COLUMN signing_sessions_created; "
-             "PRAGMA user_version=1' 2>/dev/null",
-             db_path);
+    snprintf(
+        cmd, sizeof(cmd),
+        "sqlite3 %s 'DROP TABLE enclave_sealed_keys; DROP TABLE api_keys; DROP TABLE api_key_reserves; "
+        "DROP INDEX keygen_by_api_key; ALTER TABLE keygen_sessions DROP COLUMN api_key_id; "
+        "ALTER TABLE keygen_sessions DROP COLUMN signing_sessions_created; "
+        "PRAGMA user_version=1' 2>/dev/null",
+        db_path);
     if (system(cmd) != 0) {
         json_decref(sg.items);
-        skip(); /* no sqlite3 command (install-deps installs it) */
+        fail_msg("no sqlite3 command: scripts/install-deps installs it");
     }
     s = reopen();
     int v;
@@ -433,6 +434,43 @@ static void test_commits_survive_sigkill(void **state)
     store_close(s);
 }
 
+/* The hourly quota counts reserves, not keygens that still exist: one
+ * deleted does not give its reserve back. */
+static void test_hourly_quota_survives_delete(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    struct store_participant slots[2] = {0};
+    snprintf(slots[0].user_id, 37, U1);
+    snprintf(slots[1].user_id, 37, U2);
+    slots[1].enclave_id = 1;
+    struct store_keygen k = {0};
+    snprintf(k.coordinator_user_id, 37, U1);
+    snprintf(k.api_key_id, sizeof(k.api_key_id), "kmk_0123456789abcdef");
+    k.timeout_secs = 600;
+    k.participants = slots;
+    k.nparticipants = 2;
+    k.enclave_keys = json_pack("{s:s, s:s}", "0", "02aa", "1", "02bb");
+    struct store_reserve_quota q = {.keygens_per_hour = 2, .live_keygens = 0};
+    const char *which = NULL;
+    const char *ids[] = {"0190f4a2-0000-7000-8000-0000000000c1",
+                         "0190f4a2-0000-7000-8000-0000000000c2",
+                         "0190f4a2-0000-7000-8000-0000000000c3"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(k.id, sizeof(k.id), "%s", ids[i]);
+        CHECK_OK(store_keygen_reserve(s, &k, &q, &which));
+    }
+    CHECK_OK(store_keygen_delete(s, ids[0]));
+    snprintf(k.id, sizeof(k.id), "%s", ids[2]);
+    CHECK_ERR(store_keygen_reserve(s, &k, &q, &which), KM_ERR_LIMIT);
+    CHECK_STR_EQ(which, "keygens_per_hour");
+    /* Another key is not affected. */
+    snprintf(k.api_key_id, sizeof(k.api_key_id), "kmk_fedcba9876543210");
+    CHECK_OK(store_keygen_reserve(s, &k, &q, &which));
+    json_decref(k.enclave_keys);
+    store_close(s);
+}
+
 /* Every statement of src/store fits the per-connection statement cache
  * (a full cache is a KM_BUG that stops the gateway): counts the SQL_*
  * constants in the sources, with room to spare. */
@@ -467,6 +505,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TEST(test_open_migrate_reopen),
         TEST(test_statement_cache_fits),
+        TEST(test_hourly_quota_survives_delete),
         TEST(test_enclave_key_epochs),
         TEST(test_keygen_lifecycle),
         TEST(test_signing_lifecycle),
