@@ -1,11 +1,14 @@
 #include "client/rest.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -20,6 +23,7 @@ struct rest_client {
     char *base;
     uint32_t timeout_ms;
     char api_key[128]; /* "" = none */
+    char *ca_file;     /* CURLOPT_CAINFO; NULL = the system store */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -51,6 +55,7 @@ void rest_client_free(struct rest_client *c)
         return;
     curl_easy_cleanup(c->curl);
     free(c->base);
+    free(c->ca_file);
     secure_free(c, sizeof(*c));
 }
 
@@ -63,6 +68,23 @@ int rest_client_set_api_key(struct rest_client *c, const char *token)
     if (strlen(token) >= sizeof(c->api_key) || strpbrk(token, "\r\n") != NULL)
         return KM_ERR_INVALID;
     snprintf(c->api_key, sizeof(c->api_key), "%s", token);
+    return KM_OK;
+}
+
+int rest_client_set_ca_file(struct rest_client *c, const char *path, struct km_error *err)
+{
+    if (path == NULL || path[0] == '\0') {
+        free(c->ca_file);
+        c->ca_file = NULL;
+        return KM_OK;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return km_error_set(err, KM_ERR_IO, errno, "CA file %s cannot be read: %s", path,
+                            strerror(errno));
+    close(fd);
+    free(c->ca_file);
+    c->ca_file = xstrdup(path);
     return KM_OK;
 }
 
@@ -156,6 +178,7 @@ int rest_call(struct rest_client *c, struct rest_response *out, const char *meth
     int r = signer ? sign_headers(&hdrs, signer, method, path, text, text_len, err) : KM_OK;
 
     struct buf resp;
+    char curl_err[CURL_ERROR_SIZE] = "";
     buf_init(&resp, REST_MAX_RESPONSE);
     if (r == KM_OK) {
         CURL *h = c->curl;
@@ -169,6 +192,13 @@ int rest_call(struct rest_client *c, struct rest_response *out, const char *meth
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+        /* https:// only, never downgraded by a redirect (none are followed). */
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (c->ca_file != NULL)
+            curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         if (text) {
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)text_len);
@@ -182,6 +212,17 @@ int rest_call(struct rest_client *c, struct rest_response *out, const char *meth
         } else if (cc == CURLE_WRITE_ERROR) {
             r = km_error_set(err, KM_ERR_TOO_LARGE, 0, "%s %s: response larger than %u bytes",
                              method, url, REST_MAX_RESPONSE);
+        } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+            r = km_error_set(err, KM_ERR_CRYPTO, 0,
+                             "TLS verification of the gateway at %s failed: %s (trust its CA "
+                             "with KEYMELD_CA_FILE=ca.pem, and use the host name or address "
+                             "the certificate names)",
+                             url, curl_err[0] ? curl_err : curl_easy_strerror(cc));
+        } else if (cc == CURLE_SSL_CONNECT_ERROR && curl_err[0] != '\0') {
+            r = km_error_set(err, KM_ERR_CONNECT, 0,
+                             "cannot reach the gateway at %s: TLS handshake failed: %s (is it "
+                             "serving HTTPS? use http:// for a plain HTTP gateway)",
+                             url, curl_err);
         } else {
             r = km_error_set(err, cc == CURLE_OPERATION_TIMEDOUT ? KM_ERR_TIMEOUT : KM_ERR_CONNECT,
                              0, "cannot reach the gateway at %s: %s", url, curl_easy_strerror(cc));

@@ -32,8 +32,11 @@ struct rest_response {
     char request_id[64];
 };
 
-/* base_url like "http://127.0.0.1:8090" (no trailing slash needed);
- * timeout_ms bounds each request (0 = 30 s). Never NULL. */
+/* base_url like "http://127.0.0.1:8090" or "https://gateway.example:443"
+ * (no trailing slash needed); timeout_ms bounds each request (0 = 30 s).
+ * https:// verifies the server's certificate and host name against the
+ * system's CA store, or the file given to rest_client_set_ca_file. Never
+ * NULL. */
 struct rest_client *rest_client_new(const char *base_url, uint32_t timeout_ms);
 void rest_client_free(struct rest_client *c);
 
@@ -42,14 +45,23 @@ void rest_client_free(struct rest_client *c);
  * for a token too long or with a line break. */
 int rest_client_set_api_key(struct rest_client *c, const char *token) KM_WUR;
 
+/* Trusts the CA certificates of the PEM file path (instead of the system
+ * store) for https:// (CURLOPT_CAINFO), e.g. a private or test CA; NULL or
+ * "" goes back to the system store. KM_ERR_IO (errno kept) with a message
+ * naming the file in *err (may be NULL) when it cannot be opened; the
+ * client is then unchanged. */
+int rest_client_set_ca_file(struct rest_client *c, const char *path, struct km_error *err) KM_WUR;
+
 /*
  * Sends METHOD base_url+path (path includes any query string) with body
  * (NULL = no body; borrowed) and, when signer is not NULL, the request
  * signature headers.
  * Returns: KM_OK with *out filled for any HTTP status (check out->status);
- *          KM_ERR_CONNECT (gateway unreachable), KM_ERR_TIMEOUT,
- *          KM_ERR_TOO_LARGE (response over REST_MAX_RESPONSE) with a
- *          message naming the URL in *err.
+ *          KM_ERR_CONNECT (gateway unreachable, or a TLS handshake that
+ *          failed for another reason), KM_ERR_TIMEOUT, KM_ERR_CRYPTO (https:
+ *          the server's certificate did not verify against the trusted CAs
+ *          or does not name the host), KM_ERR_TOO_LARGE (response over
+ *          REST_MAX_RESPONSE) with a message naming the URL in *err.
  * Out: *out owned by the caller: rest_response_clear.
  */
 int rest_call(struct rest_client *c, struct rest_response *out, const char *method,

@@ -19,6 +19,7 @@
 
 struct client_trust;
 struct opts;
+struct rest_client;
 
 enum cmd_exit {
     CMD_EXIT_OK = 0,    /* success */
@@ -46,6 +47,15 @@ void cmd_print_listing(FILE *out, const char *prog, const struct cmd_entry *tabl
 
 /* 1 if s is -h, --help or help. */
 int cmd_is_help(const char *s);
+
+/*
+ * A REST client for the gateway at url (rest_client_new). With
+ * KEYMELD_CA_FILE set, https:// certificates are verified against the CA
+ * certificates of that PEM file instead of the system store (a private
+ * or test CA); a file that cannot be read is reported on stderr and the
+ * system store stays in use. (dispatch.c)
+ */
+struct rest_client *cmd_rest_client(const char *url, unsigned timeout_ms);
 
 /* Subcommands. */
 int cmd_config(int argc, char **argv);  /* cmd_config.c */

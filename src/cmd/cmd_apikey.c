@@ -25,7 +25,7 @@ static const char *gateway_default(void)
 static int admin_call(const char *gateway, const char *method, const char *path, json_t *body,
                       long want, json_t **out)
 {
-    struct rest_client *c = rest_client_new(gateway, 30000);
+    struct rest_client *c = cmd_rest_client(gateway, 30000);
     struct rest_response r;
     struct km_error err;
     int rc = CMD_EXIT_FAIL;
@@ -117,12 +117,45 @@ static int apikey_create(int argc, char **argv)
     return rc;
 }
 
+/* Parses [--gateway URL] [--help] after a subcommand; the operand (if one
+ * is wanted) in *operand. Returns -1 to go on, else the exit code. */
+static int parse_common(const char *prog, const char *usage, int argc, char **argv,
+                        const char **gateway, const char **operand)
+{
+    struct opts o;
+    bool bad = false;
+    opts_init(&o, prog, argc, argv);
+    for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
+        if (r == OPT_OPERAND && operand != NULL && *operand == NULL)
+            *operand = o.operand;
+        else if (r == OPT_OPERAND)
+            bad = fprintf(stderr, "unexpected operand '%.60s'\n", o.operand) > 0;
+        else if (opts_flag(&o, "--help", "-h")) {
+            printf("%s", usage);
+            return CMD_EXIT_OK;
+        } else if (opts_value(&o, "--gateway", &bad))
+            *gateway = o.value;
+        else
+            bad = fprintf(stderr, "unknown option '%.60s'\n", opts_current(&o)) > 0;
+    }
+    if (!bad && operand != NULL && *operand == NULL)
+        bad = fprintf(stderr, "KEY_ID is required\n") > 0;
+    if (bad) {
+        fprintf(stderr, "%s", usage);
+        return CMD_EXIT_USAGE;
+    }
+    return -1;
+}
+
 static int apikey_list(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    const char *gateway = gateway_default();
+    int done = parse_common("keymeld apikey list", "usage: keymeld apikey list [--gateway URL]\n",
+                            argc, argv, &gateway, NULL);
+    if (done >= 0)
+        return done;
     json_t *out;
-    int rc = admin_call(gateway_default(), "GET", "/api/v1/admin/api-keys", NULL, 200, &out);
+    int rc = admin_call(gateway, "GET", "/api/v1/admin/api-keys", NULL, 200, &out);
     if (rc == CMD_EXIT_OK) {
         size_t i;
         json_t *k;
@@ -134,16 +167,18 @@ static int apikey_list(int argc, char **argv)
 
 static int apikey_revoke(int argc, char **argv)
 {
-    if (argc != 2 || cmd_is_help(argv[1])) {
-        fprintf(argc == 2 ? stdout : stderr, "usage: keymeld apikey revoke KEY_ID\n");
-        return argc == 2 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
-    }
+    const char *gateway = gateway_default(), *id = NULL;
+    int done = parse_common("keymeld apikey revoke",
+                            "usage: keymeld apikey revoke KEY_ID [--gateway URL]\n", argc, argv,
+                            &gateway, &id);
+    if (done >= 0)
+        return done;
     char path[128];
-    snprintf(path, sizeof(path), "/api/v1/admin/api-keys/%.40s", argv[1]);
+    snprintf(path, sizeof(path), "/api/v1/admin/api-keys/%.40s", id);
     json_t *out;
-    int rc = admin_call(gateway_default(), "DELETE", path, NULL, 200, &out);
+    int rc = admin_call(gateway, "DELETE", path, NULL, 200, &out);
     if (rc == CMD_EXIT_OK)
-        printf("%s revoked\n", argv[1]);
+        printf("%s revoked\n", id);
     json_decref(out);
     return rc;
 }

@@ -601,7 +601,7 @@ static int run_fetch(const struct fetch_args *a)
     t.allow_debug = a->allow_debug;
     bool pinned = a->pcrs != NULL;
 
-    struct rest_client *c = rest_client_new(a->gateway, 30000);
+    struct rest_client *c = cmd_rest_client(a->gateway, 30000);
     int r = client_attest_fetch(c, &t, a->enclave_id, a->no_nonce ? NULL : a->nonce, a->nonce_len,
                                 &doc, &failed, key, &err);
     rest_client_free(c);

@@ -290,7 +290,7 @@ static int report_attestation(struct rest_client *c, const struct client_trust *
 
 static int run_demo(const struct demo_opts *d)
 {
-    struct rest_client *c = rest_client_new(d->gateway, 30000);
+    struct rest_client *c = cmd_rest_client(d->gateway, 30000);
     /* reserve needs an operator API key unless the gateway is in open mode. */
     if (rest_client_set_api_key(c, getenv("KEYMELD_API_KEY")) != KM_OK)
         fprintf(stderr, "keymeld demo: KEYMELD_API_KEY is not a usable API key: ignored\n");

@@ -421,7 +421,7 @@ static int enclave_rotate_key(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     struct rest_client *c =
-        rest_client_new(gateway ? gateway : "http://127.0.0.1:8090", (uint32_t)(timeout * 1000));
+        cmd_rest_client(gateway ? gateway : "http://127.0.0.1:8090", (uint32_t)(timeout * 1000));
     struct rest_response rr;
     struct km_error err;
     char path[96];

@@ -118,7 +118,7 @@ int cmd_keygen(int argc, char **argv)
         return CMD_EXIT_FAIL;
     }
     k.trust = &trust;
-    struct rest_client *c = rest_client_new(gateway, 30000);
+    struct rest_client *c = cmd_rest_client(gateway, 30000);
     /* reserve needs an operator API key unless the gateway is in open mode. */
     int rc = rest_client_set_api_key(c, getenv("KEYMELD_API_KEY"));
     if (rc != KM_OK)
@@ -217,7 +217,7 @@ int cmd_sign(int argc, char **argv)
         fprintf(stderr, "keymeld sign: %s\n", err.msg);
         return CMD_EXIT_FAIL;
     }
-    struct rest_client *c = rest_client_new(gateway       ? gateway
+    struct rest_client *c = cmd_rest_client(gateway       ? gateway
                                             : saved_gw[0] ? saved_gw
                                                           : default_gateway(),
                                             30000);
@@ -307,7 +307,7 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "keymeld status: %s\n", err.msg);
         return CMD_EXIT_FAIL;
     }
-    struct rest_client *c = rest_client_new(gateway       ? gateway
+    struct rest_client *c = cmd_rest_client(gateway       ? gateway
                                             : saved_gw[0] ? saved_gw
                                                           : default_gateway(),
                                             30000);

@@ -3,9 +3,26 @@
  */
 #include "cmd/cmd.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "client/rest.h"
+#include "common/err.h"
 #include "common/banned.h"
+
+struct rest_client *cmd_rest_client(const char *url, unsigned timeout_ms)
+{
+    struct rest_client *c = rest_client_new(url, (uint32_t)timeout_ms);
+    const char *ca = getenv("KEYMELD_CA_FILE");
+    if (ca != NULL && ca[0] != '\0') {
+        struct km_error err;
+        if (rest_client_set_ca_file(c, ca, &err) != KM_OK)
+            fprintf(stderr, "keymeld: KEYMELD_CA_FILE: %s (the system CA store is used)\n",
+                    err.msg);
+    }
+    return c;
+}
 
 int cmd_is_help(const char *s)
 {

@@ -94,6 +94,9 @@ enum cfg_field {
     CFG_F_SERVER_REQUESTS_PER_SEC_PER_IP,
     CFG_F_SERVER_REQUEST_BURST_PER_IP,
     CFG_F_SERVER_RESERVES_PER_SEC_PER_API_KEY,
+    CFG_F_SERVER_TLS_CERT_FILE,
+    CFG_F_SERVER_TLS_KEY_FILE,
+    CFG_F_SERVER_ALLOW_PLAIN_HTTP,
     CFG_F_DATABASE_PATH,
     CFG_F_DATABASE_MAX_CONNECTIONS,
     CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS,
@@ -209,6 +212,14 @@ struct cfg_server {
     uint32_t requests_per_sec_per_ip;
     uint32_t request_burst_per_ip;
     uint32_t reserves_per_sec_per_api_key;
+    /* HTTPS (docs/OPERATIONS.md "TLS"): PEM files of the certificate
+     * (chain, leaf first) and its private key; both "" = plain HTTP, both
+     * or neither must be set. In production plain HTTP on a host that is
+     * not a loopback address is refused unless allow_plain_http says a
+     * TLS-terminating proxy or load balancer stands in front. */
+    char tls_cert_file[CFG_PATH_MAX + 1];
+    char tls_key_file[CFG_PATH_MAX + 1];
+    bool allow_plain_http;
 };
 
 struct cfg_database {

@@ -126,6 +126,9 @@ static void apply_top(struct cfg *c, const struct cfg_getenv *env, struct cfg_di
     } overrides[] = {
         {"KEYMELD_HOST", CFG_F_SERVER_HOST},
         {"KEYMELD_PORT", CFG_F_SERVER_PORT},
+        {"KEYMELD_TLS_CERT_FILE", CFG_F_SERVER_TLS_CERT_FILE},
+        {"KEYMELD_TLS_KEY_FILE", CFG_F_SERVER_TLS_KEY_FILE},
+        {"KEYMELD_ALLOW_PLAIN_HTTP", CFG_F_SERVER_ALLOW_PLAIN_HTTP},
         {"KEYMELD_DATABASE_PATH", CFG_F_DATABASE_PATH},
         {"KEYMELD_LOG_LEVEL", CFG_F_LOGGING_LEVEL},
         {"KEYMELD_LOG_FORMAT", CFG_F_LOGGING_FORMAT},

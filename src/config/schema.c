@@ -74,6 +74,10 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
     [CFG_F_SERVER_RESERVES_PER_SEC_PER_API_KEY] =
         F_U32("server", "reserves_per_sec_per_api_key", server.reserves_per_sec_per_api_key, 0,
               1000000, "10", NULL),
+    [CFG_F_SERVER_TLS_CERT_FILE] = F_STR("server", "tls_cert_file", server.tls_cert_file, "", NULL),
+    [CFG_F_SERVER_TLS_KEY_FILE] = F_STR("server", "tls_key_file", server.tls_key_file, "", NULL),
+    [CFG_F_SERVER_ALLOW_PLAIN_HTTP] =
+        F_BOOL("server", "allow_plain_http", server.allow_plain_http, "false", NULL),
 
     [CFG_F_DATABASE_PATH] = F_STR("database", "path", database.path, "./data/keymeld-dev.db",
                                   "/var/lib/keymeld/keymeld.db"),

@@ -9,8 +9,14 @@
  */
 #include "config/internal.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/banned.h"
 
@@ -376,8 +382,104 @@ static void check_general(struct vctx *v)
                      "KEYMELD_ATTESTATION_PCRS)");
 }
 
+/* ---- HTTPS (server.tls_*) ---------------------------------------------- */
+
+/* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or the name "localhost": only this
+ * machine can connect. Every other name or address counts as reachable
+ * from the network. */
+static bool host_is_loopback(const char *h)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcasecmp(h, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, h, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* The file exists, is a regular file and this process can open it for
+ * reading (the gateway reads it again when it starts). */
+static bool check_readable(struct vctx *v, enum cfg_field f, const char *what, bool secret)
+{
+    const char *path = (const char *)v->c + cfg_field_defs[f].offset;
+    const char *key = cfg_field_defs[f].path;
+    char q[CFG_PATH_MAX + 8];
+    cfg_quote(q, sizeof(q), path, strlen(path), 200);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, f),
+                     "%s '%s' (the %s) cannot be read: %s: check the path and that the "
+                     "gateway's user may read it",
+                     key, q, what, strerror(e));
+        return false;
+    }
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    if (!ok) {
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, f),
+                     "%s '%s' (the %s) is not a regular file: give the path of a PEM file", key, q,
+                     what);
+        return false;
+    }
+    if (secret && (st.st_mode & S_IROTH) != 0)
+        cfg_diag_src(v->d, CFG_WARNING, v->c, src_of(v, f),
+                     "%s '%s' (the TLS private key) is readable by every user (mode %04o): "
+                     "chmod o-rwx it",
+                     key, q, (unsigned)(st.st_mode & 07777));
+    return true;
+}
+
+static void check_tls(struct vctx *v)
+{
+    const struct cfg_server *sv = &v->c->server;
+    bool cert = sv->tls_cert_file[0] != '\0', key = sv->tls_key_file[0] != '\0';
+    if (cert != key) {
+        enum cfg_field set = cert ? CFG_F_SERVER_TLS_CERT_FILE : CFG_F_SERVER_TLS_KEY_FILE;
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, set),
+                     "%s is set but %s is not: HTTPS needs both the certificate (PEM, leaf first, "
+                     "then intermediates) and its private key (PEM); set both, or neither for "
+                     "plain HTTP",
+                     cert ? "server.tls_cert_file" : "server.tls_key_file",
+                     cert ? "server.tls_key_file" : "server.tls_cert_file");
+        return;
+    }
+    if (!cert)
+        return;
+    check_readable(v, CFG_F_SERVER_TLS_CERT_FILE, "TLS certificate", false);
+    check_readable(v, CFG_F_SERVER_TLS_KEY_FILE, "TLS private key", true);
+}
+
+/* Production: the API carries API keys and signing requests, so plain
+ * HTTP is only accepted on loopback or when the operator says a
+ * TLS-terminating proxy or load balancer is in front. */
+static void check_plain_http_production(struct vctx *v)
+{
+    const struct cfg_server *sv = &v->c->server;
+    if (sv->tls_cert_file[0] != '\0' || sv->tls_key_file[0] != '\0' || sv->allow_plain_http ||
+        host_is_loopback(sv->host))
+        return;
+    char q[80];
+    cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SERVER_HOST),
+                 "Plain HTTP on a network address is not allowed in production: server.host is "
+                 "'%s' and no TLS certificate is configured. Set server.tls_cert_file and "
+                 "server.tls_key_file (PEM) to serve HTTPS, or, if a TLS-terminating proxy or "
+                 "load balancer is in front of the gateway, set server.allow_plain_http: true "
+                 "(or bind server.host / KEYMELD_HOST to 127.0.0.1 behind a local proxy)",
+                 cfg_quote(q, sizeof(q), sv->host, strlen(sv->host), 60));
+}
+
 static void check_production(struct vctx *v)
 {
+    check_plain_http_production(v);
+
     const struct cfg *c = v->c;
     if (!c->security.enable_attestation)
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_SECURITY_ENABLE_ATTESTATION),
@@ -434,6 +536,7 @@ int cfg_validate(struct cfg *c, struct cfg_diag *diag)
     check_unique(&v);
     check_cids(&v);
     check_general(&v);
+    check_tls(&v);
     if (c->environment == CFG_PRODUCTION)
         check_production(&v);
     return diag->errors > errors ? KM_ERR_CONFIG : KM_OK;

@@ -1,10 +1,17 @@
 #include "gateway/gateway.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/secure.h"
+#include "common/xmalloc.h"
 #include "gateway/ratelimit.h"
 #include "gateway/replay.h"
 #include "gateway/rotation.h"
@@ -14,6 +21,64 @@
 
 /* API keys whose reserve rate is tracked at once (the table is fixed). */
 #define GW_API_KEY_RATE_SLOTS 4096
+
+/* Largest TLS certificate chain or key file read (PEM). */
+#define GW_TLS_FILE_MAX (1u << 20)
+
+/*
+ * Reads a PEM file (server.tls_cert_file / server.tls_key_file, named by
+ * key in messages) into a NUL-terminated heap buffer of *cap bytes. The
+ * caller frees it (secure_free for a key). Refuses a file that is not
+ * regular, larger than GW_TLS_FILE_MAX or holds a NUL byte.
+ */
+static int read_pem(const char *path, const char *key, char **out, size_t *cap,
+                    struct km_error *err)
+{
+    *out = NULL;
+    *cap = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return km_error_set(err, KM_ERR_IO, errno, "%s '%s' cannot be read: %s", key, path,
+                            strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return km_error_set(err, KM_ERR_INVALID, 0, "%s '%s' is not a regular file", key, path);
+    }
+    if (st.st_size <= 0 || (uint64_t)st.st_size > GW_TLS_FILE_MAX) {
+        close(fd);
+        return km_error_set(err, KM_ERR_TOO_LARGE, 0,
+                            "%s '%s' is %s: a PEM file of at most %u bytes is expected", key, path,
+                            st.st_size <= 0 ? "empty" : "too large", GW_TLS_FILE_MAX);
+    }
+    size_t want = (size_t)st.st_size, n = 0;
+    char *buf = xmalloc(want + 1);
+    int r = KM_OK;
+    while (n < want) {
+        ssize_t got = read(fd, buf + n, want - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            r = km_error_set(err, KM_ERR_IO, got < 0 ? errno : 0, "%s '%s': read failed%s%s", key,
+                             path, got < 0 ? ": " : " (file shrank)",
+                             got < 0 ? strerror(errno) : "");
+            break;
+        }
+        n += (size_t)got;
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (r == KM_OK && memchr(buf, '\0', n) != NULL)
+        r = km_error_set(err, KM_ERR_INVALID, 0, "%s '%s' holds a NUL byte: not a PEM file", key,
+                         path);
+    if (r != KM_OK) {
+        secure_free(buf, want + 1);
+        return r;
+    }
+    *out = buf;
+    *cap = want + 1;
+    return KM_OK;
+}
 
 static void on_enclave_restart(void *ud, uint32_t enclave_id)
 {
@@ -82,15 +147,38 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
         .per_ip_burst = cfg->server.request_burst_per_ip,
         .cors = cfg->server.enable_cors,
     };
+    /* HTTPS: the server keeps its own copies, so the key read here is
+     * wiped as soon as it started (or failed to). */
+    char *cert = NULL, *key = NULL;
+    size_t cert_cap = 0, key_cap = 0;
+    if (cfg->server.tls_cert_file[0] != '\0' || cfg->server.tls_key_file[0] != '\0') {
+        r = read_pem(cfg->server.tls_cert_file, "server.tls_cert_file", &cert, &cert_cap, err);
+        if (r == KM_OK)
+            r = read_pem(cfg->server.tls_key_file, "server.tls_key_file", &key, &key_cap, err);
+        if (r != KM_OK) {
+            free(cert);
+            gateway_stop(gw);
+            return r;
+        }
+        hc.tls_cert_pem = cert;
+        hc.tls_key_pem = key;
+    }
     r = http_server_start(&gw->http, &hc, gw_routes, gw_routes_count, gw, err);
+    free(cert);
+    secure_free(key, key_cap);
     if (r != KM_OK) {
         gateway_stop(gw);
         return r;
     }
+    bool v6 = strchr(cfg->server.host, ':') != NULL;
     log_info(LOG_COMP,
-             "HTTP server listening on %s:%u (API under /api/v1, OpenAPI at "
+             "HTTP server listening on %s://%s%s%s:%u (API under /api/v1, OpenAPI at "
              "/api/v1/openapi.json)",
-             cfg->server.host, http_server_port(gw->http));
+             http_server_tls(gw->http) ? "https" : "http", v6 ? "[" : "", cfg->server.host,
+             v6 ? "]" : "", http_server_port(gw->http));
+    if (!http_server_tls(gw->http) && cfg->server.allow_plain_http)
+        log_info(LOG_COMP, "plain HTTP (server.allow_plain_http): TLS must be terminated in "
+                           "front of the gateway");
     return KM_OK;
 }
 

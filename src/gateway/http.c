@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/secure.h"
 #include "common/uuid.h"
 #include "common/xmalloc.h"
 #include "gateway/ratelimit.h"
@@ -33,7 +34,20 @@ struct http_server {
     pthread_mutex_t lock;
     struct http_route_stats *stats; /* nroutes + 1 */
     struct rate_limiter *per_ip;    /* NULL: no request rate limit */
+    /* HTTPS: our copies of the PEM texts (NULL: plain HTTP). The key is
+     * wiped when the server stops. */
+    char *tls_cert;
+    char *tls_key;
+    size_t tls_key_len;
+    /* The first message libmicrohttpd logs while the daemon starts (under
+     * lock; capturing only during http_server_start), for the error. */
+    bool capturing;
+    char start_msg[256];
 };
+
+/* GnuTLS priorities of the HTTPS server: its defaults without TLS 1.0/1.1
+ * and DTLS. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* Addresses the request-rate table remembers at once (fixed memory: 64
  * bytes each); more distinct addresses share or take over idle buckets. */
@@ -459,13 +473,93 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void mhd_log(void *cls, const char *fmt, va_list ap) KM_PRINTF(2, 0);
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct http_server *s = cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
     while (n > 0 && msg[n - 1] == '\n')
         msg[--n] = '\0';
     log_debug(LOG_COMP, "libmicrohttpd: %s", msg);
+    pthread_mutex_lock(&s->lock);
+    if (s->capturing && s->start_msg[0] == '\0')
+        snprintf(s->start_msg, sizeof(s->start_msg), "%s", msg);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void tls_free(struct http_server *s)
+{
+    free(s->tls_cert);
+    s->tls_cert = NULL;
+    secure_free(s->tls_key, s->tls_key_len);
+    s->tls_key = NULL;
+    s->tls_key_len = 0;
+}
+
+/* Checks the TLS part of cfg and copies the PEM texts into s. */
+static int tls_setup(struct http_server *s, const struct http_server_config *cfg,
+                     struct km_error *err)
+{
+    if (cfg->tls_cert_pem == NULL && cfg->tls_key_pem == NULL)
+        return KM_OK;
+    if (cfg->tls_cert_pem == NULL || cfg->tls_key_pem == NULL)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "cannot serve HTTPS on %s:%u: a TLS %s was given without its %s",
+                            cfg->host, cfg->port, cfg->tls_cert_pem ? "certificate" : "key",
+                            cfg->tls_cert_pem ? "private key" : "certificate");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return km_error_set(err, KM_ERR_UNSUPPORTED, 0,
+                            "cannot serve HTTPS on %s:%u: this libmicrohttpd was built without "
+                            "TLS support (install one built with GnuTLS, or terminate TLS in "
+                            "a proxy and set server.allow_plain_http)",
+                            cfg->host, cfg->port);
+    if (strstr(cfg->tls_cert_pem, "-----BEGIN CERTIFICATE-----") == NULL)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "cannot serve HTTPS on %s:%u: the TLS certificate is not PEM (no "
+                            "-----BEGIN CERTIFICATE----- line)",
+                            cfg->host, cfg->port);
+    if (strstr(cfg->tls_key_pem, "-----BEGIN ") == NULL ||
+        strstr(cfg->tls_key_pem, "PRIVATE KEY-----") == NULL)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "cannot serve HTTPS on %s:%u: the TLS private key is not PEM (no "
+                            "-----BEGIN ... PRIVATE KEY----- line)",
+                            cfg->host, cfg->port);
+    if (strstr(cfg->tls_key_pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL ||
+        strstr(cfg->tls_key_pem, "Proc-Type: 4,ENCRYPTED") != NULL)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "cannot serve HTTPS on %s:%u: the TLS private key is encrypted: "
+                            "give the key without a passphrase (readable only by the gateway's "
+                            "user)",
+                            cfg->host, cfg->port);
+    s->tls_cert = xstrdup(cfg->tls_cert_pem);
+    s->tls_key_len = strlen(cfg->tls_key_pem) + 1;
+    s->tls_key = xmalloc(s->tls_key_len);
+    memcpy(s->tls_key, cfg->tls_key_pem, s->tls_key_len);
+    return KM_OK;
+}
+
+/* The error for a daemon that did not start; msg is what libmicrohttpd
+ * said first ("" if nothing). */
+static int start_error(const struct http_server *s, const struct http_server_config *cfg,
+                       const char *msg, struct km_error *err)
+{
+    bool tls_msg = strstr(msg, "TLS") != NULL || strstr(msg, "certificate") != NULL ||
+                   strstr(msg, "key") != NULL || strstr(msg, "priorit") != NULL;
+    if (s->tls_cert != NULL && tls_msg)
+        return km_error_set(err, KM_ERR_CRYPTO, 0,
+                            "cannot serve HTTPS on %s:%u: the TLS library refused the "
+                            "certificate or key (%s): check that server.tls_cert_file holds the "
+                            "certificate (PEM, leaf first) and server.tls_key_file its own "
+                            "private key",
+                            cfg->host, cfg->port, msg);
+    if (msg[0] != '\0')
+        return km_error_set(err, KM_ERR_IO, 0,
+                            "cannot listen on %s:%u (%s); set server.port or KEYMELD_PORT to a "
+                            "free port",
+                            cfg->host, cfg->port, msg);
+    return km_error_set(err, KM_ERR_IO, 0,
+                        "cannot listen on %s:%u (address in use or not available); "
+                        "set server.port or KEYMELD_PORT to a free port",
+                        cfg->host, cfg->port);
 }
 
 int http_server_start(struct http_server **out, const struct http_server_config *cfg,
@@ -485,6 +579,13 @@ int http_server_start(struct http_server **out, const struct http_server_config 
                             gai_strerror(gai));
 
     struct http_server *s = xcalloc(1, sizeof(*s));
+    int r = tls_setup(s, cfg, err);
+    if (r != KM_OK) {
+        tls_free(s);
+        free(s);
+        freeaddrinfo(ai);
+        return r;
+    }
     s->routes = routes;
     s->nroutes = nroutes;
     s->ud = ud;
@@ -501,6 +602,17 @@ int http_server_start(struct http_server **out, const struct http_server_config 
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (s->tls_cert != NULL)
+        flags |= MHD_USE_TLS;
+    else
+        tls_opts[0].option = MHD_OPTION_END;
+    s->capturing = true;
     /* The logger goes first: MHD reports options it parses before it. */
     s->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
@@ -510,17 +622,22 @@ int http_server_start(struct http_server **out, const struct http_server_config 
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout ? cfg->idle_timeout : 15u,
         /* Request line and headers must fit: longer ones get 414 / 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEMORY,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
+    pthread_mutex_lock(&s->lock);
+    s->capturing = false;
+    char msg[sizeof(s->start_msg)];
+    snprintf(msg, sizeof(msg), "%s", s->start_msg);
+    pthread_mutex_unlock(&s->lock);
     if (s->daemon == NULL) {
         *out = NULL;
+        r = start_error(s, cfg, msg, err);
         rate_limiter_free(s->per_ip);
         free(s->stats);
+        tls_free(s);
+        pthread_mutex_destroy(&s->lock);
         free(s);
-        return km_error_set(err, KM_ERR_IO, 0,
-                            "cannot listen on %s:%u (address in use or not available); "
-                            "set server.port or KEYMELD_PORT to a free port",
-                            cfg->host, cfg->port);
+        return r;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
@@ -532,6 +649,11 @@ uint16_t http_server_port(const struct http_server *s)
     return s->port;
 }
 
+bool http_server_tls(const struct http_server *s)
+{
+    return s->tls_cert != NULL;
+}
+
 void http_server_stop(struct http_server *s)
 {
     if (s == NULL)
@@ -541,5 +663,6 @@ void http_server_stop(struct http_server *s)
     pthread_mutex_destroy(&s->lock);
     rate_limiter_free(s->per_ip);
     free(s->stats);
+    tls_free(s);
     free(s);
 }

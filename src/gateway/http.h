@@ -106,6 +106,14 @@ struct http_server_config {
     unsigned per_ip_rate;     /* requests per second from one address; 0 = no limit */
     unsigned per_ip_burst;    /* requests at once from one address (per_ip_rate > 0) */
     bool cors;                /* add Access-Control-Allow-Origin: * */
+    /* HTTPS: the certificate chain (PEM, leaf first) and its private key
+     * (PEM), NUL-terminated contents, not paths. Both NULL = plain HTTP;
+     * one without the other is refused. The server keeps its own copies
+     * (the key's is wiped at http_server_stop), so the caller may wipe and
+     * free its buffers once http_server_start returned. TLS 1.2 and 1.3
+     * only. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
 struct http_server;
@@ -119,12 +127,18 @@ struct http_route_stats {
 /* Binds and starts serving. routes must outlive the server. *out is set
  * before the first request can arrive (handlers may read it). Returns KM_OK
  * or KM_ERR_IO with "cannot listen on HOST:PORT: cause" in *err (*out
- * NULL). */
+ * NULL); with TLS also KM_ERR_INVALID (only one of cert and key, or text
+ * that is no PEM certificate / private key), KM_ERR_CRYPTO (the TLS library
+ * refused the pair, e.g. a key that does not belong to the certificate)
+ * or KM_ERR_UNSUPPORTED (libmicrohttpd built without TLS). */
 int http_server_start(struct http_server **out, const struct http_server_config *cfg,
                       const struct http_route *routes, size_t nroutes, void *ud,
                       struct km_error *err) KM_WUR;
 
 uint16_t http_server_port(const struct http_server *s);
+
+/* true when the server speaks HTTPS. */
+bool http_server_tls(const struct http_server *s);
 
 /* Copies the counters of route i (i == nroutes: unmatched requests). */
 void http_server_route_stats(struct http_server *s, size_t i, struct http_route_stats *out);

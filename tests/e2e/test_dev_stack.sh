@@ -138,6 +138,15 @@ fi
 cat "$WORK/mid.err"
 grep -q "enclave 1" "$WORK/mid.err" || fail "the mid-demo error does not name enclave 1"
 "$DEV" start > /dev/null || fail "start did not bring enclave 1 back"
+# The gateway configures the restarted enclave at its next health check;
+# until then the enclave answers busy. Wait until a fresh attestation (which
+# reaches the enclave itself) succeeds, so the next step sees only the
+# enclave it stops.
+nonce=$(printf '%064d' 1)
+for _ in $(seq 150); do
+    curl -fsS -o /dev/null "$GW/api/v1/enclaves/1/attestation?nonce=$nonce" 2> /dev/null && break
+    sleep 0.1
+done
 
 step "enclave 2 stopped"
 kill "$(cat "$WORK/run/enclave-2.pid")"

@@ -45,8 +45,12 @@ static void test_seed_cid_overrides_with_sources(void **state)
     (void)state;
     static const char *const envp[] = {"KEYMELD_ENCLAVE_0_CID=16", "KEYMELD_ENCLAVE_1_CID=17",
                                        "KEYMELD_ENCLAVE_2_CID=18", "UNRELATED=1", NULL};
+    /* TLS terminated in front of the gateway (plain HTTP on 0.0.0.0 is
+     * refused in production otherwise). */
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "%sserver:\n  allow_plain_http: true\n", cfgt_prod_yaml);
     struct fx *f = fx_new();
-    CHECK_OK(apply(f, cfgt_prod_yaml, envp));
+    CHECK_OK(apply(f, yaml, envp));
     CHECK_OK(cfg_validate(&f->c, &f->d));
     cfgt_clean(&f->d);
     char buf[512];

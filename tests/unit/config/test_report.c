@@ -48,8 +48,12 @@ static void test_report_production_with_overrides(void **state)
     (void)state;
     static const char *const envp[] = {"KEYMELD_ENVIRONMENT=production", "KEYMELD_ENCLAVE_0_CID=16",
                                        "KEYMELD_ENCLAVE_1_CID=17", NULL};
+    /* TLS terminated in front of the gateway (plain HTTP on 0.0.0.0 is
+     * refused in production otherwise). */
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "%sserver:\n  allow_plain_http: true\n", cfgt_prod_yaml);
     struct fx *f = fx_new();
-    CHECK_OK(cfgt_full(&f->c, &f->d, cfgt_prod_yaml, envp));
+    CHECK_OK(cfgt_full(&f->c, &f->d, yaml, envp));
     char *text = report(f);
     CHECK_CONTAINS(text, "Config: test.yaml (given directly)\n");
     CHECK_CONTAINS(text, "Environment: Production (env KEYMELD_ENVIRONMENT)\n");

@@ -4,9 +4,12 @@
  */
 #include "test.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg_test.h"
 #include "common/banned.h"
@@ -31,9 +34,15 @@ static void fx_free(struct fx *f)
     free(f);
 }
 
-/* Real CIDs for the production base, so no template warnings. */
+/* Real CIDs for the production base, so no template warnings; a loopback
+ * host (a local TLS proxy in front), so plain HTTP is allowed. */
 static const char *const prod_cids[] = {"KEYMELD_ENCLAVE_0_CID=16", "KEYMELD_ENCLAVE_1_CID=17",
-                                        "KEYMELD_ENCLAVE_2_CID=18", NULL};
+                                        "KEYMELD_ENCLAVE_2_CID=18", "KEYMELD_HOST=127.0.0.1", NULL};
+/* The same CIDs with the production default host (0.0.0.0). */
+static const char *const prod_cids_any_host[] = {
+    "KEYMELD_ENCLAVE_0_CID=16", "KEYMELD_ENCLAVE_1_CID=17", "KEYMELD_ENCLAVE_2_CID=18", NULL};
+/* Appended to cfgt_prod_yaml: TLS terminated in front of the gateway. */
+static const char behind_proxy[] = "server:\n  allow_plain_http: true\n";
 
 /* cfgt_full on base + extra (appended top-level sections, from line 13). */
 static int full_with(struct fx *f, const char *base, const char *extra, const char *const *envp)
@@ -53,7 +62,8 @@ static void test_seed_production_duplicate_cids(void **state)
                         "  enclaves:\n"
                         "    - {id: 0, cid: 3, port: 8000}\n"
                         "    - {id: 1, cid: 3, port: 8001}\n"
-                        "    - {id: 2, cid: 5, port: 8000}\n",
+                        "    - {id: 2, cid: 5, port: 8000}\n"
+                        "server: {host: 127.0.0.1}\n",
                         NULL),
               KM_ERR_CONFIG);
     cfgt_one_error(&f->d, "test.yaml:5",
@@ -67,7 +77,7 @@ static void test_seed_production_duplicate_cids(void **state)
 
     /* Duplicates made by the environment point at the variable. */
     static const char *const envp[] = {"KEYMELD_ENCLAVE_0_CID=16", "KEYMELD_ENCLAVE_1_CID=16",
-                                       "KEYMELD_ENCLAVE_2_CID=17", NULL};
+                                       "KEYMELD_ENCLAVE_2_CID=17", "KEYMELD_HOST=::1", NULL};
     f = fx_new();
     CHECK_ERR(cfgt_full(&f->c, &f->d, cfgt_prod_yaml, envp), KM_ERR_CONFIG);
     cfgt_one_error(&f->d, "env KEYMELD_ENCLAVE_1_CID", "Duplicate enclave CIDs detected");
@@ -152,7 +162,8 @@ static void test_cid_rules(void **state)
         char yaml[512];
         snprintf(yaml, sizeof(yaml),
                  "environment: %s\nenclaves:\n  enclaves:\n    - id: 0\n      cid: %s\n"
-                 "      port: 8000\n    - {id: 1, cid: 20, port: 8000}\n",
+                 "      port: 8000\n    - {id: 1, cid: 20, port: 8000}\n"
+                 "server: {allow_plain_http: true}\n",
                  errors[i].env, errors[i].cid0);
         static const char *const envp[] = {"KEYMELD_ENCLAVE_1_CID=20", NULL};
         struct fx *f = fx_new();
@@ -181,7 +192,7 @@ static void test_production_template_cids_warn(void **state)
 {
     (void)state;
     struct fx *f = fx_new();
-    CHECK_OK(cfgt_full(&f->c, &f->d, cfgt_prod_yaml, NULL));
+    CHECK_OK(full_with(f, cfgt_prod_yaml, behind_proxy, NULL));
     CHECK_EQ(f->d.warnings, 3);
     const struct cfg_diag_entry *w = cfgt_find(&f->d, CFG_WARNING, "test.yaml:5: enclave 0: CID 3");
     CHECK_NOT_NULL(w);
@@ -194,7 +205,7 @@ static void test_production_template_cids_warn(void **state)
     /* Overriding one leaves two warnings; overriding all, none. */
     static const char *const one[] = {"KEYMELD_ENCLAVE_1_CID=30", NULL};
     f = fx_new();
-    CHECK_OK(cfgt_full(&f->c, &f->d, cfgt_prod_yaml, one));
+    CHECK_OK(full_with(f, cfgt_prod_yaml, behind_proxy, one));
     CHECK_EQ(f->d.warnings, 2);
     CHECK_NULL(cfgt_find(&f->d, CFG_WARNING, "KEYMELD_ENCLAVE_1_CID"));
     fx_free(f);
@@ -375,14 +386,224 @@ static void test_validate_on_defaults(void **state)
 {
     (void)state;
     /* cfg_init alone: only the missing enclaves are wrong, in both
-     * environments (the production defaults are production-safe). */
+     * environments (the production defaults are production-safe), except
+     * that production refuses plain HTTP on 0.0.0.0 until told whether TLS
+     * is served or terminated in front. */
     for (int env = CFG_DEVELOPMENT; env <= CFG_PRODUCTION; env++) {
         struct fx *f = fx_new();
         cfg_init(&f->c, (enum cfg_environment)env);
+        if (env == CFG_PRODUCTION)
+            f->c.server.allow_plain_http = true;
         CHECK_ERR(cfg_validate(&f->c, &f->d), KM_ERR_CONFIG);
         cfgt_one_error(&f->d, "", "enclaves.enclaves is missing");
         fx_free(f);
     }
+    struct fx *f = fx_new();
+    cfg_init(&f->c, CFG_PRODUCTION);
+    CHECK_ERR(cfg_validate(&f->c, &f->d), KM_ERR_CONFIG);
+    CHECK_EQ(f->d.errors, 2);
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_ERROR, "Plain HTTP on a network address"));
+    fx_free(f);
+}
+
+/* ---- HTTPS: server.tls_cert_file, server.tls_key_file, allow_plain_http - */
+
+struct tls_dir {
+    char dir[64];
+    char cert[96], key[96];
+};
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    CHECK_EQ(fchmod(fd, mode), 0);
+    CHECK_EQ(close(fd), 0);
+}
+
+/* Two placeholder files: the validation only checks they can be read (the
+ * gateway parses them when it starts). */
+static void tls_dir_make(struct tls_dir *t, mode_t key_mode)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t->dir, sizeof(t->dir), "%s/km-tlscfg-XXXXXX",
+             tmp && tmp[0] && strlen(tmp) < 40 ? tmp : "/tmp");
+    CHECK_NOT_NULL(mkdtemp(t->dir));
+    snprintf(t->cert, sizeof(t->cert), "%s/cert.pem", t->dir);
+    snprintf(t->key, sizeof(t->key), "%s/key.pem", t->dir);
+    write_file(t->cert, "-----BEGIN CERTIFICATE-----\n", 0644);
+    write_file(t->key, "-----BEGIN PRIVATE KEY-----\n", key_mode);
+}
+
+static void tls_dir_remove(struct tls_dir *t)
+{
+    unlink(t->cert);
+    unlink(t->key);
+    rmdir(t->dir);
+}
+
+static void test_tls_plain_http_production(void **state)
+{
+    (void)state;
+    /* The production default host, no TLS, nothing said: refused, at the
+     * host's source, with both ways out in the message. */
+    struct fx *f = fx_new();
+    CHECK_ERR(cfgt_full(&f->c, &f->d, cfgt_prod_yaml, prod_cids_any_host), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml",
+                   "Plain HTTP on a network address is not allowed in production: server.host is "
+                   "'0.0.0.0' and no TLS certificate is configured");
+    const struct cfg_diag_entry *e = cfgt_find(&f->d, CFG_ERROR, "Plain HTTP");
+    CHECK_CONTAINS(e->msg, "Set server.tls_cert_file and server.tls_key_file");
+    CHECK_CONTAINS(e->msg, "TLS-terminating proxy or load balancer");
+    CHECK_CONTAINS(e->msg, "set server.allow_plain_http: true");
+    fx_free(f);
+
+    /* A host from the file or the environment: located there. */
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_prod_yaml, "server:\n  host: 10.0.0.5\n", prod_cids_any_host),
+              KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14", "server.host is '10.0.0.5'");
+    fx_free(f);
+    static const char *const env_host[] = {"KEYMELD_ENCLAVE_0_CID=16", "KEYMELD_ENCLAVE_1_CID=17",
+                                           "KEYMELD_ENCLAVE_2_CID=18",
+                                           "KEYMELD_HOST=gateway.example.com", NULL};
+    f = fx_new();
+    CHECK_ERR(cfgt_full(&f->c, &f->d, cfgt_prod_yaml, env_host), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "env KEYMELD_HOST", "server.host is 'gateway.example.com'");
+    fx_free(f);
+
+    /* allow_plain_http: a proxy or load balancer terminates TLS. */
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_prod_yaml, behind_proxy, prod_cids_any_host));
+    cfgt_clean(&f->d);
+    CHECK(f->c.server.allow_plain_http);
+    CHECK_EQ(f->c.src[CFG_F_SERVER_ALLOW_PLAIN_HTTP].kind, CFG_SRC_FILE);
+    fx_free(f);
+
+    /* Loopback hosts: only a local proxy can connect. */
+    static const char *const loopback[] = {"127.0.0.1", "127.1.2.3", "::1",
+                                           "localhost", "LOCALHOST", "::ffff:127.0.0.1"};
+    for (size_t i = 0; i < KM_ARRAY_LEN(loopback); i++) {
+        char extra[128];
+        snprintf(extra, sizeof(extra), "server:\n  host: \"%s\"\n", loopback[i]);
+        f = fx_new();
+        CHECK_OK(full_with(f, cfgt_prod_yaml, extra, prod_cids_any_host));
+        cfgt_clean(&f->d);
+        fx_free(f);
+    }
+    /* Not loopback: 128.0.0.1, ::2, a mapped public address, a name. */
+    static const char *const network[] = {"128.0.0.1", "::", "::2", "::ffff:10.0.0.1",
+                                          "localhost.example.com"};
+    for (size_t i = 0; i < KM_ARRAY_LEN(network); i++) {
+        char extra[128];
+        snprintf(extra, sizeof(extra), "server:\n  host: \"%s\"\n", network[i]);
+        f = fx_new();
+        CHECK_ERR(full_with(f, cfgt_prod_yaml, extra, prod_cids_any_host), KM_ERR_CONFIG);
+        cfgt_one_error(&f->d, "test.yaml:14", "Plain HTTP on a network address");
+        fx_free(f);
+    }
+
+    /* Development: plain HTTP anywhere. */
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, "server:\n  host: 0.0.0.0\n", NULL));
+    cfgt_clean(&f->d);
+    fx_free(f);
+
+    /* TLS configured: production on 0.0.0.0 is fine. */
+    struct tls_dir t;
+    tls_dir_make(&t, 0600);
+    char extra[512];
+    snprintf(extra, sizeof(extra), "server:\n  tls_cert_file: %s\n  tls_key_file: %s\n", t.cert,
+             t.key);
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_prod_yaml, extra, prod_cids_any_host));
+    cfgt_clean(&f->d);
+    CHECK_STR_EQ(f->c.server.tls_cert_file, t.cert);
+    CHECK_STR_EQ(f->c.server.tls_key_file, t.key);
+    CHECK(!f->c.server.allow_plain_http);
+    fx_free(f);
+    tls_dir_remove(&t);
+}
+
+static void test_tls_files(void **state)
+{
+    (void)state;
+    /* Defaults: no TLS in either environment. */
+    struct cfg c;
+    cfg_init(&c, CFG_DEVELOPMENT);
+    CHECK_STR_EQ(c.server.tls_cert_file, "");
+    CHECK_STR_EQ(c.server.tls_key_file, "");
+    CHECK(!c.server.allow_plain_http);
+    cfg_release(&c);
+    cfg_init(&c, CFG_PRODUCTION);
+    CHECK_STR_EQ(c.server.tls_cert_file, "");
+    CHECK(!c.server.allow_plain_http);
+    CHECK_STR_EQ(cfg_field_key(CFG_F_SERVER_TLS_CERT_FILE), "server.tls_cert_file");
+    CHECK_STR_EQ(cfg_field_key(CFG_F_SERVER_TLS_KEY_FILE), "server.tls_key_file");
+    CHECK_STR_EQ(cfg_field_key(CFG_F_SERVER_ALLOW_PLAIN_HTTP), "server.allow_plain_http");
+    cfg_release(&c);
+
+    struct tls_dir t;
+    tls_dir_make(&t, 0600);
+    char extra[512];
+
+    /* Only one of the two: an error at the one given, in both
+     * environments. */
+    snprintf(extra, sizeof(extra), "server:\n  tls_cert_file: %s\n", t.cert);
+    struct fx *f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_dev_yaml, extra, NULL), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14",
+                   "server.tls_cert_file is set but server.tls_key_file is not");
+    fx_free(f);
+    snprintf(extra, sizeof(extra), "server:\n  tls_key_file: %s\n", t.key);
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_prod_yaml, extra, prod_cids), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14",
+                   "server.tls_key_file is set but server.tls_cert_file is not");
+    fx_free(f);
+
+    /* Files that cannot be read: named, with the cause. */
+    snprintf(extra, sizeof(extra), "server:\n  tls_cert_file: %s/missing.pem\n  tls_key_file: %s\n",
+             t.dir, t.key);
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_dev_yaml, extra, NULL), KM_ERR_CONFIG);
+    char needle[256];
+    snprintf(needle, sizeof(needle),
+             "server.tls_cert_file '%s/missing.pem' (the TLS certificate) cannot be read: No "
+             "such file or directory",
+             t.dir);
+    cfgt_one_error(&f->d, "test.yaml:14", needle);
+    fx_free(f);
+    snprintf(extra, sizeof(extra), "server:\n  tls_cert_file: %s\n  tls_key_file: %s\n", t.cert,
+             t.dir);
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_dev_yaml, extra, NULL), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:15", "(the TLS private key) is not a regular file");
+    fx_free(f);
+
+    /* Both readable: clean; a key every user can read: a warning. */
+    snprintf(extra, sizeof(extra), "server:\n  tls_cert_file: %s\n  tls_key_file: %s\n", t.cert,
+             t.key);
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, extra, NULL));
+    cfgt_clean(&f->d);
+    fx_free(f);
+    CHECK_EQ(chmod(t.key, 0644), 0);
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, extra, NULL));
+    CHECK_EQ(f->d.warnings, 1);
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING, "test.yaml:15: server.tls_key_file"));
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING, "is readable by every user (mode 0644)"));
+    fx_free(f);
+    tls_dir_remove(&t);
+
+    /* Wrong types are refused by the parser. */
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_dev_yaml, "server:\n  allow_plain_http: yes\n", NULL),
+              KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14", "expected true or false, got 'yes'");
+    fx_free(f);
 }
 
 int main(void)
@@ -398,6 +619,8 @@ int main(void)
         TEST(test_production_rules),
         TEST(test_general_rules),
         TEST(test_validate_on_defaults),
+        TEST(test_tls_plain_http_production),
+        TEST(test_tls_files),
     };
     return RUN_TESTS("unit.config.validate", tests);
 }
