@@ -209,6 +209,12 @@ void cfg_check_print(FILE *out, const struct cfg *c, const struct cfg_diag *d)
             v6 ? "]" : "", c->server.port,
             cfg_src_describe(src, sizeof(src), c, &c->src[CFG_F_SERVER_HOST]),
             cfg_src_describe(src2, sizeof(src2), c, &c->src[CFG_F_SERVER_PORT]));
+    if (c->server.tls_cert_file[0] != '\0')
+        fprintf(out, "TLS: HTTPS with %s  (%s)\n", c->server.tls_cert_file,
+                cfg_src_describe(src, sizeof(src), c, &c->src[CFG_F_SERVER_TLS_CERT_FILE]));
+    else
+        fprintf(out, "TLS: none (plain HTTP%s)\n",
+                c->server.allow_plain_http ? ": server.allow_plain_http, TLS ends in front" : "");
     fprintf(out, "Database: %s  (%s)\n", c->database.path,
             cfg_src_describe(src, sizeof(src), c, &c->src[CFG_F_DATABASE_PATH]));
     fprintf(out, "Enclaves: %zu\n", c->enclaves.count);

@@ -58,6 +58,7 @@ static void test_report_production_with_overrides(void **state)
     CHECK_CONTAINS(text, "Config: test.yaml (given directly)\n");
     CHECK_CONTAINS(text, "Environment: Production (env KEYMELD_ENVIRONMENT)\n");
     CHECK_CONTAINS(text, "Server: 0.0.0.0:443  [host (default), port (default)]\n");
+    CHECK_CONTAINS(text, "TLS: none (plain HTTP");
     CHECK_CONTAINS(text, "Enclaves: 3\n");
     CHECK_CONTAINS(text, "  enclave 0: vsock://16:8000  [cid 16 (env KEYMELD_ENCLAVE_0_CID), "
                          "port 8000 (file test.yaml:6), transport vsock (default)]\n");
