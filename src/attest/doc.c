@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "attest/cbor.h"
+#include "common/base64.h"
 #include "common/banned.h"
 
 #define COSE_TAG_SIGN1 18
@@ -373,76 +374,25 @@ void attest_doc_sig_digest(const struct attest_doc *d, uint8_t out[48])
         KM_BUG("SHA-384 of the COSE Sig_structure failed");
 }
 
-/* Standard base64 alphabet value of c, or -1. */
-static int b64_val(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 static bool is_space(uint8_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Strict standard base64 of s[0..n) (whitespace already removed): '='
- * only as the final one or two characters of a multiple-of-4 length, or
- * no padding at all (some tools drop it); unused bits zero. */
+/* Strict standard base64 of s[0..n) (whitespace already removed), padded
+ * or not (some tools drop the '='). */
 static int b64_decode(uint8_t **out, size_t *out_len, const uint8_t *s, size_t n,
                       struct km_error *err)
 {
-    size_t pad = 0, data, olen, o = 0;
-    uint8_t *p;
-
-    if (n >= 1 && s[n - 1] == '=')
-        pad = n >= 2 && s[n - 2] == '=' ? 2 : 1;
-    data = n - pad;
-    if (data == 0 || data % 4 == 1 || (pad > 0 && n % 4 != 0))
+    int r = base64_decode(out, out_len, (const char *)s, n, ATTEST_DOC_MAX_LEN, true);
+    if (r == KM_ERR_TOO_LARGE)
+        return km_error_set(err, r, 0, "document: more than %u bytes", ATTEST_DOC_MAX_LEN);
+    if (r == KM_OK && *out_len == 0)
+        r = KM_ERR_INVALID;
+    if (r != KM_OK)
         return km_error_set(err, KM_ERR_INVALID, 0,
-                            "document: not raw CBOR, and not base64 (bad length or padding)");
-    olen = data / 4 * 3 + (data % 4 == 0 ? 0 : data % 4 - 1);
-    if (olen > ATTEST_DOC_MAX_LEN)
-        return km_error_set(err, KM_ERR_TOO_LARGE, 0, "document: more than %u bytes",
-                            ATTEST_DOC_MAX_LEN);
-    p = malloc(olen);
-    if (p == NULL)
-        return km_error_set(err, KM_ERR_NOMEM, 0, "out of memory");
-    for (size_t i = 0; i < data; i += 4) {
-        size_t q = data - i < 4 ? data - i : 4;
-        uint32_t w = 0;
-        for (size_t k = 0; k < 4; k++) {
-            int v = k < q ? b64_val(s[i + k]) : 0;
-            if (v < 0) {
-                free(p);
-                return km_error_set(err, KM_ERR_INVALID, 0,
-                                    "document: not raw CBOR, and not base64 (bad character at "
-                                    "position %zu)",
-                                    i + k);
-            }
-            w = w << 6 | (uint32_t)v;
-        }
-        if ((q == 2 && (w & 0xffff) != 0) || (q == 3 && (w & 0xff) != 0)) {
-            free(p);
-            return km_error_set(err, KM_ERR_INVALID, 0,
-                                "document: non-canonical base64 (unused bits not zero)");
-        }
-        p[o++] = (uint8_t)(w >> 16);
-        if (q > 2)
-            p[o++] = (uint8_t)(w >> 8);
-        if (q > 3)
-            p[o++] = (uint8_t)w;
-    }
-    *out = p;
-    *out_len = o;
+                            "document: not raw CBOR, and not base64 (bad length, padding, "
+                            "character or unused bits)");
     return KM_OK;
 }
 

@@ -18,7 +18,7 @@
 #include "common/log.h"
 #include "common/secure.h"
 #include "common/xmalloc.h"
-#include "kms/base64.h"
+#include "common/base64.h"
 #include "kms/cms.h"
 #include "kms/relay.h"
 #include "kms/sigv4.h"
@@ -471,7 +471,7 @@ static int check_inputs(const char *key_id, bool key_required, const uint8_t *do
 
 static json_t *recipient(const uint8_t *doc, size_t doc_len)
 {
-    char *b64 = kms_b64_encode(doc, doc_len);
+    char *b64 = base64_encode(doc, doc_len);
     json_t *r = json_pack("{s:s, s:s}", "AttestationDocument", b64, "KeyEncryptionAlgorithm",
                           KMS_KEY_ENCRYPTION_ALG);
     free(b64);
@@ -487,7 +487,7 @@ static int get_b64(uint8_t **out, size_t *out_len, const json_t *reply, const ch
     const char *s = json_string_value(json_object_get(reply, name));
     if (s == NULL)
         return km_error_set(err, KM_ERR_INVALID, 0, "kms %s: reply without %s", op, name);
-    int r = kms_b64_decode(out, out_len, s, strlen(s), max);
+    int r = base64_decode(out, out_len, s, strlen(s), max, false);
     if (r == KM_OK && *out_len == 0)
         r = KM_ERR_INVALID;
     if (r != KM_OK) {
@@ -569,7 +569,7 @@ int kms_decrypt(struct kms_client *c, uint8_t plaintext[KMS_DATA_KEY_LEN], const
                          blob_len, KMS_CIPHERTEXT_BLOB_MAX);
     if (r != KM_OK)
         goto out;
-    char *b64 = kms_b64_encode(blob, blob_len);
+    char *b64 = base64_encode(blob, blob_len);
     body = json_pack("{s:s}", "CiphertextBlob", b64);
     free(b64);
     if (body == NULL ||

@@ -51,6 +51,11 @@ int store_begin(struct store_conn *c) KM_WUR;
 int store_commit(struct store_conn *c) KM_WUR;
 void store_rollback(struct store_conn *c);
 
+/* Ends a write begun with store_begin on c, taken from s: commits when r
+ * is KM_OK, rolls back otherwise (also when the commit fails), releases
+ * c. Returns r, or the commit's error. */
+int store_end(struct store *s, struct store_conn *c, int r) KM_WUR;
+
 /* sqlite3_step, except that a write outside store_begin (autocommit)
  * holds the writer lock for its duration. Every query of the store steps
  * through this. */

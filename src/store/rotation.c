@@ -1,6 +1,7 @@
 /*
- * rotation.c - what an enclave key rotation reads and writes
- * (store/store.h "key rotation"; gateway/rotation.c drives it).
+ * rotation.c - enclaves' sealed identity keys (current and next) and what
+ * a key rotation reads and writes (store/store.h "key rotation";
+ * gateway/rotation.c drives it).
  */
 #include "store/store.h"
 
@@ -12,6 +13,13 @@
 #include "store/internal.h"
 #include "common/banned.h"
 
+static const char SQL_SEALED_CURRENT[] =
+    "SELECT key_epoch, sealer, sealed_key, public_key FROM enclave_sealed_keys"
+    " WHERE enclave_id = ?1 AND state = 'current'";
+static const char SQL_SEALED_ADD[] =
+    "INSERT INTO enclave_sealed_keys (enclave_id, key_epoch, sealer, sealed_key, public_key,"
+    " state, created_at) SELECT ?1, ?2, ?3, ?4, ?5, 'current', ?6 WHERE NOT EXISTS"
+    " (SELECT 1 FROM enclave_sealed_keys WHERE enclave_id = ?1 AND state = 'current')";
 static const char SQL_SEALED_NEXT[] =
     "SELECT key_epoch, sealer, sealed_key, public_key FROM enclave_sealed_keys"
     " WHERE enclave_id = ?1 AND state = 'next'";
@@ -43,43 +51,49 @@ static const char SQL_KEYGEN_REKEY[] =
 static const char SQL_SLOT_REKEY[] = "UPDATE keygen_participants SET encrypted_private_key = ?3"
                                      " WHERE keygen_session_id = ?1 AND user_id = ?2";
 
-static int read_sealed(struct store_conn *c, sqlite3_stmt *st, struct store_sealed_key *out)
+void store_sealed_key_clear(struct store_sealed_key *k)
 {
-    int rc = store_step(c, st);
-    int r = KM_OK;
-    if (rc == SQLITE_ROW) {
-        out->key_epoch = sqlite3_column_int64(st, 0);
-        store_col_copy(out->sealer, sizeof(out->sealer), st, 1);
-        char *blob = store_col_strdup(st, 2);
-        out->sealed_key_hex = blob ? blob : xstrdup("");
-        store_col_copy(out->public_key, sizeof(out->public_key), st, 3);
-    } else {
-        r = rc == SQLITE_DONE ? KM_ERR_NOT_FOUND : store_sqlite_err(c, rc, "read sealed key");
-    }
-    sqlite3_reset(st);
-    return r;
+    free(k->sealed_key_hex);
+    memset(k, 0, sizeof(*k));
 }
 
-int store_sealed_key_next(struct store *s, uint32_t enclave_id, struct store_sealed_key *out)
+/* The enclave's sealed key in one state (sql: SQL_SEALED_CURRENT or
+ * SQL_SEALED_NEXT). KM_ERR_NOT_FOUND when it has none. */
+static int get_sealed(struct store *s, const char *sql, uint32_t enclave_id,
+                      struct store_sealed_key *out)
 {
     memset(out, 0, sizeof(*out));
     out->enclave_id = enclave_id;
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_SEALED_NEXT);
+    sqlite3_stmt *st = store_stmt(c, sql);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, enclave_id);
-        r = read_sealed(c, st, out);
+        int rc = store_step(c, st);
+        r = KM_OK;
+        if (rc == SQLITE_ROW) {
+            out->key_epoch = sqlite3_column_int64(st, 0);
+            store_col_copy(out->sealer, sizeof(out->sealer), st, 1);
+            char *blob = store_col_strdup(st, 2);
+            out->sealed_key_hex = blob ? blob : xstrdup("");
+            store_col_copy(out->public_key, sizeof(out->public_key), st, 3);
+        } else {
+            r = rc == SQLITE_DONE ? KM_ERR_NOT_FOUND : store_sqlite_err(c, rc, "read sealed key");
+        }
+        sqlite3_reset(st);
     }
     store_conn_release(s, c);
     return r;
 }
 
-int store_sealed_key_add_next(struct store *s, const struct store_sealed_key *k)
+/* Inserts k in one state (sql: SQL_SEALED_ADD or SQL_SEALED_ADD_NEXT) in
+ * its own transaction; KM_ERR_EXISTS when the enclave has a key in that
+ * state already. */
+static int add_sealed(struct store *s, const char *sql, const struct store_sealed_key *k)
 {
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c);
-    sqlite3_stmt *st = r == KM_OK ? store_stmt(c, SQL_SEALED_ADD_NEXT) : NULL;
+    sqlite3_stmt *st = r == KM_OK ? store_stmt(c, sql) : NULL;
     if (r == KM_OK && st == NULL)
         r = KM_ERR_INTERNAL;
     if (r == KM_OK) {
@@ -93,17 +107,32 @@ int store_sealed_key_add_next(struct store *s, const struct store_sealed_key *k)
         sqlite3_bind_int64(st, 6, store_now());
         int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
         if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "record next sealed key");
+            r = store_sqlite_err(c, rc, "record sealed key");
         else if (r == KM_OK && sqlite3_changes(c->db) == 0)
             r = KM_ERR_EXISTS;
         sqlite3_reset(st);
     }
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
+    return store_end(s, c, r);
+}
+
+int store_sealed_key_current(struct store *s, uint32_t enclave_id, struct store_sealed_key *out)
+{
+    return get_sealed(s, SQL_SEALED_CURRENT, enclave_id, out);
+}
+
+int store_sealed_key_add(struct store *s, const struct store_sealed_key *k)
+{
+    return add_sealed(s, SQL_SEALED_ADD, k);
+}
+
+int store_sealed_key_next(struct store *s, uint32_t enclave_id, struct store_sealed_key *out)
+{
+    return get_sealed(s, SQL_SEALED_NEXT, enclave_id, out);
+}
+
+int store_sealed_key_add_next(struct store *s, const struct store_sealed_key *k)
+{
+    return add_sealed(s, SQL_SEALED_ADD_NEXT, k);
 }
 
 /* Runs one prepared update with (enclave id, int64, text) bindings. */
@@ -144,12 +173,7 @@ int store_sealed_key_promote(struct store *s, uint32_t enclave_id, int64_t key_e
         r = KM_ERR_STATE;
     if (r == KM_OK)
         r = exec_update(c, SQL_ENCLAVE_ROTATED, enclave_id, store_now(), public_key_hex, NULL);
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
+    return store_end(s, c, r);
 }
 
 int store_keygens_using_key(struct store *s, uint32_t enclave_id, const char *public_key_hex,
@@ -245,10 +269,5 @@ int store_keygen_rekey(struct store *s, const struct store_keygen_rekey *rk)
             r = store_sqlite_err(c, rc, "re-encrypted participant key");
         sqlite3_reset(st);
     }
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
+    return store_end(s, c, r);
 }

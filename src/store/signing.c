@@ -436,12 +436,7 @@ int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const c
         *failed += (size_t)sqlite3_changes(c->db);
         sqlite3_reset(st);
     }
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
+    return store_end(s, c, r);
 }
 
 static const char SQL_PRUNE_SIGNING[] =
@@ -466,10 +461,5 @@ int store_prune_finished(struct store *s, int64_t before, size_t *deleted)
         *deleted += (size_t)sqlite3_changes(c->db);
         sqlite3_reset(st);
     }
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
+    return store_end(s, c, r);
 }

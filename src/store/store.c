@@ -287,6 +287,16 @@ void store_rollback(struct store_conn *c)
     end_write(c);
 }
 
+int store_end(struct store *s, struct store_conn *c, int r)
+{
+    if (r == KM_OK)
+        r = store_commit(c);
+    if (r != KM_OK)
+        store_rollback(c);
+    store_conn_release(s, c);
+    return r;
+}
+
 int store_bind_text(sqlite3_stmt *st, int idx, const char *v)
 {
     int rc = v ? sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
@@ -495,85 +505,6 @@ out:
     return r;
 }
 
-/* ---- sealed enclave keys ---- */
-
-static const char SQL_SEALED_CURRENT[] =
-    "SELECT key_epoch, sealer, sealed_key, public_key FROM enclave_sealed_keys"
-    " WHERE enclave_id = ?1 AND state = 'current'";
-static const char SQL_SEALED_ADD[] =
-    "INSERT INTO enclave_sealed_keys (enclave_id, key_epoch, sealer, sealed_key, public_key,"
-    " state, created_at) SELECT ?1, ?2, ?3, ?4, ?5, 'current', ?6 WHERE NOT EXISTS"
-    " (SELECT 1 FROM enclave_sealed_keys WHERE enclave_id = ?1 AND state = 'current')";
-
-void store_sealed_key_clear(struct store_sealed_key *k)
-{
-    free(k->sealed_key_hex);
-    memset(k, 0, sizeof(*k));
-}
-
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
-{
-    const char *v = (const char *)sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", v ? v : "");
-}
-
-int store_sealed_key_current(struct store *s, uint32_t enclave_id, struct store_sealed_key *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->enclave_id = enclave_id;
-    struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_SEALED_CURRENT);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        sqlite3_bind_int64(st, 1, enclave_id);
-        int rc = store_step(c, st);
-        if (rc == SQLITE_ROW) {
-            out->key_epoch = sqlite3_column_int64(st, 0);
-            copy_col(out->sealer, sizeof(out->sealer), st, 1);
-            const char *blob = (const char *)sqlite3_column_text(st, 2);
-            out->sealed_key_hex = xstrdup(blob ? blob : "");
-            copy_col(out->public_key, sizeof(out->public_key), st, 3);
-            r = KM_OK;
-        } else {
-            r = rc == SQLITE_DONE ? KM_ERR_NOT_FOUND : store_sqlite_err(c, rc, "read sealed key");
-        }
-        sqlite3_reset(st);
-    }
-    store_conn_release(s, c);
-    return r;
-}
-
-int store_sealed_key_add(struct store *s, const struct store_sealed_key *k)
-{
-    struct store_conn *c = store_conn_acquire(s);
-    int r = store_begin(c);
-    sqlite3_stmt *st = r == KM_OK ? store_stmt(c, SQL_SEALED_ADD) : NULL;
-    if (r == KM_OK && st == NULL)
-        r = KM_ERR_INTERNAL;
-    if (r == KM_OK) {
-        sqlite3_bind_int64(st, 1, k->enclave_id);
-        sqlite3_bind_int64(st, 2, k->key_epoch);
-        r = store_bind_text(st, 3, k->sealer);
-        if (r == KM_OK)
-            r = store_bind_text(st, 4, k->sealed_key_hex);
-        if (r == KM_OK)
-            r = store_bind_text(st, 5, k->public_key);
-        sqlite3_bind_int64(st, 6, store_now());
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "record sealed key");
-        else if (r == KM_OK && sqlite3_changes(c->db) == 0)
-            r = KM_ERR_EXISTS;
-        sqlite3_reset(st);
-    }
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
-}
-
 /* ---- auth replay cache ---- */
 
 static const char SQL_NONCE_SEEN[] = "SELECT 1 FROM auth_nonces WHERE key = ?1 AND nonce = ?2";
@@ -619,12 +550,7 @@ int store_auth_nonces_add(struct store *s, const struct store_auth_nonce *v, siz
             r = store_sqlite_err(c, rc, "record auth nonces");
         sqlite3_reset(st);
     }
-    if (r == KM_OK)
-        r = store_commit(c);
-    else
-        store_rollback(c);
-    store_conn_release(s, c);
-    return r;
+    return store_end(s, c, r);
 }
 
 int store_auth_nonce_prune(struct store *s, int64_t now)

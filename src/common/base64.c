@@ -1,7 +1,7 @@
 /*
  * base64.c - strict standard base64 (base64.h).
  */
-#include "kms/base64.h"
+#include "common/base64.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *kms_b64_encode(const uint8_t *p, size_t n)
+char *base64_encode(const uint8_t *p, size_t n)
 {
     char *out = xmalloc(st_add(st_mult((n + 2) / 3, 4), 1));
     size_t o = 0;
@@ -46,40 +46,51 @@ static int b64_val(char c)
     return -1;
 }
 
-int kms_b64_decode(uint8_t **out, size_t *out_len, const char *s, size_t n, size_t max)
+/* One group of q (2..4) characters into q - 1 bytes at p; false on a bad
+ * character or unused bits that are not zero (non-canonical). */
+static bool decode_group(uint8_t *p, const char *s, size_t q)
+{
+    uint32_t w = 0;
+    for (size_t k = 0; k < 4; k++) {
+        int v = k < q ? b64_val(s[k]) : 0;
+        if (v < 0)
+            return false;
+        w = w << 6 | (uint32_t)v;
+    }
+    if ((q == 2 && (w & 0xffff) != 0) || (q == 3 && (w & 0xff) != 0))
+        return false;
+    p[0] = (uint8_t)(w >> 16);
+    if (q > 2)
+        p[1] = (uint8_t)(w >> 8);
+    if (q > 3)
+        p[2] = (uint8_t)w;
+    return true;
+}
+
+int base64_decode(uint8_t **out, size_t *out_len, const char *s, size_t n, size_t max,
+                  bool padding_optional)
 {
     *out = NULL;
     *out_len = 0;
-    if (n % 4 != 0)
+    size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
+    size_t data = n - pad;
+    bool bad_len = pad > 0 ? n % 4 != 0 : padding_optional ? data % 4 == 1 : data % 4 != 0;
+    if (bad_len)
         return KM_ERR_INVALID;
-    if (n == 0)
+    if (data == 0)
         return KM_OK;
-    size_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
-    size_t olen = n / 4 * 3 - pad;
+    size_t olen = data / 4 * 3 + (data % 4 == 0 ? 0 : data % 4 - 1);
     if (olen > max)
         return KM_ERR_TOO_LARGE;
-    uint8_t *p = xmalloc(olen > 0 ? olen : 1);
+    uint8_t *p = xmalloc(olen);
     size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        size_t data = i + 4 == n ? 4 - pad : 4;
-        uint32_t w = 0;
-        for (size_t k = 0; k < 4; k++) {
-            int v = k < data ? b64_val(s[i + k]) : 0;
-            if (v < 0) {
-                free(p);
-                return KM_ERR_INVALID;
-            }
-            w = w << 6 | (uint32_t)v;
-        }
-        if ((data == 2 && (w & 0xffff) != 0) || (data == 3 && (w & 0xff) != 0)) {
+    for (size_t i = 0; i < data; i += 4) {
+        size_t q = data - i < 4 ? data - i : 4;
+        if (!decode_group(p + o, s + i, q)) {
             free(p);
             return KM_ERR_INVALID;
         }
-        p[o++] = (uint8_t)(w >> 16);
-        if (data > 2)
-            p[o++] = (uint8_t)(w >> 8);
-        if (data > 3)
-            p[o++] = (uint8_t)w;
+        o += q - 1;
     }
     *out = p;
     *out_len = o;
