@@ -27,7 +27,7 @@
 #include "common/buf.h"
 #include "common/secure.h"
 #include "common/xmalloc.h"
-#include "kms/base64.h"
+#include "common/base64.h"
 #include "kms/client.h"
 #include "kms/cms.h"
 #include "kms/sigv4.h"
@@ -209,7 +209,7 @@ static EVP_PKEY *recipient_key(struct kms_server *s, const json_t *req, struct r
         fail(rep, "ValidationException", "KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256");
         return NULL;
     }
-    if (kms_b64_decode(&doc, &doc_len, b64, strlen(b64), ATTEST_DOC_MAX_LEN) != KM_OK) {
+    if (base64_decode(&doc, &doc_len, b64, strlen(b64), ATTEST_DOC_MAX_LEN, false) != KM_OK) {
         fail(rep, "ValidationException", "AttestationDocument is not base64 of at most %u bytes",
              ATTEST_DOC_MAX_LEN);
         return NULL;
@@ -308,7 +308,7 @@ static char *seal_for_recipient(struct kms_server *s, EVP_PKEY *pub, const uint8
         i2d_CMS_bio_stream(out, cms, in, flags) == 1) {
         long n = BIO_get_mem_data(out, &p);
         if (n > 0)
-            b64 = kms_b64_encode((const uint8_t *)p, (size_t)n);
+            b64 = base64_encode((const uint8_t *)p, (size_t)n);
     }
     BIO_free(out);
     BIO_free(in);
@@ -353,7 +353,7 @@ static char *seal_blob(struct kms_server *s, const char *key_id, const uint8_t k
     if (secure_random(iv, GCM_IV_LEN) == KM_OK &&
         gcm(true, iv + GCM_IV_LEN, key, 32, s->master_key, iv, b, 3 + idlen,
             iv + GCM_IV_LEN + 32) == KM_OK)
-        out = kms_b64_encode(b, n);
+        out = base64_encode(b, n);
     free(b);
     return out;
 }
@@ -406,7 +406,7 @@ static void answer(struct kms_server *s, struct reply *rep, EVP_PKEY *pub, const
     json_object_set_new(rep->body, "KeyId", json_string(key_id));
     json_object_set_new(rep->body, "CiphertextForRecipient", json_string(cfr));
     if (s->leak_plaintext) {
-        char *pt = kms_b64_encode(key, 32);
+        char *pt = base64_encode(key, 32);
         json_object_set_new(rep->body, "Plaintext", json_string(pt));
         free(pt);
     }
@@ -457,7 +457,7 @@ static void decrypt(struct kms_server *s, const json_t *req, struct reply *rep)
     uint8_t key[32], *blob = NULL;
     size_t n = 0;
     if (b64 == NULL ||
-        kms_b64_decode(&blob, &n, b64, strlen(b64), KMS_CIPHERTEXT_BLOB_MAX) != KM_OK) {
+        base64_decode(&blob, &n, b64, strlen(b64), KMS_CIPHERTEXT_BLOB_MAX, false) != KM_OK) {
         fail(rep, "ValidationException", "CiphertextBlob must be base64 of 1..6144 bytes");
         return;
     }

@@ -28,133 +28,42 @@
 #include "attest/policy.h"
 #include "attest/provider.h"
 #include "common/hex.h"
+#include "cmd_test_support.h"
 #include "common/banned.h"
 
-#define NITRO    "tests/data/nitro/"
-#define CAPE     NITRO "cape-2022-prod.b64"
-#define CAPE_ID  "i-0697c9729fa547b20-enc0183422ede9a5dc8"
-#define MAX_ARGS 24
+#define NITRO   "tests/data/nitro/"
+#define CAPE    NITRO "cape-2022-prod.b64"
+#define CAPE_ID "i-0697c9729fa547b20-enc0183422ede9a5dc8"
 
-struct run {
-    int status; /* exit code, or -1 if it did not exit normally */
-    char *out;  /* stdout, malloc'd */
-    char *err;  /* stderr, malloc'd */
-};
-
-static const char *binary(void)
-{
-    static char path[4096];
-    const char *dir = getenv("KEYMELD_TEST_BUILD_DIR");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("KEYMELD_TEST_BUILD_DIR is not set (run the test through ctest)");
-    snprintf(path, sizeof(path), "%s/src/cmd/keymeld", dir);
-    return path;
-}
-
-static const char *source_dir(void)
-{
-    const char *dir = getenv("KEYMELD_SOURCE_DIR");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("KEYMELD_SOURCE_DIR is not set (run the test through ctest)");
-    return dir;
-}
-
-static int temp_file(char *path, size_t cap)
-{
-    snprintf(path, cap, "/tmp/km_test_attest_XXXXXX");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    return fd;
-}
-
-/*
- * Runs keymeld with args (NULL-terminated) in the source directory, stdin
- * from in_path (NULL: /dev/null), with exactly the environment vars
- * (NULL-terminated "NAME=VALUE") plus the sanitizer options of this
- * process, so the child sees no stray KEYMELD_*.
- */
+/* Runs keymeld in the source directory (see cmd_run). */
 static struct run run_in(const char *const *args, const char *const *vars, const char *in_path)
 {
-    char out_path[64], err_path[64];
-    int out_fd = temp_file(out_path, sizeof(out_path));
-    int err_fd = temp_file(err_path, sizeof(err_path));
-    char *argv[MAX_ARGS + 2], *envp[24];
-    size_t n = 0, m = 0;
-    argv[n++] = (char *)(uintptr_t)binary();
-    for (size_t i = 0; args[i] != NULL; i++) {
-        CHECK(n <= MAX_ARGS);
-        argv[n++] = (char *)(uintptr_t)args[i];
-    }
-    argv[n] = NULL;
-    for (size_t i = 0; vars && vars[i] != NULL && m < 20; i++)
-        envp[m++] = (char *)(uintptr_t)vars[i];
-    static const char *const keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    static char kept[3][1024];
-    for (size_t i = 0; i < KM_ARRAY_LEN(keep); i++) {
-        const char *v = getenv(keep[i]);
-        if (v != NULL) {
-            snprintf(kept[i], sizeof(kept[i]), "%s=%s", keep[i], v);
-            envp[m++] = kept[i];
-        }
-    }
-    envp[m] = NULL;
-    const char *src = source_dir();
-
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        if (chdir(src) != 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-            _exit(126);
-        int in_fd = open(in_path ? in_path : "/dev/null", O_RDONLY);
-        if (in_fd < 0 || dup2(in_fd, 0) < 0)
-            _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    close(out_fd);
-    close(err_fd);
-    struct run r = {.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = test_read_file(out_path, NULL);
-    r.err = test_read_file(err_path, NULL);
-    unlink(out_path);
-    unlink(err_path);
-    return r;
+    return cmd_run(args, vars, in_path, true);
 }
 
+/* run_in with stdin from /dev/null. */
 static struct run run_keymeld(const char *const *args, const char *const *vars)
 {
     return run_in(args, vars, NULL);
 }
 
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
+/* Exit status and a needle in stdout. */
 static void expect(struct run *r, int status, const char *needle)
 {
-    if (r->status != status)
-        fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status, r->out,
-                 r->err);
-    CHECK_CONTAINS(r->out, needle);
+    cmd_expect(r, status, needle, NULL);
 }
 
+/* Exit status and a needle in stderr. */
 static void expect_err(struct run *r, int status, const char *needle)
 {
-    if (r->status != status)
-        fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status, r->out,
-                 r->err);
-    CHECK_CONTAINS(r->err, needle);
+    cmd_expect(r, status, NULL, needle);
 }
 
 /* The fixture's description (tests/data/nitro/<name>.json). */
 static json_t *fixture_json(const char *name)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/" NITRO "%s.json", source_dir(), name);
+    snprintf(path, sizeof(path), "%s/" NITRO "%s.json", cmd_source_dir(), name);
     json_error_t e;
     json_t *j = json_load_file(path, 0, &e);
     if (j == NULL)
@@ -215,7 +124,7 @@ static void test_verify_real_document(void **state)
     expect(&r, 0, CAPE_ID);
     run_free(&r);
     char in[4096];
-    snprintf(in, sizeof(in), "%s/" CAPE, source_dir());
+    snprintf(in, sizeof(in), "%s/" CAPE, cmd_source_dir());
     const char *std_in[] = {"attest", "verify", "-", "--at", at, NULL};
     r = run_in(std_in, NULL, in);
     expect(&r, 0, CAPE_ID);
@@ -320,7 +229,7 @@ static void test_verify_pcrs(void **state)
     (void)state;
     char at[32], path[64];
     fixture_at(at, sizeof(at), "cape-2022-prod");
-    close(temp_file(path, sizeof(path)));
+    close(cmd_temp_file(path, sizeof(path)));
 
     write_policy(path, "ea4212ee889ba1b4dbfe744aadecca8b1930de60a3a1ce3b0c79f42b231700fc561c3d9b3"
                        "4f0565ed9eb6f460996624c");

@@ -18,104 +18,29 @@
 
 #include "audit/audit.h"
 #include "common/hex.h"
+#include "cmd_test_support.h"
 #include "common/banned.h"
 
 #define MAX_ARGS 8
 
-struct run {
-    int status; /* exit code, or -1 if it did not exit normally */
-    char *out;  /* stdout, malloc'd */
-    char *err;  /* stderr, malloc'd */
-};
-
-static const char *binary(void)
-{
-    static char path[4096];
-    const char *dir = getenv("KEYMELD_TEST_BUILD_DIR");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("KEYMELD_TEST_BUILD_DIR is not set (run the test through ctest)");
-    snprintf(path, sizeof(path), "%s/src/cmd/keymeld", dir);
-    return path;
-}
-
-static int temp_file(char *path, size_t cap)
-{
-    snprintf(path, cap, "/tmp/km_test_audit_cmd_XXXXXX");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    return fd;
-}
-
-/* Runs keymeld with args (NULL-terminated), stdin from in_path (NULL:
- * /dev/null), with only the sanitizer options of this process in its
- * environment. */
+/* Runs keymeld here, stdin from in_path (NULL: /dev/null), with only the
+ * sanitizer options in its environment (see cmd_run). */
 static struct run run_in(const char *const *args, const char *in_path)
 {
-    char out_path[64], err_path[64];
-    int out_fd = temp_file(out_path, sizeof(out_path));
-    int err_fd = temp_file(err_path, sizeof(err_path));
-    char *argv[MAX_ARGS + 2], *envp[4];
-    size_t n = 0, m = 0;
-    argv[n++] = (char *)(uintptr_t)binary();
-    for (size_t i = 0; args[i] != NULL; i++) {
-        CHECK(n <= MAX_ARGS);
-        argv[n++] = (char *)(uintptr_t)args[i];
-    }
-    argv[n] = NULL;
-    static const char *const keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    static char kept[3][1024];
-    for (size_t i = 0; i < KM_ARRAY_LEN(keep); i++) {
-        const char *v = getenv(keep[i]);
-        if (v != NULL) {
-            snprintf(kept[i], sizeof(kept[i]), "%s=%s", keep[i], v);
-            envp[m++] = kept[i];
-        }
-    }
-    envp[m] = NULL;
-
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        if (dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-            _exit(126);
-        int in_fd = open(in_path ? in_path : "/dev/null", O_RDONLY);
-        if (in_fd < 0 || dup2(in_fd, 0) < 0)
-            _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    close(out_fd);
-    close(err_fd);
-    struct run r = {.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = test_read_file(out_path, NULL);
-    r.err = test_read_file(err_path, NULL);
-    unlink(out_path);
-    unlink(err_path);
-    return r;
+    return cmd_run(args, NULL, in_path, false);
 }
 
+/* run_in with stdin from /dev/null. */
 static struct run run_keymeld(const char *const *args)
 {
     return run_in(args, NULL);
 }
 
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
+/* Exit status, then each needle unless NULL: out_needle in stdout,
+ * err_needle in stderr. */
 static void expect(struct run *r, int status, const char *out_needle, const char *err_needle)
 {
-    if (r->status != status)
-        fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status, r->out,
-                 r->err);
-    if (out_needle != NULL)
-        CHECK_CONTAINS(r->out, out_needle);
-    if (err_needle != NULL)
-        CHECK_CONTAINS(r->err, err_needle);
+    cmd_expect(r, status, out_needle, err_needle);
 }
 
 struct fx {

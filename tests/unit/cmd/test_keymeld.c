@@ -12,101 +12,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmd_test_support.h"
 #include "common/banned.h"
 
-struct run {
-    int status; /* exit code, or -1 if it did not exit normally */
-    char *out;  /* stdout, malloc'd */
-    char *err;  /* stderr, malloc'd */
-};
-
-static const char *binary(void)
-{
-    static char path[4096];
-    const char *dir = getenv("KEYMELD_TEST_BUILD_DIR");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("KEYMELD_TEST_BUILD_DIR is not set (run the test through ctest)");
-    snprintf(path, sizeof(path), "%s/src/cmd/keymeld", dir);
-    return path;
-}
-
-static const char *source_dir(void)
-{
-    const char *dir = getenv("KEYMELD_SOURCE_DIR");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("KEYMELD_SOURCE_DIR is not set (run the test through ctest)");
-    return dir;
-}
-
-static int temp_file(char *path, size_t cap)
-{
-    snprintf(path, cap, "/tmp/km_test_cmd_XXXXXX");
-    int fd = mkstemp(path);
-    CHECK(fd >= 0);
-    return fd;
-}
-
-/*
- * Runs keymeld with args (NULL-terminated) in the source directory, with
- * exactly the environment vars (NULL-terminated "NAME=VALUE") plus the
- * sanitizer options of this process, so the child sees no stray KEYMELD_*.
- */
+/* Runs keymeld in the source directory, stdin from /dev/null (see
+ * cmd_run). */
 static struct run run_keymeld(const char *const *args, const char *const *vars)
 {
-    char out_path[64], err_path[64];
-    int out_fd = temp_file(out_path, sizeof(out_path));
-    int err_fd = temp_file(err_path, sizeof(err_path));
-    char *argv[16], *envp[24];
-    size_t n = 0, m = 0;
-    argv[n++] = (char *)(uintptr_t)binary();
-    for (size_t i = 0; args[i] != NULL && n < 15; i++)
-        argv[n++] = (char *)(uintptr_t)args[i];
-    argv[n] = NULL;
-    for (size_t i = 0; vars && vars[i] != NULL && m < 20; i++)
-        envp[m++] = (char *)(uintptr_t)vars[i];
-    static const char *const keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    static char kept[3][1024];
-    for (size_t i = 0; i < KM_ARRAY_LEN(keep); i++) {
-        const char *v = getenv(keep[i]);
-        if (v != NULL) {
-            snprintf(kept[i], sizeof(kept[i]), "%s=%s", keep[i], v);
-            envp[m++] = kept[i];
-        }
-    }
-    envp[m] = NULL;
-
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        if (chdir(source_dir()) != 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-            _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
-    close(out_fd);
-    close(err_fd);
-    struct run r = {.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = test_read_file(out_path, NULL);
-    r.err = test_read_file(err_path, NULL);
-    unlink(out_path);
-    unlink(err_path);
-    return r;
+    return cmd_run(args, vars, NULL, true);
 }
 
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
+/* Exit status and a needle in stdout. */
 static void expect(struct run *r, int status, const char *needle)
 {
-    if (r->status != status)
-        fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status, r->out,
-                 r->err);
-    CHECK_CONTAINS(r->out, needle);
+    cmd_expect(r, status, needle, NULL);
 }
 
 static void test_shipped_configs_pass(void **state)

@@ -17,6 +17,7 @@
 #include "enclave/enclave.h"
 #include "enclave/keysource.h"
 #include "protocol/commands.h"
+#include "en_call.h"
 #include "common/banned.h"
 
 struct kek {
@@ -156,16 +157,10 @@ static void test_parse_refusals(void **state)
     keysource_free(ks);
 }
 
+/* A command straight into enclave_handle (see en_call.h). */
 static int call(struct enclave *en, const char *cmd, json_t *args, struct tp_call *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->cmd = cmd;
-    out->args = args;
-    CHECK_OK(uuid_v7_new(&out->command_id));
-    int r = enclave_handle(en, out);
-    json_decref(out->args);
-    out->args = NULL;
-    return r;
+    return en_call(en, cmd, args, out);
 }
 
 static json_t *configure_args(uint32_t id, const uint8_t *blob, size_t len)

@@ -21,7 +21,6 @@
  */
 #include "test.h"
 
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include "attest/policy.h"
 #include "attest/provider.h"
 #include "enclave/keysource.h"
+#include "dev_ca_fixture.h"
 #include "kms_server.h"
 #include "common/banned.h"
 
@@ -40,48 +40,13 @@
 #define KEY_ID "alias/keymeld-identity"
 #define REGION "eu-west-1"
 
-static struct {
-    char dir[64];
-    uint8_t *root;
-    size_t root_len;
-    uint8_t pcr0[ATTEST_PCR_LEN];
-    struct attest_provider *provider;
-} fx;
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(p);
-}
+/* The dev CA and its root, a provider whose PCR0 is all 0x3c. */
+static struct dev_ca_fixture fx;
 
 static int setup(void **state)
 {
-    struct km_error err;
-    bool created = false;
-    char root[128];
-    (void)state;
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/km-kmsseal-devca-XXXXXX");
-    if (mkdtemp(fx.dir) == NULL || attest_dev_ca_init(fx.dir, &created, &err) != KM_OK)
-        return -1;
-    snprintf(root, sizeof(root), "%s/%s", fx.dir, ATTEST_DEV_ROOT_CERT);
-    memset(fx.pcr0, 0x3c, sizeof(fx.pcr0));
-    if (attest_root_load(&fx.root, &fx.root_len, root, &err) != KM_OK ||
-        attest_dev_new(&fx.provider, fx.dir, fx.pcr0, "development-sealer-test", &err) != KM_OK) {
-        fprintf(stderr, "setup: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    attest_provider_free(fx.provider);
-    free(fx.root);
-    nftw(fx.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    *state = &fx;
+    return dev_ca_fixture_setup(&fx, "km-kmsseal-devca", 0x3c, "development-sealer-test");
 }
 
 /* A stand-in that verifies documents against the dev root and PCR0. */
@@ -92,20 +57,8 @@ static struct kms_server_config server_config(void)
         .access_key_id = AK,
         .secret_access_key = SECRET,
         .key_id = KEY_ID,
-        .root_der = fx.root,
-        .root_der_len = fx.root_len,
-        .pcr0 = fx.pcr0,
     };
-    return c;
-}
-
-static struct kms_server *server_start(const struct kms_server_config *c)
-{
-    struct kms_server *s = NULL;
-    struct km_error err;
-    if (kms_server_start(&s, c, &err) != KM_OK)
-        fail_msg("kms_server_start: %s", err.msg);
-    return s;
+    return dev_ca_server_config(&fx, c);
 }
 
 /* An aws-kms key source for the stand-in s (over TCP, never the proxy). */
@@ -128,7 +81,7 @@ static void test_create_and_open(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct keysource *ks = source_for(s);
     struct km_error err;
     struct keypair kp, back;
@@ -186,7 +139,7 @@ static void test_create_and_open(void **state)
 
     /* Temporary credentials: the session token is sent and signed. */
     sc.session_token = TOKEN;
-    s = server_start(&sc);
+    s = dev_ca_server_start(&sc);
     ks = source_for(s);
     CHECK_OK(keysource_set_credentials(ks, AK, SECRET, TOKEN, &err));
     if (keysource_create(ks, &kp, &blob, &len, 1, 7, &err) != KM_OK)
@@ -210,7 +163,7 @@ static void test_no_credentials(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct keysource *ks = source_for(s);
     struct km_error err;
     struct keypair kp;
@@ -252,7 +205,7 @@ static void test_wrong_credentials(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct keysource *ks = source_for(s);
     struct km_error err;
     struct keypair kp;
@@ -293,7 +246,7 @@ static void test_pcr0_policy(void **state)
     memset(other, 0xa5, sizeof(other));
     struct kms_server_config sc = server_config();
     sc.pcr0 = other;
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct keysource *ks = source_for(s);
     struct km_error err;
     struct keypair kp;
@@ -314,7 +267,7 @@ static void test_tampered_reply(void **state)
     (void)state;
     struct kms_server_config sc = server_config();
     sc.tamper_generate = true;
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct keysource *ks = source_for(s);
     struct km_error err;
     struct keypair kp;
@@ -385,5 +338,6 @@ int main(void)
         TEST(test_create_and_open), TEST(test_no_credentials), TEST(test_wrong_credentials),
         TEST(test_pcr0_policy),     TEST(test_tampered_reply), TEST(test_config_refusals),
     };
-    return cmocka_run_group_tests_name("unit.enclave.keysource_kms", tests, setup, teardown);
+    return cmocka_run_group_tests_name("unit.enclave.keysource_kms", tests, setup,
+                                       dev_ca_fixture_group_teardown);
 }

@@ -12,7 +12,6 @@
 #include "test.h"
 
 #include <arpa/inet.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -27,6 +26,7 @@
 #include "attest/provider.h"
 #include "kms/client.h"
 #include "kms/cms.h"
+#include "dev_ca_fixture.h"
 #include "kms_server.h"
 #include "common/banned.h"
 
@@ -38,48 +38,12 @@
 
 /* Shared by every test: the dev CA and its root, a provider whose PCR0 is
  * all 0x5a. */
-static struct {
-    char dir[64];
-    uint8_t *root;
-    size_t root_len;
-    uint8_t pcr0[ATTEST_PCR_LEN];
-    struct attest_provider *provider;
-} fx;
-
-static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(p);
-}
+static struct dev_ca_fixture fx;
 
 static int setup(void **state)
 {
-    struct km_error err;
-    bool created = false;
-    char root[128];
-    (void)state;
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/km-kms-devca-XXXXXX");
-    if (mkdtemp(fx.dir) == NULL || attest_dev_ca_init(fx.dir, &created, &err) != KM_OK)
-        return -1;
-    snprintf(root, sizeof(root), "%s/%s", fx.dir, ATTEST_DEV_ROOT_CERT);
-    memset(fx.pcr0, 0x5a, sizeof(fx.pcr0));
-    if (attest_root_load(&fx.root, &fx.root_len, root, &err) != KM_OK ||
-        attest_dev_new(&fx.provider, fx.dir, fx.pcr0, "development-kms-test", &err) != KM_OK) {
-        fprintf(stderr, "setup: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    attest_provider_free(fx.provider);
-    free(fx.root);
-    nftw(fx.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    *state = &fx;
+    return dev_ca_fixture_setup(&fx, "km-kms-devca", 0x5a, "development-kms-test");
 }
 
 /* A fresh RSA key and a development document carrying its SPKI. */
@@ -103,20 +67,8 @@ static struct kms_server_config server_config(void)
         .access_key_id = AK,
         .secret_access_key = SECRET,
         .key_id = KEY_ID,
-        .root_der = fx.root,
-        .root_der_len = fx.root_len,
-        .pcr0 = fx.pcr0,
     };
-    return c;
-}
-
-static struct kms_server *server_start(const struct kms_server_config *c)
-{
-    struct kms_server *s = NULL;
-    struct km_error err;
-    if (kms_server_start(&s, c, &err) != KM_OK)
-        fail_msg("kms_server_start: %s", err.msg);
-    return s;
+    return dev_ca_server_config(&fx, c);
 }
 
 static struct kms_client *client_for(const struct kms_server *s, const char *secret,
@@ -141,7 +93,7 @@ static void test_round_trip(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct kms_client *c = client_for(s, SECRET, NULL);
     struct km_error err;
     uint8_t *doc = NULL, *blob = NULL;
@@ -199,7 +151,7 @@ static void test_credentials(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct km_error err;
     uint8_t *doc = NULL, *blob = NULL;
     size_t doc_len = 0, blob_len = 0;
@@ -228,7 +180,7 @@ static void test_credentials(void **state)
 
     /* Temporary credentials: the token is sent and signed. */
     sc.session_token = TOKEN;
-    s = server_start(&sc);
+    s = dev_ca_server_start(&sc);
     c = client_for(s, SECRET, TOKEN);
     if (kms_generate_data_key(c, k, &blob, &blob_len, KEY_ID, doc, doc_len, key, &err) != KM_OK)
         fail_msg("with a session token: %s", err.msg);
@@ -258,7 +210,7 @@ static void test_attestation_policy(void **state)
     uint8_t other[ATTEST_PCR_LEN];
     memset(other, 0x5b, sizeof(other));
     sc.pcr0 = other;
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct kms_client *c = client_for(s, SECRET, NULL);
     struct km_error err;
     uint8_t *doc = NULL, *blob = NULL;
@@ -289,7 +241,7 @@ static void test_attestation_policy(void **state)
     CHECK_OK(kms_rsa_spki_der(spki, sizeof(spki), &n, key));
     struct attest_request rq = {.public_key = spki, .public_key_len = n};
     CHECK_OK(attest_provider_attest(p2, &doc2, &doc2_len, &rq, &err));
-    s = server_start(&sc);
+    s = dev_ca_server_start(&sc);
     c = client_for(s, SECRET, NULL);
     CHECK_ERR(kms_generate_data_key(c, k, &blob, &blob_len, KEY_ID, doc2, doc2_len, key, &err),
               KM_ERR_REMOTE);
@@ -312,7 +264,7 @@ static void test_attestation_policy(void **state)
     kms_client_free(c);
     kms_server_stop(s);
     attest_provider_free(p2);
-    nftw(dir2, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    dev_ca_remove_tree(dir2);
     free(doc2);
     free(doc);
     EVP_PKEY_free(key);
@@ -322,7 +274,7 @@ static void test_kms_errors(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct kms_client *c = client_for(s, SECRET, NULL);
     struct km_error err;
     uint8_t *doc = NULL, *blob = NULL, *b2 = NULL;
@@ -359,7 +311,7 @@ static void test_kms_errors(void **state)
 
     /* A KMS that also sends the plaintext key is not trusted. */
     sc.leak_plaintext = true;
-    s = server_start(&sc);
+    s = dev_ca_server_start(&sc);
     c = client_for(s, SECRET, NULL);
     static const uint8_t zero[KMS_DATA_KEY_LEN];
     memset(k, 0xaa, sizeof(k));
@@ -408,7 +360,7 @@ static void test_connect_seam(void **state)
 {
     (void)state;
     struct kms_server_config sc = server_config();
-    struct kms_server *s = server_start(&sc);
+    struct kms_server *s = dev_ca_server_start(&sc);
     struct seam sm = {.port = kms_server_port(s)};
     struct kms_client *c = NULL;
     struct km_error err;
@@ -663,5 +615,6 @@ int main(void)
         TEST(test_kms_errors), TEST(test_connect_seam), TEST(test_bad_replies),
         TEST(test_config),
     };
-    return cmocka_run_group_tests_name("unit.kms.client", tests, setup, teardown);
+    return cmocka_run_group_tests_name("unit.kms.client", tests, setup,
+                                       dev_ca_fixture_group_teardown);
 }
