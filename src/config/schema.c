@@ -182,6 +182,9 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
     [CFG_F_COORDINATOR_MAX_CONCURRENT_SESSIONS] =
         F_U32("coordinator", "max_concurrent_sessions", coordinator.max_concurrent_sessions, 1,
               100000, "20", NULL),
+    [CFG_F_COORDINATOR_MAX_SESSIONS_PER_ENCLAVE] =
+        F_U32("coordinator", "max_sessions_per_enclave", coordinator.max_sessions_per_enclave, 0,
+              100000, "0", NULL),
     [CFG_F_COORDINATOR_DB_OPERATION_TIMEOUT_SECS] =
         F_U32("coordinator", "db_operation_timeout_secs", coordinator.db_operation_timeout_secs, 1,
               3600, "15", NULL),

@@ -19,7 +19,15 @@ struct coord_item {
     char id[37];
     uint64_t due_ms; /* monotonic; 0 = now */
     bool running;
-    bool again; /* woken while running */
+    bool again;          /* woken while running */
+    bool parked;         /* waits for room on an enclave (coord_claim_enclaves) */
+    uint64_t parked_seq; /* order of parking: the oldest is woken first */
+};
+
+/* How many steps wait on one enclave now (coord_claim_enclaves). */
+struct coord_enclave_load {
+    uint32_t id;
+    unsigned busy;
 };
 
 /* Long-poll waiters of the sessions whose ids hash to one bucket: a change
@@ -52,6 +60,11 @@ struct coord {
     pthread_t sweeper;
     bool started;
     struct coord_stats stats;
+    /* Per-enclave room, under lock: one entry per configured enclave. */
+    struct coord_enclave_load *loads;
+    size_t nloads;
+    unsigned per_enclave_cap;
+    uint64_t park_seq;
 };
 
 /* What one attempt at a session's next step did. */
@@ -59,6 +72,7 @@ enum step_result {
     STEP_IDLE,     /* nothing to do now (terminal, or waiting for clients) */
     STEP_ADVANCED, /* a step committed: run the next one */
     STEP_RETRY,    /* a retryable failure was recorded: run again at *retry_at */
+    STEP_WAIT,     /* no room on one of its enclaves: run again when a step there ends */
 };
 
 /* Advance one session (coord_keygen.c / coord_signing.c): the keygen by
@@ -72,7 +86,25 @@ enum calls_verdict {
     CALLS_OK,
     CALLS_RETRY, /* transport failure or "busy": worth another attempt */
     CALLS_FAIL,  /* an enclave rejected the command: final */
+    CALLS_WAIT,  /* an enclave has no room now: not an attempt (coord_claim_enclaves) */
 };
+
+/*
+ * Head-of-line protection. A step holds a claim on each enclave it talks
+ * to while it runs. At most per_enclave_cap steps (half the workers unless
+ * coordinator.max_sessions_per_enclave says otherwise) hold one enclave, so
+ * an enclave that stops answering pins at most that many workers, each
+ * for one request deadline, and sessions on the other enclaves keep the
+ * rest. Once the enclave is marked unresponsive (enclave_mgr_unresponsive)
+ * only one step at a time may wait on it, to find out when it answers
+ * again; the others fail their attempt at once with its last error
+ * (CALLS_RETRY: counted, retried with back-off). A full, responsive enclave
+ * gives CALLS_WAIT: the session is parked without an attempt and woken
+ * when a claim ends.
+ */
+enum calls_verdict coord_claim_enclaves(struct coord *c, const uint32_t *ids, size_t n, char *err,
+                                        size_t errcap);
+void coord_release_enclaves(struct coord *c, const uint32_t *ids, size_t n);
 
 /* Restores completed keygen keygen_id into enclave eid, which no longer
  * holds it (restart with a sealed key, or eviction): re-sends its part of

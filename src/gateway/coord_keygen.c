@@ -513,7 +513,16 @@ enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *re
 
     json_t *state = x->k.state ? json_deep_copy(x->k.state) : json_object();
     struct store_keygen_progress done = {0};
-    enum calls_verdict v = check_enclave_keys(x);
+    enum calls_verdict v =
+        coord_claim_enclaves(c, x->enclaves, x->nenclaves, x->err, sizeof(x->err));
+    bool claimed = v == CALLS_OK;
+    if (v == CALLS_WAIT) {
+        result = STEP_WAIT;
+        json_decref(state);
+        goto out;
+    }
+    if (v == CALLS_OK)
+        v = check_enclave_keys(x);
     if (v == CALLS_OK) {
         switch ((enum kg_step)x->k.step) {
         case KG_INIT_COORDINATOR:
@@ -536,6 +545,8 @@ enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *re
         }
     }
     result = finish(x, v, state, &done, retry_at_ms);
+    if (claimed)
+        coord_release_enclaves(c, x->enclaves, x->nenclaves);
     json_decref(state);
     free((char *)(uintptr_t)done.encrypted_aggregate_public_key);
     free((char *)(uintptr_t)done.aggregate_check);

@@ -214,16 +214,22 @@ static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t 
 static void clear_everywhere(struct sg_ctx *x)
 {
     struct fanout_call calls[PROTO_MAX_ENCLAVES];
-    for (size_t i = 0; i < x->nenclaves; i++)
-        call_prepare(&calls[i], x, x->enclaves[i], "clear_session",
-                     json_pack("{s:s}", "signing_session_id", x->sg.id), "clear_session");
-    fanout_run(x->c->em, calls, x->nenclaves, 5000);
+    size_t n = 0;
+    char why[512];
     for (size_t i = 0; i < x->nenclaves; i++) {
+        /* A hung enclave would hold this worker for the whole deadline. */
+        if (enclave_mgr_unresponsive(x->c->em, x->enclaves[i], why, sizeof(why)))
+            continue;
+        call_prepare(&calls[n++], x, x->enclaves[i], "clear_session",
+                     json_pack("{s:s}", "signing_session_id", x->sg.id), "clear_session");
+    }
+    fanout_run(x->c->em, calls, n, 5000);
+    for (size_t i = 0; i < n; i++) {
         if (calls[i].rc != KM_OK)
             log_debug(LOG_COMP, "signing %s: clear_session on enclave %u failed: %s", x->sg.id,
                       calls[i].enclave_id, calls[i].err.msg);
     }
-    fanout_clear(calls, x->nenclaves);
+    fanout_clear(calls, n);
 }
 
 /* Records how the step went. *in_memory is set when the step committed and
@@ -335,6 +341,15 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
     } else if (coord_session_enclaves(&x->k, x->enclaves, &x->nenclaves) != KM_OK) {
         KM_BUG("stored keygen session %s is malformed", x->k.id);
     }
+    bool claimed = false;
+    if (v == CALLS_OK) {
+        v = coord_claim_enclaves(c, x->enclaves, x->nenclaves, x->err, sizeof(x->err));
+        claimed = v == CALLS_OK;
+    }
+    if (v == CALLS_WAIT) {
+        result = STEP_WAIT;
+        goto done;
+    }
     for (;;) {
         if (v == CALLS_OK)
             v = run_step(x, state, &results);
@@ -347,6 +362,9 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
         x->sg.step++;
         x->sg.attempts = 0;
     }
+    if (claimed)
+        coord_release_enclaves(c, x->enclaves, x->nenclaves);
+done:
     json_decref(state);
     json_decref(results);
 out:

@@ -13,6 +13,9 @@
 
 #define LOG_COMP          "coordinator"
 #define SWEEP_INTERVAL_MS 2000
+/* A parked session looks again this long after parking even if no claim
+ * on its enclaves ended (the woken session may not have needed the room). */
+#define PARK_RECHECK_MS 250
 
 static void cond_init_monotonic(pthread_cond_t *cv)
 {
@@ -45,6 +48,13 @@ struct coord *coord_new(const struct cfg *cfg, struct store *store, struct encla
         cond_init_monotonic(&c->gens[i].changed);
     c->nworkers =
         cfg->coordinator.max_concurrent_sessions ? cfg->coordinator.max_concurrent_sessions : 16;
+    c->per_enclave_cap = cfg->coordinator.max_sessions_per_enclave;
+    if (c->per_enclave_cap == 0)
+        c->per_enclave_cap = c->nworkers / 2 ? c->nworkers / 2 : 1;
+    c->nloads = enclave_mgr_count(em);
+    c->loads = XALLOC_ARRAY(struct coord_enclave_load, c->nloads ? c->nloads : 1);
+    for (size_t i = 0; i < c->nloads; i++)
+        c->loads[i] = (struct coord_enclave_load){.id = enclave_mgr_id_at(em, i)};
     return c;
 }
 
@@ -171,17 +181,43 @@ static void remove_item_locked(struct coord *c, struct coord_item *it)
     *it = c->items[--c->nitems];
 }
 
-/* Runs steps until the session waits for something. */
-static void advance(struct coord *c, enum coord_kind kind, const char *id, uint64_t *retry_at)
+/* Runs steps until the session waits for something; returns why it
+ * stopped. */
+static enum step_result advance(struct coord *c, enum coord_kind kind, const char *id,
+                                uint64_t *retry_at)
 {
     *retry_at = 0;
     for (;;) {
         enum step_result r = kind == COORD_KEYGEN ? coord_keygen_step(c, id, retry_at)
                                                   : coord_signing_step(c, id, retry_at);
         if (r != STEP_ADVANCED)
-            return;
+            return r;
         coord_changed(c, id);
     }
+}
+
+/* Parks an item that found no room on an enclave (STEP_WAIT). */
+static void park_locked(struct coord *c, struct coord_item *it)
+{
+    it->parked = true;
+    it->parked_seq = ++c->park_seq;
+    it->due_ms = clock_now_ms() + PARK_RECHECK_MS;
+}
+
+/* A claim ended: the longest-parked session looks again now. */
+static void unpark_oldest_locked(struct coord *c)
+{
+    struct coord_item *oldest = NULL;
+    for (size_t i = 0; i < c->nitems; i++) {
+        struct coord_item *it = &c->items[i];
+        if (it->parked && !it->running && (oldest == NULL || it->parked_seq < oldest->parked_seq))
+            oldest = it;
+    }
+    if (oldest == NULL)
+        return;
+    oldest->parked = false;
+    oldest->due_ms = 0;
+    pthread_cond_signal(&c->work);
 }
 
 static void *worker_main(void *arg)
@@ -208,8 +244,9 @@ static void *worker_main(void *arg)
 
         log_context_set("session_id", id);
         uint64_t retry_at;
-        advance(c, kind, id, &retry_at);
-        coord_changed(c, id);
+        enum step_result r = advance(c, kind, id, &retry_at);
+        if (r != STEP_WAIT)
+            coord_changed(c, id);
         log_context_set("session_id", NULL);
 
         pthread_mutex_lock(&c->lock);
@@ -217,11 +254,14 @@ static void *worker_main(void *arg)
         it = find_item(c, kind, id);
         if (it == NULL) /* items of a running session are never removed by others */
             KM_BUG("coordinator lost the item of session %s", id);
+        it->parked = false;
         if (it->again)
             it->due_ms = 0;
+        else if (r == STEP_WAIT)
+            park_locked(c, it);
         else if (retry_at != 0)
             it->due_ms = retry_at;
-        if (it->again || retry_at != 0) {
+        if (it->again || r == STEP_WAIT || retry_at != 0) {
             it->running = false;
             it->again = false;
             pthread_cond_signal(&c->work);
@@ -343,6 +383,7 @@ void coord_free(struct coord *c)
     }
     free(c->workers);
     free(c->items);
+    free(c->loads);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->work);
     pthread_cond_destroy(&c->sweep);
@@ -357,6 +398,63 @@ void coord_stats(struct coord *c, struct coord_stats *out)
     pthread_mutex_lock(&c->lock);
     *out = c->stats;
     out->queued = (unsigned)c->nitems - c->stats.running;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- per-enclave room ---- */
+
+static struct coord_enclave_load *load_of(struct coord *c, uint32_t id)
+{
+    for (size_t i = 0; i < c->nloads; i++) {
+        if (c->loads[i].id == id)
+            return &c->loads[i];
+    }
+    return NULL;
+}
+
+enum calls_verdict coord_claim_enclaves(struct coord *c, const uint32_t *ids, size_t n, char *err,
+                                        size_t errcap)
+{
+    bool hung[PROTO_MAX_ENCLAVES];
+    char why[512];
+    if (n > PROTO_MAX_ENCLAVES)
+        KM_BUG("a step on %zu enclaves", n);
+    /* The enclave manager's lock is never taken under ours. */
+    for (size_t i = 0; i < n; i++)
+        hung[i] = enclave_mgr_unresponsive(c->em, ids[i], why, sizeof(why));
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct coord_enclave_load *l = load_of(c, ids[i]);
+        if (l == NULL || l->busy < (hung[i] ? 1u : c->per_enclave_cap))
+            continue;
+        pthread_mutex_unlock(&c->lock);
+        if (!hung[i])
+            return CALLS_WAIT;
+        enclave_mgr_unresponsive(c->em, ids[i], why, sizeof(why));
+        snprintf(err, errcap,
+                 "enclave %u is not answering (%s); no further request waits for it until it "
+                 "answers again",
+                 ids[i], why);
+        return CALLS_RETRY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct coord_enclave_load *l = load_of(c, ids[i]);
+        if (l != NULL)
+            l->busy++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return CALLS_OK;
+}
+
+void coord_release_enclaves(struct coord *c, const uint32_t *ids, size_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct coord_enclave_load *l = load_of(c, ids[i]);
+        if (l != NULL && l->busy > 0)
+            l->busy--;
+    }
+    unpark_oldest_locked(c);
     pthread_mutex_unlock(&c->lock);
 }
 

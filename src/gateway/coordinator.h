@@ -19,6 +19,10 @@
  * A failed session's error is readable in its status. Unfinished sessions
  * past expires_at fail as expired; completed keygens never expire.
  *
+ * Isolation: a step claims each enclave it talks to; a hung enclave holds
+ * at most coordinator.max_sessions_per_enclave workers, and once marked
+ * unresponsive only one (coord_internal.h, coord_claim_enclaves).
+ *
  * Long polling: status endpoints wait on coord_wait() until the session
  * changes or the timeout passes.
  */

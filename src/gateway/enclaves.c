@@ -164,10 +164,41 @@ void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct
     if (s->st.healthy)
         log_warn(LOG_COMP, "enclave %u unavailable: %s", id, err->msg);
     s->st.healthy = false;
+    if (err->code == KM_ERR_TIMEOUT)
+        s->st.unresponsive = true;
     snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err->msg);
     snprintf(s->st.hint, sizeof(s->st.hint), "%s", hint);
     s->next_probe_ms = 0;
     pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->lock);
+}
+
+bool enclave_mgr_unresponsive(struct enclave_mgr *m, uint32_t id, char *why, size_t whycap)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return false;
+    pthread_mutex_lock(&m->lock);
+    bool yes = s->st.unresponsive;
+    if (yes)
+        snprintf(why, whycap, "%s", s->st.last_error);
+    pthread_mutex_unlock(&m->lock);
+    return yes;
+}
+
+void enclave_mgr_report_alive(struct enclave_mgr *m, uint32_t id)
+{
+    struct enclave_slot *s = slot_by_id(m, id);
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&m->lock);
+    if (s->st.unresponsive) {
+        s->st.unresponsive = false;
+        /* healthy again only through a probe (it also checks the key) */
+        s->next_probe_ms = 0;
+        pthread_cond_broadcast(&m->wake);
+        log_info(LOG_COMP, "enclave %u answers again", id);
+    }
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -459,6 +490,7 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
         pthread_mutex_lock(&m->lock);
         bool was_healthy = s->st.healthy;
         s->st.healthy = true;
+        s->st.unresponsive = false;
         s->st.latency_us = us;
         s->st.uptime_secs = uptime;
         s->st.active_keygen = kg;
@@ -482,6 +514,8 @@ int enclave_mgr_probe(struct enclave_mgr *m, uint32_t id, struct km_error *err)
                       m->cfg->environment == CFG_DEVELOPMENT);
     pthread_mutex_lock(&m->lock);
     s->st.healthy = false;
+    if (err->code == KM_ERR_TIMEOUT)
+        s->st.unresponsive = true;
     snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err->msg);
     snprintf(s->st.hint, sizeof(s->st.hint), "%s", hint);
     unsigned failures = ++s->failures;

@@ -34,6 +34,7 @@ struct enclave_status {
     char address[TP_ADDR_STR_MAX]; /* canonical, e.g. vsock://2:5000 */
     const char *transport;         /* "vsock" | "tcp" | "unix" */
     bool healthy;
+    bool unresponsive; /* a request or probe timed out; nothing answered since */
     bool key_known;
     char public_key[ENCLAVE_PUBKEY_HEX_LEN + 1];
     int64_t key_epoch;
@@ -110,6 +111,17 @@ const char *enclave_mgr_describe_addr(struct enclave_mgr *m, uint32_t id);
  * that error now and probe it again at once (readiness and the demo see
  * the truth without waiting for the health interval). */
 void enclave_mgr_report_failure(struct enclave_mgr *m, uint32_t id, const struct km_error *err);
+
+/*
+ * Hung enclaves. A request or probe that timed out marks the enclave
+ * unresponsive (an enclave that refuses connections fails fast and needs
+ * no mark); any reply from it, ok or error, or a successful probe clears
+ * the mark. The coordinator lets one step at a time wait on an
+ * unresponsive enclave, so a hung enclave cannot pin its workers
+ * (coordinator.h).
+ */
+bool enclave_mgr_unresponsive(struct enclave_mgr *m, uint32_t id, char *why, size_t whycap);
+void enclave_mgr_report_alive(struct enclave_mgr *m, uint32_t id);
 
 /* Probe the enclave at once, not at the next interval: its key was rotated
  * (gateway/rotation.c), or it answered busy because it waits for its

@@ -31,6 +31,8 @@ void fanout_run(struct enclave_mgr *em, struct fanout_call *calls, size_t n, uin
             c->rc = pool_call_wait(pending[i], &c->reply, &c->err);
             if (c->rc == KM_OK && !c->reply.ok)
                 c->rc = KM_ERR_REMOTE;
+            if (c->rc == KM_OK || c->rc == KM_ERR_REMOTE)
+                enclave_mgr_report_alive(em, c->enclave_id);
         }
         if (c->rc != KM_OK && c->rc != KM_ERR_REMOTE) {
             km_error_prefix(&c->err, "Command failed to %s: Enclave communication error",

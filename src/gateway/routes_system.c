@@ -60,6 +60,7 @@ static json_t *enclave_json(const struct enclave_status *st, bool detail)
                                       "signing", (json_int_t)st->active_signing));
     }
     if (!st->healthy) {
+        json_object_set_new(o, "unresponsive", json_boolean(st->unresponsive));
         json_object_set_new(o, "last_error", json_string(st->last_error));
         if (st->hint[0])
             json_object_set_new(o, "hint", json_string(st->hint));

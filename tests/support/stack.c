@@ -282,10 +282,10 @@ static void write_config(struct stack *s)
             "coordinator:\n  health_check_interval_secs: 1\n"
             "security:\n  enable_attestation: true\n  attestation_root: %s\n"
             "  attestation_pcrs: %s\n"
-            "enclaves:\n  vsock_timeout_secs: 20\n  enclaves:\n",
+            "enclaves:\n  vsock_timeout_secs: %u\n  enclaves:\n",
             s->gateway_port, s->require_api_keys ? "false" : "true", s->dir,
             s->no_fsync ? "false" : "true", s->log_level ? s->log_level : "info", s->dir,
-            s->trust_root, s->pcrs_path);
+            s->trust_root, s->pcrs_path, s->vsock_timeout_secs ? s->vsock_timeout_secs : 20);
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
                 "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",
@@ -367,6 +367,7 @@ void stack_start(struct stack *s, size_t n)
     const char *sealer = s->enclave_sealer;
     bool require_api_keys = s->require_api_keys;
     uint32_t max_sessions = s->enclave_max_sessions;
+    uint32_t vsock_timeout_secs = s->vsock_timeout_secs;
     const char *kms_endpoint = s->kms_endpoint;
     void (*before_start)(struct stack *, void *) = s->before_start;
     void *before_start_ctx = s->before_start_ctx;
@@ -380,6 +381,7 @@ void stack_start(struct stack *s, size_t n)
     s->enclave_sealer = sealer;
     s->require_api_keys = require_api_keys;
     s->enclave_max_sessions = max_sessions;
+    s->vsock_timeout_secs = vsock_timeout_secs;
     memcpy(s->bin_dir, bin_dir, sizeof(bin_dir));
     snprintf(s->dir, sizeof(s->dir), "/tmp/km-stack-XXXXXX");
     if (mkdtemp(s->dir) == NULL)

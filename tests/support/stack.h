@@ -50,6 +50,7 @@ struct stack {
     uint32_t enclave_max_sessions;   /* ENCLAVE_MAX_SESSIONS; 0 = default */
     bool require_api_keys;           /* server.open_reserve: false (reserve needs a key) */
     bool keep_dir;                   /* leave the directory after a clean stop too */
+    uint32_t vsock_timeout_secs;     /* enclaves.vsock_timeout_secs; 0 = 20 */
     /* A KMS (stand-in) at this http://127.0.0.1:PORT: enclaves started from
      * now on run SEALER=aws-kms against it (KMS_KEY_ID=STACK_KMS_KEY_ID,
      * KMS_ALLOW_HTTP=1, KMS_PROXY_PORT=0) instead of the file sealer, and the
