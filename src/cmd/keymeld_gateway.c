@@ -10,6 +10,7 @@
  * enclave's effective address with the source of each value, as the seed
  * asks ("log actual CIDs used for debugging"). SIGINT/SIGTERM stop it
  * gracefully: no new requests, running steps finish, WAL checkpointed.
+ * SIGHUP re-reads the TLS certificate and key (gateway_reload_tls).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -39,7 +40,9 @@ static void usage(FILE *out)
                  "Overrides: KEYMELD_ENVIRONMENT, KEYMELD_HOST, KEYMELD_PORT,\n"
                  "KEYMELD_DATABASE_PATH, KEYMELD_LOG_LEVEL, KEYMELD_LOG_FORMAT and, per enclave\n"
                  "id N, KEYMELD_ENCLAVE_N_CID, _PORT, _TRANSPORT, _TCP_HOST, _UNIX_PATH.\n"
-                 "Check a configuration without starting: keymeld config check.\n");
+                 "Check a configuration without starting: keymeld config check.\n"
+                 "Signals: SIGINT/SIGTERM stop gracefully; SIGHUP re-reads the TLS\n"
+                 "certificate and key files (new connections get them).\n");
 }
 
 /* Applies the configured logging; a file that cannot be opened is reported
@@ -102,13 +105,12 @@ int main(int argc, char **argv)
         }
     }
 
-    /* Block the stop signals before any thread starts, so they all inherit
-     * the mask and only sigwait() below receives them. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    /* Block the stop and reload signals before any thread starts, so they
+     * all inherit the mask and only gateway_wait() receives them (a SIGHUP
+     * no longer kills the process). */
+    sigset_t sigs;
+    gateway_signals(&sigs);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct cfg c;
@@ -137,8 +139,7 @@ int main(int argc, char **argv)
         cfg_release(&c);
         return 1;
     }
-    int sig = 0;
-    sigwait(&stop, &sig);
+    int sig = gateway_wait(&gw);
     log_info(LOG_COMP, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     gateway_stop(&gw);
     cfg_release(&c);

@@ -90,6 +90,8 @@ enum cfg_field {
     CFG_F_SERVER_MAX_CONNECTIONS,
     CFG_F_SERVER_MAX_CONNECTIONS_PER_IP,
     CFG_F_SERVER_IDLE_TIMEOUT_SECS,
+    CFG_F_SERVER_HEADER_TIMEOUT_SECS,
+    CFG_F_SERVER_BODY_TIMEOUT_SECS,
     CFG_F_SERVER_OPEN_RESERVE,
     CFG_F_SERVER_REQUESTS_PER_SEC_PER_IP,
     CFG_F_SERVER_REQUEST_BURST_PER_IP,
@@ -203,6 +205,12 @@ struct cfg_server {
     uint32_t max_connections;
     uint32_t max_connections_per_ip;
     uint32_t idle_timeout_secs;
+    /* Request deadlines: a request's headers must be complete this long
+     * after the connection opened (or its previous request ended), its body
+     * this long after the headers; the idle timeout alone restarts with
+     * every byte, so a client trickling bytes would never hit it. */
+    uint32_t header_timeout_secs;
+    uint32_t body_timeout_secs;
     /* Anyone may reserve keygens, without an API key: development only
      * (an error in production). */
     bool open_reserve;

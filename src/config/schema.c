@@ -64,6 +64,10 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
         "server", "max_connections_per_ip", server.max_connections_per_ip, 1, 100000, "64", NULL),
     [CFG_F_SERVER_IDLE_TIMEOUT_SECS] =
         F_U32("server", "idle_timeout_secs", server.idle_timeout_secs, 1, 3600, "15", NULL),
+    [CFG_F_SERVER_HEADER_TIMEOUT_SECS] =
+        F_U32("server", "header_timeout_secs", server.header_timeout_secs, 1, 300, "10", NULL),
+    [CFG_F_SERVER_BODY_TIMEOUT_SECS] =
+        F_U32("server", "body_timeout_secs", server.body_timeout_secs, 1, 3600, "30", NULL),
     [CFG_F_SERVER_OPEN_RESERVE] =
         F_BOOL("server", "open_reserve", server.open_reserve, "false", NULL),
     [CFG_F_SERVER_REQUESTS_PER_SEC_PER_IP] =

@@ -382,6 +382,22 @@ static void check_general(struct vctx *v)
                      "KEYMELD_ATTESTATION_PCRS)");
 }
 
+/* The body deadline against the largest body: a client that cannot send
+ * max_request_size_bytes within body_timeout_secs at 1 MiB/s is cut off
+ * while it uploads a body the size limit allows. */
+static void check_body_deadline(struct vctx *v)
+{
+    const struct cfg_server *sv = &v->c->server;
+    uint64_t need = (uint64_t)sv->max_request_size_bytes / sv->body_timeout_secs;
+    if (need > (1u << 20))
+        cfg_diag_src(v->d, CFG_WARNING, v->c, src_of(v, CFG_F_SERVER_BODY_TIMEOUT_SECS),
+                     "server.body_timeout_secs (%u) is short for server.max_request_size_bytes "
+                     "(%u): a client must send a body of that size at %llu KiB/s or faster, or "
+                     "be cut off; raise server.body_timeout_secs or lower the size limit",
+                     sv->body_timeout_secs, sv->max_request_size_bytes,
+                     (unsigned long long)(need >> 10));
+}
+
 /* ---- HTTPS (server.tls_*) ---------------------------------------------- */
 
 /* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or the name "localhost": only this
@@ -536,6 +552,7 @@ int cfg_validate(struct cfg *c, struct cfg_diag *diag)
     check_unique(&v);
     check_cids(&v);
     check_general(&v);
+    check_body_deadline(&v);
     check_tls(&v);
     if (c->environment == CFG_PRODUCTION)
         check_production(&v);

@@ -28,4 +28,15 @@
 void gw_audit(struct gateway *gw, const char *event, const char *outcome, const char *request_id,
               const char *api_key_id, json_t *subject, const char *detail);
 
+/*
+ * Records a request refused for want of a valid API key (401): outcome
+ * "refused", api_key_id null (nothing was authenticated), detail "no API
+ * key" (none sent) or "invalid API key" (malformed, unknown, wrong secret
+ * or revoked: gw_api_key_check does not say which), and, when the token
+ * sent has the form of one, subject {"claimed_api_key_id": its first 20
+ * characters} (the public id; nothing of the secret is written).
+ */
+void gw_audit_api_key_refused(struct gateway *gw, const char *event,
+                              const struct http_request *req);
+
 #endif /* KM_GATEWAY_AUDIT_EVENTS_H */

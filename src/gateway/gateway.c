@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,6 +82,19 @@ static int read_pem(const char *path, const char *key, char **out, size_t *cap,
     return KM_OK;
 }
 
+/* Reads server.tls_cert_file and server.tls_key_file; the caller frees
+ * both (secure_free for the key) whatever the result. */
+static int read_tls_files(const struct cfg *cfg, char **cert, size_t *cert_cap, char **key,
+                          size_t *key_cap, struct km_error *err)
+{
+    *key = NULL;
+    *key_cap = 0;
+    int r = read_pem(cfg->server.tls_cert_file, "server.tls_cert_file", cert, cert_cap, err);
+    if (r == KM_OK)
+        r = read_pem(cfg->server.tls_key_file, "server.tls_key_file", key, key_cap, err);
+    return r;
+}
+
 static void on_enclave_restart(void *ud, uint32_t enclave_id)
 {
     struct gateway *gw = ud;
@@ -143,6 +158,8 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
         .max_connections = cfg->server.max_connections,
         .max_per_ip = cfg->server.max_connections_per_ip,
         .idle_timeout = cfg->server.idle_timeout_secs,
+        .header_timeout = cfg->server.header_timeout_secs,
+        .body_timeout = cfg->server.body_timeout_secs,
         .per_ip_rate = cfg->server.requests_per_sec_per_ip,
         .per_ip_burst = cfg->server.request_burst_per_ip,
         .cors = cfg->server.enable_cors,
@@ -152,11 +169,10 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     char *cert = NULL, *key = NULL;
     size_t cert_cap = 0, key_cap = 0;
     if (cfg->server.tls_cert_file[0] != '\0' || cfg->server.tls_key_file[0] != '\0') {
-        r = read_pem(cfg->server.tls_cert_file, "server.tls_cert_file", &cert, &cert_cap, err);
-        if (r == KM_OK)
-            r = read_pem(cfg->server.tls_key_file, "server.tls_key_file", &key, &key_cap, err);
+        r = read_tls_files(cfg, &cert, &cert_cap, &key, &key_cap, err);
         if (r != KM_OK) {
             free(cert);
+            secure_free(key, key_cap);
             gateway_stop(gw);
             return r;
         }
@@ -176,10 +192,77 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
              "/api/v1/openapi.json)",
              http_server_tls(gw->http) ? "https" : "http", v6 ? "[" : "", cfg->server.host,
              v6 ? "]" : "", http_server_port(gw->http));
+    if (http_server_tls(gw->http)) {
+        char desc[400];
+        http_server_tls_describe(gw->http, desc, sizeof(desc));
+        log_info(LOG_COMP, "TLS certificate from %s: %s (SIGHUP reloads it)",
+                 cfg->server.tls_cert_file, desc);
+    }
     if (!http_server_tls(gw->http) && cfg->server.allow_plain_http)
         log_info(LOG_COMP, "plain HTTP (server.allow_plain_http): TLS must be terminated in "
                            "front of the gateway");
     return KM_OK;
+}
+
+int gateway_reload_tls(struct gateway *gw, struct km_error *err)
+{
+    struct km_error local;
+    if (err == NULL)
+        err = &local;
+    if (gw->http == NULL || !http_server_tls(gw->http)) {
+        log_info(LOG_COMP, "no TLS certificate to reload: the gateway serves plain HTTP (no "
+                           "server.tls_cert_file)");
+        return km_error_set(err, KM_ERR_STATE, 0, "the gateway serves plain HTTP");
+    }
+    char *cert = NULL, *key = NULL;
+    size_t cert_cap = 0, key_cap = 0;
+    int r = read_tls_files(gw->cfg, &cert, &cert_cap, &key, &key_cap, err);
+    if (r != KM_OK)
+        km_error_prefix(err, "TLS certificate not reloaded");
+    else
+        r = http_server_tls_reload(gw->http, cert, key, err);
+    free(cert);
+    secure_free(key, key_cap);
+    char desc[400];
+    http_server_tls_describe(gw->http, desc, sizeof(desc));
+    if (r != KM_OK) {
+        log_error(LOG_COMP, "%s; still serving the previous certificate (%s)", err->msg, desc);
+        return r;
+    }
+    /* An expired certificate is served (as at start), but said loudly. */
+    if (strstr(desc, "(EXPIRED)") != NULL)
+        log_warn(LOG_COMP, "TLS certificate reloaded from %s, but it has expired: %s",
+                 gw->cfg->server.tls_cert_file, desc);
+    else
+        log_info(LOG_COMP,
+                 "TLS certificate reloaded from %s: %s; new connections get it, open ones keep "
+                 "the previous one",
+                 gw->cfg->server.tls_cert_file, desc);
+    return KM_OK;
+}
+
+void gateway_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+int gateway_wait(struct gateway *gw)
+{
+    sigset_t set;
+    gateway_signals(&set);
+    for (;;) {
+        int sig = 0;
+        /* sigwait fails only for a bad set: stop rather than spin. */
+        if (sigwait(&set, &sig) != 0)
+            return SIGTERM;
+        if (sig != SIGHUP)
+            return sig;
+        log_info(LOG_COMP, "received SIGHUP: reloading the TLS certificate");
+        (void)gateway_reload_tls(gw, NULL);
+    }
 }
 
 void gateway_stop(struct gateway *gw)

@@ -6,6 +6,8 @@
  *                    store, creates a pool per enclave and starts probing
  *                    them, resumes unfinished sessions, and serves HTTP
  *                    (DESIGN.md §8, docs/API.md)
+ *   gateway_wait()   waits for SIGINT/SIGTERM, reloading the TLS
+ *                    certificate on each SIGHUP (gateway_reload_tls)
  *   gateway_stop()   stops accepting requests, lets running handlers and
  *                    coordinator steps finish, checkpoints the WAL, closes
  *                    the audit log
@@ -13,6 +15,7 @@
 #ifndef KM_GATEWAY_GATEWAY_H
 #define KM_GATEWAY_GATEWAY_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -52,6 +55,32 @@ extern const size_t gw_routes_count;
 
 int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *err) KM_WUR;
 void gateway_stop(struct gateway *gw);
+
+/*
+ * Re-reads server.tls_cert_file and server.tls_key_file (the paths the
+ * gateway started with; the configuration file is not read again) and
+ * serves the new pair to connections accepted from now on: open
+ * connections keep theirs and the listener stays open. Logs INFO "TLS
+ * certificate reloaded from FILE: subject ..., serial ..., expires ..."
+ * (WARN when it has expired), or, for a pair that cannot be read or is
+ * refused (not PEM, encrypted key, key of another certificate), ERROR "TLS
+ * certificate not reloaded: ...; still serving the previous certificate
+ * (...)" and returns the error with the old pair still in use. A plain
+ * HTTP gateway logs that there is nothing to reload (KM_ERR_STATE). err
+ * may be NULL. What SIGHUP does; thread-safe.
+ */
+int gateway_reload_tls(struct gateway *gw, struct km_error *err);
+
+/* The signals of gateway_wait: SIGINT, SIGTERM (stop) and SIGHUP. */
+void gateway_signals(sigset_t *set);
+
+/*
+ * Waits (sigwait) for SIGINT or SIGTERM and returns it, calling
+ * gateway_reload_tls for every SIGHUP before that. The caller blocks
+ * gateway_signals() in every thread (pthread_sigmask before any thread
+ * starts), so only this call receives them.
+ */
+int gateway_wait(struct gateway *gw);
 
 /* Renders the Prometheus text exposition (metrics.c). */
 int gateway_metrics(struct gateway *gw, struct buf *out) KM_WUR;

@@ -17,6 +17,7 @@
 #include "common/secure.h"
 #include "common/uuid.h"
 #include "common/xmalloc.h"
+#include "gateway/http_tls.h"
 #include "gateway/ratelimit.h"
 #include "common/banned.h"
 
@@ -34,30 +35,55 @@ struct http_server {
     pthread_mutex_t lock;
     struct http_route_stats *stats; /* nroutes + 1 */
     struct rate_limiter *per_ip;    /* NULL: no request rate limit */
-    /* HTTPS: our copies of the PEM texts (NULL: plain HTTP). The key is
-     * wiped when the server stops. */
-    char *tls_cert;
-    char *tls_key;
-    size_t tls_key_len;
+    /* Request deadlines (see "Request deadlines" below), and every open
+     * connection for the reaper thread that enforces them. */
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    pthread_mutex_t conns_lock;
+    pthread_cond_t reaper_wake;
+    struct conn_state **conns; /* HTTP_CONN_BUCKETS lists, under conns_lock */
+    bool stopping;             /* under conns_lock: the reaper exits */
+    /* The connection notifier on_connection passes every notification on
+     * to: the TLS layer's, which owns the socket context (http_tls.h);
+     * NULL: none. */
+    MHD_NotifyConnectionCallback notify_next;
+    void *notify_next_cls;
+    bool reaper_running;
+    pthread_t reaper;
+    /* HTTPS: the certificate and key new connections get, replaceable
+     * while serving (http_server_tls_reload); NULL: plain HTTP. */
+    struct http_tls *tls;
     /* The first message libmicrohttpd logs while the daemon starts (under
      * lock; capturing only during http_server_start), for the error. */
     bool capturing;
     char start_msg[256];
 };
 
-/* GnuTLS priorities of the HTTPS server: its defaults without TLS 1.0/1.1
- * and DTLS. */
-#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* Connections the kernel queues for accept. A client that connects many
+ * times at once (connections over its per-address cap are accepted and
+ * closed) must not fill the queue, or everyone's connection attempts are
+ * dropped and retried a second later; the kernel caps it at
+ * net.core.somaxconn. */
+#define HTTP_LISTEN_BACKLOG 4096u
 
 /* Addresses the request-rate table remembers at once (fixed memory: 64
  * bytes each); more distinct addresses share or take over idle buckets. */
 #define HTTP_RATE_SLOTS 16384
 
-/* Per-request state across libmicrohttpd's callbacks. */
+/* The reaper looks for connections past their deadline this often, and
+ * names at most this many of them in the log per pass. */
+#define HTTP_REAP_INTERVAL_MS 250
+#define HTTP_REAP_LOG_MAX     8
+/* Buckets of the open-connection table (keyed by the connection). */
+#define HTTP_CONN_BUCKETS 1024
+
+/* Per-request state across libmicrohttpd's callbacks (made by on_uri). */
 struct req_ctx {
     struct buf body;
     bool too_large;
+    bool started;  /* the headers are in: the access handler ran once */
     bool answered; /* refused from its headers already */
+    size_t nquery; /* query parameters in the request line */
     uint64_t start_ns;
 };
 
@@ -369,11 +395,256 @@ static bool peer_address(struct MHD_Connection *conn, char *out, size_t cap)
     return a != NULL && inet_ntop(sa->sa_family, a, out, (socklen_t)cap) != NULL;
 }
 
+/*
+ * Request deadlines. libmicrohttpd's connection timeout (idle_timeout)
+ * restarts with every byte, so a client trickling its headers a byte at a
+ * time would hold a connection, and with it a thread, forever. Each
+ * connection therefore carries a deadline for the phase it is in: its
+ * request's headers complete within header_timeout of the connection's
+ * accept or of the end of its previous request, the body within
+ * body_timeout of the headers, none while a handler runs or the reply is
+ * sent. The reaper thread shuts down the socket of a connection past its
+ * deadline; libmicrohttpd then reads end-of-file and closes it like any
+ * connection the client closed. The socket is only closed after the CLOSED
+ * notification took the entry out of the table (under conns_lock), so the
+ * reaper never shuts down a number that was reused. The table is ours, not
+ * the connection's socket context: the TLS layer holds that.
+ */
+enum conn_phase { CONN_HEADERS, CONN_BODY, CONN_HANDLER };
+
+/* One open connection, from accept to close. */
+struct conn_state {
+    struct conn_state *prev, *next; /* in its bucket of s->conns */
+    const struct MHD_Connection *conn;
+    MHD_socket fd;
+    enum conn_phase phase;
+    uint64_t deadline_ms;        /* clock_now_ms() time the phase must end; 0 = none */
+    bool shut;                   /* the reaper shut the socket down */
+    char addr[INET6_ADDRSTRLEN]; /* the client's address, "?" if none */
+};
+
+static size_t conn_bucket(const struct MHD_Connection *conn)
+{
+    return (size_t)(((uintptr_t)conn >> 4) % HTTP_CONN_BUCKETS);
+}
+
+/* The state of conn (conns_lock held); NULL if it has none. */
+static struct conn_state *conn_find(struct http_server *s, const struct MHD_Connection *conn)
+{
+    struct conn_state *cs = s->conns[conn_bucket(conn)];
+    while (cs != NULL && cs->conn != conn)
+        cs = cs->next;
+    return cs;
+}
+
+/* Puts the connection of a request into phase, with that phase's deadline. */
+static void conn_enter(struct http_server *s, struct MHD_Connection *conn, enum conn_phase phase)
+{
+    uint64_t now = clock_now_ms();
+    pthread_mutex_lock(&s->conns_lock);
+    struct conn_state *cs = conn_find(s, conn);
+    if (cs != NULL) {
+        cs->phase = phase;
+        cs->deadline_ms = phase == CONN_HEADERS ? now + s->header_timeout_ms
+                          : phase == CONN_BODY  ? now + s->body_timeout_ms
+                                                : 0;
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+static void conn_add(struct http_server *s, struct MHD_Connection *conn)
+{
+    struct conn_state *cs = xcalloc(1, sizeof(*cs));
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cs->conn = conn;
+    cs->fd = ci != NULL ? ci->connect_fd : MHD_INVALID_SOCKET;
+    if (!peer_address(conn, cs->addr, sizeof(cs->addr)))
+        snprintf(cs->addr, sizeof(cs->addr), "?");
+    cs->phase = CONN_HEADERS;
+    cs->deadline_ms = clock_now_ms() + s->header_timeout_ms;
+    size_t b = conn_bucket(conn);
+    pthread_mutex_lock(&s->conns_lock);
+    cs->next = s->conns[b];
+    if (cs->next != NULL)
+        cs->next->prev = cs;
+    s->conns[b] = cs;
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+static void conn_remove(struct http_server *s, const struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&s->conns_lock);
+    struct conn_state *cs = conn_find(s, conn);
+    if (cs != NULL) {
+        if (cs->prev != NULL)
+            cs->prev->next = cs->next;
+        else
+            s->conns[conn_bucket(conn)] = cs->next;
+        if (cs->next != NULL)
+            cs->next->prev = cs->prev;
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    free(cs);
+}
+
+/* libmicrohttpd's connection notifications: a connection was accepted
+ * (its headers' deadline starts) or is about to be closed (its socket is
+ * still open). Each is passed on to notify_next. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        conn_add(s, conn);
+    else
+        conn_remove(s, conn);
+    if (s->notify_next != NULL)
+        s->notify_next(s->notify_next_cls, conn, socket_context, code);
+}
+
+/* Shuts down every connection past its deadline (conns_lock held). An
+ * attack can expire thousands at once: the log names the first few of each
+ * pass and counts the rest. */
+static void reap_expired(struct http_server *s, uint64_t now)
+{
+    unsigned n = 0;
+    for (size_t b = 0; b < HTTP_CONN_BUCKETS; b++) {
+        for (struct conn_state *cs = s->conns[b]; cs != NULL; cs = cs->next) {
+            if (cs->shut || cs->deadline_ms == 0 || now < cs->deadline_ms ||
+                cs->fd == MHD_INVALID_SOCKET)
+                continue;
+            (void)shutdown(cs->fd, SHUT_RDWR);
+            cs->shut = true;
+            bool headers = cs->phase == CONN_HEADERS;
+            uint64_t ms = headers ? s->header_timeout_ms : s->body_timeout_ms;
+            if (n++ < HTTP_REAP_LOG_MAX)
+                log_warn(LOG_COMP,
+                         "closing the connection from %s: request %s not complete within %llu s",
+                         cs->addr, headers ? "headers" : "body", (unsigned long long)(ms / 1000u));
+        }
+    }
+    if (n > HTTP_REAP_LOG_MAX)
+        log_warn(LOG_COMP, "closed %u more connections past their request deadline",
+                 n - HTTP_REAP_LOG_MAX);
+}
+
+static void *reaper_main(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->conns_lock);
+    while (!s->stopping) {
+        reap_expired(s, clock_now_ms());
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += HTTP_REAP_INTERVAL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&s->reaper_wake, &s->conns_lock, &until);
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return NULL;
+}
+
+/* The deadlines of cfg, the connection list and its lock (before the
+ * daemon starts: connections are announced as soon as it runs). */
+static void reaper_init(struct http_server *s, const struct http_server_config *cfg)
+{
+    s->header_timeout_ms = 1000u * (uint64_t)(cfg->header_timeout ? cfg->header_timeout : 10u);
+    s->body_timeout_ms = 1000u * (uint64_t)(cfg->body_timeout ? cfg->body_timeout : 30u);
+    s->conns = XALLOC_ARRAY(struct conn_state *, HTTP_CONN_BUCKETS);
+    pthread_mutex_init(&s->conns_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->reaper_wake, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static void reaper_start(struct http_server *s)
+{
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0)
+        KM_BUG("cannot start the HTTP request deadline thread");
+    s->reaper_running = true;
+}
+
+/* Stops the thread (if it runs); the daemon may still announce closes. */
+static void reaper_stop(struct http_server *s)
+{
+    if (!s->reaper_running)
+        return;
+    pthread_mutex_lock(&s->conns_lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->reaper_wake);
+    pthread_mutex_unlock(&s->conns_lock);
+    pthread_join(s->reaper, NULL);
+    s->reaper_running = false;
+}
+
+/* After the daemon stopped: every connection announced its close. */
+static void reaper_release(struct http_server *s)
+{
+    pthread_cond_destroy(&s->reaper_wake);
+    pthread_mutex_destroy(&s->conns_lock);
+    free(s->conns);
+    s->conns = NULL;
+}
+
+/* Takes over a connection notifier among opts (the TLS layer's) for
+ * on_connection to pass notifications on to: libmicrohttpd keeps only the
+ * last one it is given, which must be on_connection. */
+static void chain_notifier(struct http_server *s, const struct MHD_OptionItem *opts)
+{
+    for (size_t i = 0; opts[i].option != MHD_OPTION_END; i++) {
+        if (opts[i].option != MHD_OPTION_NOTIFY_CONNECTION)
+            continue;
+        s->notify_next = (MHD_NotifyConnectionCallback)(uintptr_t)opts[i].value;
+        s->notify_next_cls = opts[i].ptr_value;
+    }
+}
+
+/*
+ * Query parameters: libmicrohttpd stores each one in the connection's
+ * memory (HTTP_HEADER_MEMORY, shared with the request line), and 0.9.75,
+ * when that runs out while it stores them, closes the connection without
+ * the reply it meant to send (it queues a 431 and then overwrites the
+ * state). So the query is counted here, before libmicrohttpd parses it,
+ * and one with more than HTTP_MAX_QUERY_PARAMS parameters is cut off
+ * (libmicrohttpd documents this callback as the place to process the URI
+ * before it is parsed; the string is its writable read buffer): the
+ * request goes on without a query and is answered 414 from its headers.
+ */
+static struct req_ctx *req_ctx_new(const struct http_server *s)
+{
+    struct req_ctx *rc = xcalloc(1, sizeof(*rc));
+    buf_init(&rc->body, s->max_body);
+    rc->start_ns = clock_now_ns();
+    return rc;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    struct req_ctx *rc = req_ctx_new(cls);
+    const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+    if (q == NULL || q[1] == '\0')
+        return rc;
+    rc->nquery = 1;
+    for (const char *p = q + 1; *p != '\0'; p++)
+        rc->nquery += *p == '&';
+    if (rc->nquery > HTTP_MAX_QUERY_PARAMS)
+        ((char *)(uintptr_t)q)[1] = '\0';
+    return rc;
+}
+
 /* Answers at once a request whose headers already condemn it: a client
- * over its request rate (429), a Content-Length over the limit (413), a
- * transfer coding other than chunked (501). Returns true when it
- * answered. */
-static bool refuse_early(struct http_server *s, struct MHD_Connection *conn)
+ * over its request rate (429), too many query parameters (414), a
+ * Content-Length over the limit (413), a transfer coding other than chunked
+ * (501). Returns true when it answered. */
+static bool refuse_early(struct http_server *s, struct MHD_Connection *conn,
+                         const struct req_ctx *rc)
 {
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
@@ -387,7 +658,11 @@ static bool refuse_early(struct http_server *s, struct MHD_Connection *conn)
         resp.retry_after = wait_secs;
         http_reply_error(&resp, 429, "too_many_requests",
                          "too many requests from %s: retry in %u s", addr, wait_secs);
-    } else if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
+    } else if (rc->nquery > HTTP_MAX_QUERY_PARAMS)
+        http_reply_error(&resp, 414, "uri_too_long",
+                         "request URL has %zu query parameters, more than the limit of %d",
+                         rc->nquery, HTTP_MAX_QUERY_PARAMS);
+    else if (cl != NULL && strtoull(cl, NULL, 10) > s->max_body)
         http_reply_error(&resp, 413, "payload_too_large",
                          "request body of %.20s bytes exceeds the limit of %zu bytes", cl,
                          s->max_body);
@@ -416,16 +691,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     (void)version;
     struct http_server *s = cls;
-    struct req_ctx *rc = *con_cls;
-    if (rc == NULL) {
-        rc = xcalloc(1, sizeof(*rc));
-        buf_init(&rc->body, s->max_body);
-        rc->start_ns = clock_now_ns();
-        *con_cls = rc;
+    struct req_ctx *rc = *con_cls; /* made by on_uri, which runs first */
+    if (rc == NULL)
+        *con_cls = rc = req_ctx_new(s);
+    if (!rc->started) {
+        rc->started = true;
+        conn_enter(s, conn, CONN_BODY);
         /* Decided from the headers, before any body byte is accepted (and
          * before "100 Continue" is sent): no body is read only to be
          * refused. */
-        rc->answered = refuse_early(s, conn);
+        rc->answered = refuse_early(s, conn, rc);
         return MHD_YES;
     }
     if (rc->answered)
@@ -436,6 +711,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
+    conn_enter(s, conn, CONN_HANDLER);
 
     struct http_request req = {.peer_loopback = peer_is_loopback(conn)};
     struct http_response resp = {.status = 500, .content_type = "application/json"};
@@ -459,8 +735,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
     struct req_ctx *rc = *con_cls;
     if (rc != NULL) {
@@ -468,6 +742,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(rc);
         *con_cls = NULL;
     }
+    /* The next request on this connection gets header_timeout from now. */
+    conn_enter(cls, conn, CONN_HEADERS);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) KM_PRINTF(2, 0);
@@ -488,14 +764,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void tls_free(struct http_server *s)
 {
-    free(s->tls_cert);
-    s->tls_cert = NULL;
-    secure_free(s->tls_key, s->tls_key_len);
-    s->tls_key = NULL;
-    s->tls_key_len = 0;
+    http_tls_free(s->tls); /* GnuTLS wipes the key */
+    s->tls = NULL;
 }
 
-/* Checks the TLS part of cfg and copies the PEM texts into s. */
+/* Checks the TLS part of cfg and parses the pair into s->tls. */
 static int tls_setup(struct http_server *s, const struct http_server_config *cfg,
                      struct km_error *err)
 {
@@ -506,35 +779,9 @@ static int tls_setup(struct http_server *s, const struct http_server_config *cfg
                             "cannot serve HTTPS on %s:%u: a TLS %s was given without its %s",
                             cfg->host, cfg->port, cfg->tls_cert_pem ? "certificate" : "key",
                             cfg->tls_cert_pem ? "private key" : "certificate");
-    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-        return km_error_set(err, KM_ERR_UNSUPPORTED, 0,
-                            "cannot serve HTTPS on %s:%u: this libmicrohttpd was built without "
-                            "TLS support (install one built with GnuTLS, or terminate TLS in "
-                            "a proxy and set server.allow_plain_http)",
-                            cfg->host, cfg->port);
-    if (strstr(cfg->tls_cert_pem, "-----BEGIN CERTIFICATE-----") == NULL)
-        return km_error_set(err, KM_ERR_INVALID, 0,
-                            "cannot serve HTTPS on %s:%u: the TLS certificate is not PEM (no "
-                            "-----BEGIN CERTIFICATE----- line)",
-                            cfg->host, cfg->port);
-    if (strstr(cfg->tls_key_pem, "-----BEGIN ") == NULL ||
-        strstr(cfg->tls_key_pem, "PRIVATE KEY-----") == NULL)
-        return km_error_set(err, KM_ERR_INVALID, 0,
-                            "cannot serve HTTPS on %s:%u: the TLS private key is not PEM (no "
-                            "-----BEGIN ... PRIVATE KEY----- line)",
-                            cfg->host, cfg->port);
-    if (strstr(cfg->tls_key_pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----") != NULL ||
-        strstr(cfg->tls_key_pem, "Proc-Type: 4,ENCRYPTED") != NULL)
-        return km_error_set(err, KM_ERR_INVALID, 0,
-                            "cannot serve HTTPS on %s:%u: the TLS private key is encrypted: "
-                            "give the key without a passphrase (readable only by the gateway's "
-                            "user)",
-                            cfg->host, cfg->port);
-    s->tls_cert = xstrdup(cfg->tls_cert_pem);
-    s->tls_key_len = strlen(cfg->tls_key_pem) + 1;
-    s->tls_key = xmalloc(s->tls_key_len);
-    memcpy(s->tls_key, cfg->tls_key_pem, s->tls_key_len);
-    return KM_OK;
+    char what[300];
+    snprintf(what, sizeof(what), "cannot serve HTTPS on %s:%u", cfg->host, cfg->port);
+    return http_tls_new(&s->tls, cfg->tls_cert_pem, cfg->tls_key_pem, what, err);
 }
 
 /* The error for a daemon that did not start; msg is what libmicrohttpd
@@ -544,7 +791,7 @@ static int start_error(const struct http_server *s, const struct http_server_con
 {
     bool tls_msg = strstr(msg, "TLS") != NULL || strstr(msg, "certificate") != NULL ||
                    strstr(msg, "key") != NULL || strstr(msg, "priorit") != NULL;
-    if (s->tls_cert != NULL && tls_msg)
+    if (s->tls != NULL && tls_msg)
         return km_error_set(err, KM_ERR_CRYPTO, 0,
                             "cannot serve HTTPS on %s:%u: the TLS library refused the "
                             "certificate or key (%s): check that server.tls_cert_file holds the "
@@ -598,31 +845,34 @@ int http_server_start(struct http_server **out, const struct http_server_config 
     *out = s;
     s->stats = XALLOC_ARRAY(struct http_route_stats, nroutes + 1);
     pthread_mutex_init(&s->lock, NULL);
+    reaper_init(s, cfg);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)HTTP_TLS_PRIORITIES},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    if (s->tls_cert != NULL)
+    /* HTTPS: the certificate callback and the connection notifier of
+     * http_tls.c, which owns the connections' socket context; on_connection
+     * passes every notification on to that notifier (chain_notifier). */
+    struct MHD_OptionItem tls_opts[HTTP_TLS_MHD_OPTIONS + 1] = {{MHD_OPTION_END, 0, NULL}};
+    if (s->tls != NULL) {
         flags |= MHD_USE_TLS;
-    else
-        tls_opts[0].option = MHD_OPTION_END;
+        http_tls_mhd_options(s->tls, tls_opts);
+    }
+    chain_notifier(s, tls_opts);
     s->capturing = true;
     /* The logger goes first: MHD reports options it parses before it. */
     s->daemon = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 1024u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip ? cfg->max_per_ip : 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout ? cfg->idle_timeout : 15u,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 1024u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_per_ip ? cfg->max_per_ip : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->idle_timeout ? cfg->idle_timeout : 15u,
         /* Request line and headers must fit: longer ones get 414 / 431. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEMORY,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_LISTEN_BACKLOG, MHD_OPTION_ARRAY, tls_opts,
+        /* After the array: this notifier replaces one there (chain_notifier). */
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     freeaddrinfo(ai);
     pthread_mutex_lock(&s->lock);
     s->capturing = false;
@@ -636,11 +886,13 @@ int http_server_start(struct http_server **out, const struct http_server_config 
         free(s->stats);
         tls_free(s);
         pthread_mutex_destroy(&s->lock);
+        reaper_release(s);
         free(s);
         return r;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
+    reaper_start(s);
     return KM_OK;
 }
 
@@ -651,15 +903,34 @@ uint16_t http_server_port(const struct http_server *s)
 
 bool http_server_tls(const struct http_server *s)
 {
-    return s->tls_cert != NULL;
+    return s->tls != NULL;
+}
+
+int http_server_tls_reload(struct http_server *s, const char *cert_pem, const char *key_pem,
+                           struct km_error *err)
+{
+    if (s->tls == NULL)
+        return km_error_set(err, KM_ERR_STATE, 0,
+                            "TLS certificate not reloaded: the server speaks plain HTTP");
+    return http_tls_replace(s->tls, cert_pem, key_pem, "TLS certificate not reloaded", err);
+}
+
+void http_server_tls_describe(const struct http_server *s, char *out, size_t cap)
+{
+    if (s->tls == NULL)
+        snprintf(out, cap, "%s", "");
+    else
+        http_tls_describe(s->tls, out, cap);
 }
 
 void http_server_stop(struct http_server *s)
 {
     if (s == NULL)
         return;
+    reaper_stop(s);
     /* Thread-per-connection: stopping waits for every handler to return. */
     MHD_stop_daemon(s->daemon);
+    reaper_release(s);
     pthread_mutex_destroy(&s->lock);
     rate_limiter_free(s->per_ip);
     free(s->stats);

@@ -10,6 +10,13 @@
  * Bodies: at most max_body bytes are accepted; a larger Content-Length or
  * upload is answered 413 before the handler runs.
  *
+ * Deadlines: a request's headers must be complete within header_timeout of
+ * the connection's accept (or of the end of the previous request on it),
+ * its body within body_timeout of the headers; past that the connection is
+ * closed without a reply (a WARN names the client's address). The idle
+ * timeout alone restarts with every byte, so it cannot stop a client that
+ * trickles its request.
+ *
  * Handlers do not depend on libmicrohttpd: a struct http_request carries
  * everything they read (headers through a lookup callback), so the fuzz
  * target and unit tests call them directly.
@@ -26,9 +33,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define HTTP_MAX_PARAMS     4
-#define HTTP_HEADER_MEMORY  (256u * 1024u) /* request line + headers of one request */
-#define HTTP_REQUEST_ID_LEN 36
+#define HTTP_MAX_PARAMS       4
+#define HTTP_MAX_QUERY_PARAMS 256            /* in one request line; more are answered 414 */
+#define HTTP_HEADER_MEMORY    (256u * 1024u) /* request line + headers of one request */
+#define HTTP_REQUEST_ID_LEN   36
 
 struct http_request {
     const char *method;  /* "GET", "POST", ... */
@@ -103,15 +111,17 @@ struct http_server_config {
     unsigned max_connections; /* 0 = 1024 */
     unsigned max_per_ip;      /* connections from one address; 0 = 64 */
     unsigned idle_timeout;    /* seconds without a byte before closing; 0 = 15 */
+    unsigned header_timeout;  /* seconds for a request's headers (see above); 0 = 10 */
+    unsigned body_timeout;    /* seconds for its body after the headers; 0 = 30 */
     unsigned per_ip_rate;     /* requests per second from one address; 0 = no limit */
     unsigned per_ip_burst;    /* requests at once from one address (per_ip_rate > 0) */
     bool cors;                /* add Access-Control-Allow-Origin: * */
     /* HTTPS: the certificate chain (PEM, leaf first) and its private key
      * (PEM), NUL-terminated contents, not paths. Both NULL = plain HTTP;
-     * one without the other is refused. The server keeps its own copies
-     * (the key's is wiped at http_server_stop), so the caller may wipe and
-     * free its buffers once http_server_start returned. TLS 1.2 and 1.3
-     * only. */
+     * one without the other is refused. The server parses them into its
+     * own GnuTLS objects (the key wiped when no connection uses it any
+     * more), so the caller may wipe and free its buffers once
+     * http_server_start returned. TLS 1.2 and 1.3 only. */
     const char *tls_cert_pem;
     const char *tls_key_pem;
 };
@@ -139,6 +149,22 @@ uint16_t http_server_port(const struct http_server *s);
 
 /* true when the server speaks HTTPS. */
 bool http_server_tls(const struct http_server *s);
+
+/*
+ * Replaces the HTTPS certificate chain and key (PEM contents, as
+ * tls_cert_pem / tls_key_pem) without closing the listener: connections
+ * accepted from now on get the new pair, those already open keep the one
+ * they have. A refused pair changes nothing; the errors are those of
+ * http_server_start for TLS, the message starting "TLS certificate not
+ * reloaded: ...", and KM_ERR_STATE for a plain HTTP server. Thread-safe.
+ */
+int http_server_tls_reload(struct http_server *s, const char *cert_pem, const char *key_pem,
+                           struct km_error *err) KM_WUR;
+
+/* The certificate new connections get: "subject CN=..., serial 0a1b...,
+ * expires 2027-03-01T12:00:00Z" (" (EXPIRED)" after that); "" for plain
+ * HTTP. */
+void http_server_tls_describe(const struct http_server *s, char *out, size_t cap);
 
 /* Copies the counters of route i (i == nroutes: unmatched requests). */
 void http_server_route_stats(struct http_server *s, size_t i, struct http_route_stats *out);

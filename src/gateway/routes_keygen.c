@@ -60,12 +60,18 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
     struct store_api_key apikey = {0};
     /* Who may create work: a holder of an API key (or anyone, in the
      * development-only open mode). Checked before the body is parsed. */
-    if (!gw->cfg->server.open_reserve && gw_api_key_check(gw, req, &apikey, resp) != KM_OK)
+    if (!gw->cfg->server.open_reserve && gw_api_key_check(gw, req, &apikey, resp) != KM_OK) {
+        /* A 5xx (the database) is no refusal: it is in the gateway's log. */
+        if (resp->status == 401)
+            gw_audit_api_key_refused(gw, "keygen.reserve", req);
         return;
+    }
     uint32_t wait_secs = 0;
     if (apikey.id[0] != '\0' && gw->reserves_per_key != NULL &&
         !rate_limiter_take(gw->reserves_per_key, apikey.id, clock_now_ms(), &wait_secs)) {
         resp->retry_after = wait_secs;
+        gw_audit(gw, "keygen.reserve", "refused", req->request_id, apikey.id, NULL,
+                 "reserves_per_sec_per_api_key");
         http_reply_error(resp, 429, "too_many_requests",
                          "API key %s reserves faster than %u per second: retry in %u s", apikey.id,
                          gw->cfg->server.reserves_per_sec_per_api_key, wait_secs);
@@ -74,6 +80,12 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
     if (api_body(&api_reserve_schema, &body, req, resp) != KM_OK)
         return;
     if (apikey.max_participants > 0 && body.n_expected_participants > apikey.max_participants) {
+        char id[UUID_STR_LEN + 1];
+        uuid_format(id, &body.keygen_session_id);
+        gw_audit(gw, "keygen.reserve", "refused", req->request_id, apikey.id,
+                 json_pack("{s:s, s:I}", "keygen_id", id, "participants",
+                           (json_int_t)body.n_expected_participants),
+                 "max_participants");
         http_reply_error(resp, 403, "forbidden",
                          "API key %s allows keygens of at most %u participants, not %zu", apikey.id,
                          apikey.max_participants, body.n_expected_participants);

@@ -61,11 +61,35 @@ static long reserve(struct rest_client *c, const char *token, size_t participant
     return h ? strtol(h + 5, NULL, 10) : 0;
 }
 
+/* The line of text holding needle, as a string (static buffer). */
+static const char *line_with(const char *text, const char *needle)
+{
+    static char line[2048];
+    const char *hit = strstr(text, needle);
+    if (hit == NULL)
+        fail_msg("no audit line holds %s", needle);
+    const char *start = hit;
+    while (start > text && start[-1] != '\n')
+        start--;
+    size_t n = strcspn(start, "\n");
+    CHECK(n < sizeof(line));
+    memcpy(line, start, n);
+    line[n] = '\0';
+    return line;
+}
+
+/* The ids and token secrets the audit log is checked against. */
+struct audit_expect {
+    const char *id_a, *id_b, *id_c;
+    const char *secrets[4]; /* token secrets (after "kmk_<id>_") never written */
+};
+
 /* The gateway's audit log (docs/OPERATIONS.md "Audit log") holds the key
- * changes, the reserves and the quota refusal, names the API key of each,
- * never holds a token, and its hash chain verifies. */
-static void check_audit_log(const struct stack *s, const char *id_a, const char *id_b,
-                            const char *secret_a)
+ * changes, the reserves and every refused reserve (401 without a key or
+ * with an invalid one, 403 over max_participants, 429 over a quota or the
+ * reserve rate), names the API key of each (the claimed one of a 401),
+ * never holds a token's secret, and its hash chain verifies. */
+static void check_audit_log(const struct stack *s, const struct audit_expect *e)
 {
     char path[600];
     snprintf(path, sizeof(path), "%s/audit.jsonl", s->dir);
@@ -79,13 +103,38 @@ static void check_audit_log(const struct stack *s, const char *id_a, const char 
     CHECK_CONTAINS(text, "\"api_key.revoke\"");
     CHECK_CONTAINS(text, "\"keygen.reserve\"");
     CHECK_CONTAINS(text, "\"refused\"");
-    CHECK_CONTAINS(text, id_a);
-    CHECK_CONTAINS(text, id_b);
-    CHECK(strstr(text, secret_a) == NULL);
+    CHECK_CONTAINS(text, e->id_a);
+    CHECK_CONTAINS(text, e->id_b);
+    for (size_t i = 0; i < KM_ARRAY_LEN(e->secrets) && e->secrets[i] != NULL; i++)
+        CHECK(strstr(text, e->secrets[i]) == NULL);
+
+    /* 401 without a key: nothing to name. */
+    const char *l = line_with(text, "\"detail\":\"no API key\"");
+    CHECK_CONTAINS(l, "\"event\":\"keygen.reserve\",\"outcome\":\"refused\"");
+    CHECK_CONTAINS(l, "\"api_key_id\":null,\"subject\":{}");
+    CHECK(strstr(l, "\"request_id\":null") == NULL);
+    /* 401 with an invalid token: the id it claims, never authenticated. */
+    l = line_with(text, "\"claimed_api_key_id\":\"kmk_0000000000000000\"");
+    CHECK_CONTAINS(l, "\"outcome\":\"refused\",");
+    CHECK_CONTAINS(l, "\"api_key_id\":null");
+    CHECK_CONTAINS(l, "\"detail\":\"invalid API key\"");
+    char claimed[64];
+    snprintf(claimed, sizeof(claimed), "\"claimed_api_key_id\":\"%s\"", e->id_b);
+    CHECK_CONTAINS(line_with(text, claimed), "\"detail\":\"invalid API key\"");
+    /* 403 and 429: the authenticated key and the limit. */
+    l = line_with(text, "\"detail\":\"max_participants\"");
+    CHECK_CONTAINS(l, "\"outcome\":\"refused\"");
+    CHECK_CONTAINS(l, e->id_a);
+    CHECK_CONTAINS(l, "\"participants\":6");
+    CHECK_CONTAINS(line_with(text, "\"detail\":\"live_keygens\""), e->id_a);
+    l = line_with(text, "\"detail\":\"reserves_per_sec_per_api_key\"");
+    CHECK_CONTAINS(l, "\"outcome\":\"refused\"");
+    CHECK_CONTAINS(l, e->id_c);
+
     size_t ok = 0, bad = 0;
     char why[256];
     CHECK_OK(audit_verify((const uint8_t *)text, n, &ok, &bad, why, sizeof(why)));
-    CHECK(ok >= 6);
+    CHECK(ok >= 12);
 }
 
 static void test_api_keys_and_quotas(void **state)
@@ -154,14 +203,18 @@ static void test_api_keys_and_quotas(void **state)
     CHECK_EQ(st, 429);
     CHECK_CONTAINS(msg, "reserves faster than 10 per second");
     CHECK(served >= 40);
-    free(c_tok);
     /* The list never shows secrets. */
     CHECK_OK(rest_call(c, &r, "GET", "/api/v1/admin/api-keys", NULL, NULL, &err));
     CHECK_EQ(r.status, 200);
     CHECK(strstr(r.text, a + 21) == NULL);
     CHECK_CONTAINS(r.text, "\"revoked\":true");
     rest_response_clear(&r);
-    check_audit_log(&s, id_a, id_b, a + 21);
+    struct audit_expect expect = {.id_a = id_a,
+                                  .id_b = id_b,
+                                  .id_c = id_c,
+                                  .secrets = {a + 21, b + 21, c_tok + 21, forged + 21}};
+    check_audit_log(&s, &expect);
+    free(c_tok);
     free(a);
     free(b);
     rest_client_free(c);

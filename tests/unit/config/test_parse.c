@@ -54,6 +54,8 @@ static void test_dev_defaults_and_sources(void **state)
     CHECK_STR_EQ(f->c.server.host, "127.0.0.1");
     CHECK_EQ(f->c.src[CFG_F_SERVER_PORT].kind, CFG_SRC_DEFAULT);
     CHECK(f->c.server.enable_cors);
+    CHECK_EQ(f->c.server.header_timeout_secs, 10);
+    CHECK_EQ(f->c.server.body_timeout_secs, 30);
     CHECK_STR_EQ(f->c.database.path, "./data/keymeld-dev.db");
     CHECK_EQ(f->c.enclaves.max_message_size_bytes, 16777216);
     CHECK_EQ(f->c.enclaves.connection_load_threshold, 50);
@@ -234,6 +236,10 @@ static void test_out_of_range(void **state)
         {"enclaves:\n  retry_backoff_multiplier: 1.0\n", "test.yaml:2",
          "expected more than 1 and at most 100"},
         {"coordinator:\n  batch_size: 10001\n", "test.yaml:2", "coordinator.batch_size"},
+        {"server:\n  header_timeout_secs: 0\n", "test.yaml:2",
+         "server.header_timeout_secs: must be greater than 0"},
+        {"server:\n  header_timeout_secs: 301\n", "test.yaml:2", "expected 1..300"},
+        {"server:\n  body_timeout_secs: 3601\n", "test.yaml:2", "expected 1..3600"},
     };
     for (size_t i = 0; i < KM_ARRAY_LEN(cases); i++) {
         struct fx *f = fx_new();

@@ -382,6 +382,27 @@ static void test_general_rules(void **state)
     fx_free(f);
 }
 
+/* A body deadline too short for the largest body the size limit allows
+ * is a warning naming both keys; the defaults (1 MiB in 30 s) are not. */
+static void test_body_deadline_warns(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml,
+                       "server:\n  max_request_size_bytes: 104857600\n  body_timeout_secs: 10\n",
+                       NULL));
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING,
+                             "test.yaml:15: server.body_timeout_secs (10) is short for "
+                             "server.max_request_size_bytes (104857600): a client must send a "
+                             "body of that size at 10240 KiB/s or faster"));
+    fx_free(f);
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, "server:\n  header_timeout_secs: 5\n", NULL));
+    CHECK_EQ(f->c.server.header_timeout_secs, 5);
+    CHECK_NULL(cfgt_find(&f->d, CFG_WARNING, "body_timeout_secs"));
+    fx_free(f);
+}
+
 static void test_validate_on_defaults(void **state)
 {
     (void)state;
@@ -618,6 +639,7 @@ int main(void)
         TEST(test_required_enclave_fields),
         TEST(test_production_rules),
         TEST(test_general_rules),
+        TEST(test_body_deadline_warns),
         TEST(test_validate_on_defaults),
         TEST(test_tls_plain_http_production),
         TEST(test_tls_files),

@@ -9,11 +9,20 @@
  *     certificate does not carry, fails with KM_ERR_CRYPTO;
  *   - plain HTTP to the TLS port never gets a 200;
  *   - a key that does not belong to the certificate, a lone certificate
- *     and text that is no PEM are refused when the server starts.
+ *     and text that is no PEM are refused when the server starts;
+ *   - certificate reload (gateway_reload_tls, what SIGHUP does): after the
+ *     files are replaced with a second certificate (another subject and
+ *     serial, same CA) new connections get it while an open connection
+ *     keeps the first; a pair that cannot be read, is not PEM, has an
+ *     encrypted key or a key of another certificate is refused with an
+ *     ERROR and the current certificate stays; a real SIGHUP to the
+ *     process, received by gateway_wait, does the same reload.
+ * Which certificate a connection got is read with a GnuTLS client.
  */
 #include "test.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -21,13 +30,18 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "client/rest.h"
+#include "common/log.h"
+#include "gateway/gateway.h"
 #include "gateway/http.h"
 #include "common/banned.h"
 
@@ -50,7 +64,12 @@ struct pki {
     char *cert_pem;   /* server certificate, signed by the CA */
     char *key_pem;    /* its private key (PKCS#8) */
     char *other_key;  /* a key of no certificate */
+    char *cert_b_pem; /* the renewed certificate: CN keymeld-test-b, serial 3 */
+    char *key_b_pem;  /* its (new) private key */
 };
+
+#define SERIAL_A 2
+#define SERIAL_B 3
 
 static char *bio_text(BIO *b)
 {
@@ -118,6 +137,20 @@ static void write_text(const char *path, const char *text)
     CHECK_EQ(fclose(f), 0);
 }
 
+/* A server certificate for IP 127.0.0.1, signed by the CA. */
+static X509 *server_cert(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *key, const char *cn, long serial)
+{
+    X509 *srv = new_cert(key, cn, serial);
+    CHECK_EQ(X509_set_issuer_name(srv, X509_get_subject_name(ca)), 1);
+    add_ext(srv, ca, NID_basic_constraints, "critical,CA:FALSE");
+    add_ext(srv, ca, NID_key_usage, "critical,digitalSignature");
+    add_ext(srv, ca, NID_ext_key_usage, "serverAuth");
+    add_ext(srv, ca, NID_subject_alt_name, "IP:127.0.0.1");
+    add_ext(srv, ca, NID_authority_key_identifier, "keyid:always");
+    CHECK(X509_sign(srv, ca_key, EVP_sha256()) > 0);
+    return srv;
+}
+
 static void pki_make(struct pki *p)
 {
     memset(p, 0, sizeof(*p));
@@ -128,7 +161,8 @@ static void pki_make(struct pki *p)
     EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY *srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    CHECK(ca_key != NULL && srv_key != NULL && other != NULL);
+    EVP_PKEY *b_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    CHECK(ca_key != NULL && srv_key != NULL && other != NULL && b_key != NULL);
 
     X509 *ca = new_cert(ca_key, "KeyMeld test CA", 1);
     CHECK_EQ(X509_set_issuer_name(ca, X509_get_subject_name(ca)), 1);
@@ -137,14 +171,8 @@ static void pki_make(struct pki *p)
     add_ext(ca, ca, NID_subject_key_identifier, "hash");
     CHECK(X509_sign(ca, ca_key, EVP_sha256()) > 0);
 
-    X509 *srv = new_cert(srv_key, "127.0.0.1", 2);
-    CHECK_EQ(X509_set_issuer_name(srv, X509_get_subject_name(ca)), 1);
-    add_ext(srv, ca, NID_basic_constraints, "critical,CA:FALSE");
-    add_ext(srv, ca, NID_key_usage, "critical,digitalSignature");
-    add_ext(srv, ca, NID_ext_key_usage, "serverAuth");
-    add_ext(srv, ca, NID_subject_alt_name, "IP:127.0.0.1");
-    add_ext(srv, ca, NID_authority_key_identifier, "keyid:always");
-    CHECK(X509_sign(srv, ca_key, EVP_sha256()) > 0);
+    X509 *srv = server_cert(ca, ca_key, srv_key, "127.0.0.1", SERIAL_A);
+    X509 *srv_b = server_cert(ca, ca_key, b_key, "keymeld-test-b", SERIAL_B);
 
     char *ca_pem = cert_pem(ca);
     write_text(p->ca_file, ca_pem);
@@ -152,6 +180,10 @@ static void pki_make(struct pki *p)
     p->cert_pem = cert_pem(srv);
     p->key_pem = key_pem(srv_key);
     p->other_key = key_pem(other);
+    p->cert_b_pem = cert_pem(srv_b);
+    p->key_b_pem = key_pem(b_key);
+    X509_free(srv_b);
+    EVP_PKEY_free(b_key);
     X509_free(srv);
     X509_free(ca);
     EVP_PKEY_free(other);
@@ -166,6 +198,8 @@ static void pki_free(struct pki *p)
     free(p->cert_pem);
     free(p->key_pem);
     free(p->other_key);
+    free(p->cert_b_pem);
+    free(p->key_b_pem);
 }
 
 /* ---- Helpers ---------------------------------------------------------- */
@@ -413,13 +447,265 @@ static void test_tls_refused_at_start(void **state)
     pki_free(&p);
 }
 
+/* ---- Certificate reload ----------------------------------------------- */
+
+/* A TLS connection of the test's own: GnuTLS without verification, since
+ * what matters is which certificate the server presents. */
+struct tls_conn {
+    int fd;
+    gnutls_session_t session;
+    gnutls_certificate_credentials_t cred;
+};
+
+/* Connects and handshakes; returns the serial number of the certificate
+ * the server presented. */
+static long tls_open(struct tls_conn *c, uint16_t port)
+{
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(c->fd >= 0);
+    struct timeval tv = {.tv_sec = 5};
+    CHECK_EQ(setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    CHECK_EQ(gnutls_certificate_allocate_credentials(&c->cred), 0);
+    CHECK_EQ(gnutls_init(&c->session, GNUTLS_CLIENT), 0);
+    CHECK_EQ(gnutls_set_default_priority(c->session), 0);
+    CHECK_EQ(gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->cred), 0);
+    gnutls_transport_set_int(c->session, c->fd);
+    int r;
+    do
+        r = gnutls_handshake(c->session);
+    while (r < 0 && gnutls_error_is_fatal(r) == 0);
+    if (r < 0)
+        fail_msg("TLS handshake with 127.0.0.1:%u: %s", port, gnutls_strerror(r));
+    unsigned n = 0;
+    const gnutls_datum_t *peers = gnutls_certificate_get_peers(c->session, &n);
+    CHECK(peers != NULL && n >= 1);
+    const unsigned char *der = peers[0].data;
+    X509 *x = d2i_X509(NULL, &der, (long)peers[0].size);
+    CHECK_NOT_NULL(x);
+    long serial = ASN1_INTEGER_get(X509_get0_serialNumber(x));
+    X509_free(x);
+    return serial;
+}
+
+/* GET /ok on the open connection (keep-alive); true for a 200. */
+static bool tls_get_ok(struct tls_conn *c)
+{
+    static const char req[] = "GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (gnutls_record_send(c->session, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+        return false;
+    char buf[4096] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof(buf) && strstr(buf, "{\"ok\":true}") == NULL) {
+        ssize_t got = gnutls_record_recv(c->session, buf + n, sizeof(buf) - 1 - n);
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+        buf[n] = '\0';
+    }
+    return strncmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "{\"ok\":true}") != NULL;
+}
+
+static void tls_close(struct tls_conn *c)
+{
+    (void)gnutls_bye(c->session, GNUTLS_SHUT_WR);
+    gnutls_deinit(c->session);
+    gnutls_certificate_free_credentials(c->cred);
+    close(c->fd);
+}
+
+/* The serial of the certificate a new connection is given (and served /ok). */
+static long new_connection_serial(uint16_t port)
+{
+    struct tls_conn c;
+    long serial = tls_open(&c, port);
+    CHECK(tls_get_ok(&c));
+    tls_close(&c);
+    return serial;
+}
+
+/* A gateway reduced to what gateway_reload_tls and gateway_wait use: the
+ * configuration's two file names and the HTTP server, here serving
+ * certificate A from those files. */
+struct reload_fixture {
+    struct pki p;
+    struct cfg *cfg;
+    struct gateway gw;
+    uint16_t port;
+    char log_path[96];
+};
+
+static void fixture_start(struct reload_fixture *f)
+{
+    pki_make(&f->p);
+    f->cfg = calloc(1, sizeof(*f->cfg));
+    CHECK_NOT_NULL(f->cfg);
+    snprintf(f->cfg->server.tls_cert_file, sizeof(f->cfg->server.tls_cert_file), "%s/tls.crt",
+             f->p.dir);
+    snprintf(f->cfg->server.tls_key_file, sizeof(f->cfg->server.tls_key_file), "%s/tls.key",
+             f->p.dir);
+    write_text(f->cfg->server.tls_cert_file, f->p.cert_pem);
+    write_text(f->cfg->server.tls_key_file, f->p.key_pem);
+    snprintf(f->log_path, sizeof(f->log_path), "%s/gateway.log", f->p.dir);
+    struct km_error err;
+    CHECK_OK(log_configure(LOG_LEVEL_INFO, LOG_FORMAT_PRETTY, f->log_path, &err));
+    memset(&f->gw, 0, sizeof(f->gw));
+    f->gw.cfg = f->cfg;
+    f->gw.http = start_tls(&f->p, &f->port);
+}
+
+/* Stops the server and returns the log it wrote (malloc'ed). */
+static char *fixture_stop(struct reload_fixture *f)
+{
+    http_server_stop(f->gw.http);
+    log_shutdown();
+    char *log = test_read_file(f->log_path, NULL);
+    CHECK_NOT_NULL(log);
+    unlink(f->log_path);
+    unlink(f->cfg->server.tls_cert_file);
+    unlink(f->cfg->server.tls_key_file);
+    free(f->cfg);
+    pki_free(&f->p);
+    return log;
+}
+
+static void test_reload_tls_certificate(void **state)
+{
+    (void)state;
+    struct reload_fixture f;
+    fixture_start(&f);
+    const char *cert = f.cfg->server.tls_cert_file, *key = f.cfg->server.tls_key_file;
+    struct km_error err;
+
+    /* Open before the reload: it keeps certificate A. */
+    struct tls_conn old;
+    CHECK_EQ(tls_open(&old, f.port), SERIAL_A);
+
+    /* Refused pairs: an error each, and A is still what new connections get. */
+    write_text(key, f.p.other_key);
+    CHECK_ERR(gateway_reload_tls(&f.gw, &err), KM_ERR_CRYPTO);
+    CHECK_CONTAINS(err.msg, "TLS certificate not reloaded: the TLS library refused the "
+                            "certificate or key (");
+    CHECK_CONTAINS(err.msg, "server.tls_key_file its own private key");
+    write_text(cert, f.p.key_pem);
+    write_text(key, f.p.key_pem);
+    CHECK_ERR(gateway_reload_tls(&f.gw, &err), KM_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "TLS certificate not reloaded: the TLS certificate is not PEM");
+    write_text(cert, f.p.cert_b_pem);
+    write_text(key, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n"
+                    "-----END ENCRYPTED PRIVATE KEY-----\n");
+    CHECK_ERR(gateway_reload_tls(&f.gw, &err), KM_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "TLS certificate not reloaded: the TLS private key is encrypted");
+    CHECK_EQ(unlink(key), 0);
+    CHECK_ERR(gateway_reload_tls(&f.gw, &err), KM_ERR_IO);
+    CHECK_CONTAINS(err.msg, "TLS certificate not reloaded: server.tls_key_file '");
+    CHECK_CONTAINS(err.msg, "tls.key' cannot be read: No such file or directory");
+    CHECK_EQ(new_connection_serial(f.port), SERIAL_A);
+
+    /* Certificate B in the files: new connections get it. */
+    write_text(key, f.p.key_b_pem);
+    CHECK_OK(gateway_reload_tls(&f.gw, &err));
+    CHECK_EQ(new_connection_serial(f.port), SERIAL_B);
+    char desc[400];
+    http_server_tls_describe(f.gw.http, desc, sizeof(desc));
+    CHECK_CONTAINS(desc, "subject CN=keymeld-test-b, serial 03, expires ");
+    /* A client verifying against the CA accepts it (same CA and address). */
+    char base[64];
+    snprintf(base, sizeof(base), "https://127.0.0.1:%u", f.port);
+    struct rest_response r;
+    CHECK_OK(get_ok(base, f.p.ca_file, &r, &err));
+    CHECK_EQ(r.status, 200);
+    rest_response_clear(&r);
+    /* The connection opened before goes on, with A (released when it
+     * closes: ASan would see a use after free or a leak). */
+    CHECK(tls_get_ok(&old));
+    tls_close(&old);
+    CHECK_EQ(new_connection_serial(f.port), SERIAL_B);
+
+    char *log = fixture_stop(&f);
+    CHECK_CONTAINS(log, " ERROR gateway: TLS certificate not reloaded: the TLS library refused "
+                        "the certificate or key");
+    CHECK_CONTAINS(log, "; still serving the previous certificate (subject CN=127.0.0.1, serial "
+                        "02, expires ");
+    CHECK_CONTAINS(log, " INFO gateway: TLS certificate reloaded from /tmp/km-https-");
+    CHECK_CONTAINS(log, "/tls.crt: subject CN=keymeld-test-b, serial 03, expires ");
+    CHECK_CONTAINS(log, "; new connections get it, open ones keep the previous one\n");
+    CHECK(strstr(log, "PRIVATE KEY") == NULL);
+    free(log);
+
+    /* A plain HTTP server has nothing to reload. */
+    struct http_server_config cfg = {.host = "127.0.0.1", .port = 0};
+    struct gateway plain = {0};
+    CHECK_OK(http_server_start(&plain.http, &cfg, routes, KM_ARRAY_LEN(routes), NULL, &err));
+    CHECK_ERR(gateway_reload_tls(&plain, &err), KM_ERR_STATE);
+    CHECK_ERR(http_server_tls_reload(plain.http, "x", "y", &err), KM_ERR_STATE);
+    http_server_tls_describe(plain.http, desc, sizeof(desc));
+    CHECK_EQ(desc[0], '\0');
+    http_server_stop(plain.http);
+}
+
+struct waiter {
+    struct gateway *gw;
+    int sig;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    w->sig = gateway_wait(w->gw);
+    return NULL;
+}
+
+/* kill -HUP to the process, as an operator does: gateway_wait (what
+ * keymeld-gateway's main runs) receives it and reloads. */
+static void test_sighup_reloads(void **state)
+{
+    (void)state;
+    /* Blocked before any thread starts, as keymeld-gateway does, so only
+     * gateway_wait receives them. */
+    sigset_t sigs, old_mask;
+    gateway_signals(&sigs);
+    CHECK_EQ(pthread_sigmask(SIG_BLOCK, &sigs, &old_mask), 0);
+    struct reload_fixture f;
+    fixture_start(&f);
+    struct waiter w = {.gw = &f.gw, .sig = 0};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, waiter_main, &w), 0);
+    CHECK_EQ(new_connection_serial(f.port), SERIAL_A);
+
+    write_text(f.cfg->server.tls_cert_file, f.p.cert_b_pem);
+    write_text(f.cfg->server.tls_key_file, f.p.key_b_pem);
+    CHECK_EQ(kill(getpid(), SIGHUP), 0);
+    long serial = SERIAL_A;
+    for (int i = 0; i < 500 && serial != SERIAL_B; i++) {
+        serial = new_connection_serial(f.port);
+        if (serial != SERIAL_B)
+            usleep(10000);
+    }
+    CHECK_EQ(serial, SERIAL_B);
+
+    /* SIGTERM ends the wait (to the waiting thread only: no other thread
+     * of the test process can take it). */
+    CHECK_EQ(pthread_kill(th, SIGTERM), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(w.sig, SIGTERM);
+    char *log = fixture_stop(&f);
+    CHECK_EQ(pthread_sigmask(SIG_SETMASK, &old_mask, NULL), 0);
+    CHECK_CONTAINS(log, " INFO gateway: received SIGHUP: reloading the TLS certificate\n");
+    CHECK_CONTAINS(log, "/tls.crt: subject CN=keymeld-test-b, serial 03, expires ");
+    free(log);
+}
+
 int main(void)
 {
+    /* The SIGHUP test first: no thread of an earlier test (one with the
+     * signals unblocked) can be left to take the process's SIGHUP. */
     const struct CMUnitTest tests[] = {
-        TEST(test_https_with_trusted_ca),
-        TEST(test_https_untrusted_fails),
-        TEST(test_plain_http_to_tls_port),
-        TEST(test_tls_refused_at_start),
+        TEST(test_sighup_reloads),        TEST(test_https_with_trusted_ca),
+        TEST(test_https_untrusted_fails), TEST(test_plain_http_to_tls_port),
+        TEST(test_tls_refused_at_start),  TEST(test_reload_tls_certificate),
     };
     return RUN_TESTS("unit.gateway.https", tests);
 }
