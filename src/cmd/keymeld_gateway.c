@@ -79,7 +79,8 @@ static void log_startup(const struct cfg *c)
         cfg_enclave_describe(line, sizeof(line), c, e);
         log_info(LOG_COMP, "enclave %u: %s", e->id, line);
     }
-    log_info(LOG_COMP, "database: %s", c->database.path);
+    char db[CFG_URL_MAX + 1];
+    log_info(LOG_COMP, "database: %s", cfg_database_describe(db, sizeof(db), c));
 }
 
 int main(int argc, char **argv)

@@ -100,6 +100,7 @@ enum cfg_field {
     CFG_F_SERVER_TLS_KEY_FILE,
     CFG_F_SERVER_ALLOW_PLAIN_HTTP,
     CFG_F_DATABASE_PATH,
+    CFG_F_DATABASE_URL,
     CFG_F_DATABASE_MAX_CONNECTIONS,
     CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS,
     CFG_F_DATABASE_IDLE_TIMEOUT_SECS,
@@ -233,6 +234,9 @@ struct cfg_server {
 
 struct cfg_database {
     char path[CFG_PATH_MAX + 1];
+    /* "" = the SQLite file at path; else sqlite:PATH or postgresql://...
+     * (cfg_database_url gives the one in effect) */
+    char url[CFG_URL_MAX + 1];
     uint32_t max_connections;
     uint32_t connection_timeout_secs;
     uint32_t idle_timeout_secs;
@@ -483,6 +487,13 @@ const struct cfg_src *cfg_source(const struct cfg *c, enum cfg_field f);
  * "file config/production.yaml:14" or "file config/p.yaml:9 via ${KMS_KEY_ARN}".
  * Returns out. */
 char *cfg_src_describe(char *out, size_t outcap, const struct cfg *c, const struct cfg_src *s);
+
+/* The database the gateway opens: database.url when set, else the SQLite
+ * file database.path; and that URL for logs and reports, with a
+ * PostgreSQL password replaced by "***". */
+const char *cfg_database_url(const struct cfg *c);
+char *cfg_database_describe(char *out, size_t outcap, const struct cfg *c);
+enum cfg_field cfg_database_field(const struct cfg *c);
 
 /* "KEYMELD_ENCLAVE_<id>_<suffix>" into out; returns out. */
 char *cfg_enclave_env_name(char *out, size_t outcap, uint32_t id, const char *suffix);

@@ -81,6 +81,29 @@ const struct cfg_src *cfg_source(const struct cfg *c, enum cfg_field f)
     return &c->src[f];
 }
 
+const char *cfg_database_url(const struct cfg *c)
+{
+    return c->database.url[0] ? c->database.url : c->database.path;
+}
+
+enum cfg_field cfg_database_field(const struct cfg *c)
+{
+    return c->database.url[0] ? CFG_F_DATABASE_URL : CFG_F_DATABASE_PATH;
+}
+
+char *cfg_database_describe(char *out, size_t outcap, const struct cfg *c)
+{
+    const char *u = cfg_database_url(c);
+    const char *scheme = strstr(u, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon == NULL) /* no password in it */
+        snprintf(out, outcap, "%s", u);
+    else
+        snprintf(out, outcap, "%.*s:***%s", (int)(colon - u), u, at);
+    return out;
+}
+
 char *cfg_src_describe(char *out, size_t outcap, const struct cfg *c, const struct cfg_src *s)
 {
     switch (s->kind) {
@@ -215,8 +238,8 @@ void cfg_check_print(FILE *out, const struct cfg *c, const struct cfg_diag *d)
     else
         fprintf(out, "TLS: none (plain HTTP%s)\n",
                 c->server.allow_plain_http ? ": server.allow_plain_http, TLS ends in front" : "");
-    fprintf(out, "Database: %s  (%s)\n", c->database.path,
-            cfg_src_describe(src, sizeof(src), c, &c->src[CFG_F_DATABASE_PATH]));
+    fprintf(out, "Database: %s  (%s)\n", cfg_database_describe(line, sizeof(line), c),
+            cfg_src_describe(src, sizeof(src), c, &c->src[cfg_database_field(c)]));
     fprintf(out, "Enclaves: %zu\n", c->enclaves.count);
     for (size_t i = 0; i < c->enclaves.count; i++) {
         const struct cfg_enclave *e = &c->enclaves.list[i];

@@ -85,6 +85,7 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
 
     [CFG_F_DATABASE_PATH] = F_STR("database", "path", database.path, "./data/keymeld-dev.db",
                                   "/var/lib/keymeld/keymeld.db"),
+    [CFG_F_DATABASE_URL] = F_STR("database", "url", database.url, "", NULL),
     [CFG_F_DATABASE_MAX_CONNECTIONS] =
         F_U32("database", "max_connections", database.max_connections, 1, 1000, "50", NULL),
     [CFG_F_DATABASE_CONNECTION_TIMEOUT_SECS] =

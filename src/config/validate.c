@@ -339,6 +339,34 @@ static bool host_ok(const char *h)
     return true;
 }
 
+/* database.url: PostgreSQL (postgresql:// or postgres://) or sqlite:PATH;
+ * in production a SQLite path must be absolute, as database.path. */
+static void check_database_url(struct vctx *v)
+{
+    const char *u = v->c->database.url;
+    char q[80];
+    if (u[0] == '\0' || strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0)
+        return;
+    if (strncmp(u, "sqlite:", 7) != 0) {
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_DATABASE_URL),
+                     "database.url must be postgresql://USER@HOST:PORT/DB (or postgres://) or "
+                     "sqlite:PATH (got '%s'), or set KEYMELD_DATABASE_URL",
+                     cfg_quote(q, sizeof(q), u, strcspn(u, ":@"), 40));
+        return;
+    }
+    const char *path = u + 7;
+    if (strncmp(path, "//", 2) == 0)
+        path += 2;
+    if (path[0] == '\0')
+        cfg_diag_src(
+            v->d, CFG_ERROR, v->c, src_of(v, CFG_F_DATABASE_URL),
+            "database.url 'sqlite:' names no file: e.g. sqlite:/var/lib/keymeld/keymeld.db");
+    else if (v->c->environment == CFG_PRODUCTION && path[0] != '/')
+        cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_DATABASE_URL),
+                     "database.url must name an absolute SQLite path in production (got '%s')",
+                     cfg_quote(q, sizeof(q), path, strlen(path), 60));
+}
+
 static void check_general(struct vctx *v)
 {
     const struct cfg *c = v->c;
@@ -348,10 +376,11 @@ static void check_general(struct vctx *v)
                      "server.host '%s' is not a host name or IP address: use e.g. 127.0.0.1 or "
                      "0.0.0.0 (or set KEYMELD_HOST)",
                      cfg_quote(q, sizeof(q), c->server.host, strlen(c->server.host), 40));
-    if (c->database.path[0] == '\0')
+    if (c->database.url[0] == '\0' && c->database.path[0] == '\0')
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_DATABASE_PATH),
                      "Database path cannot be empty: set database.path (e.g. "
                      "./data/keymeld-dev.db) or KEYMELD_DATABASE_PATH");
+    check_database_url(v);
     if (c->kms.enabled && c->kms.key_id[0] == '\0')
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_KMS_KEY_ID),
                      "KMS key_id is required when KMS is enabled: set kms.key_id (e.g. "
@@ -529,7 +558,7 @@ static void check_production(struct vctx *v)
                      "Default development ports are not allowed in production: server.port is "
                      "%u; use another port (e.g. 443) or set KEYMELD_PORT",
                      c->server.port);
-    if (c->database.path[0] != '\0' && c->database.path[0] != '/') {
+    if (c->database.url[0] == '\0' && c->database.path[0] != '\0' && c->database.path[0] != '/') {
         char q[80];
         cfg_diag_src(v->d, CFG_ERROR, v->c, src_of(v, CFG_F_DATABASE_PATH),
                      "database.path must be absolute in production (got '%s'): e.g. "

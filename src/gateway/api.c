@@ -174,6 +174,15 @@ void api_store_error(struct http_response *resp, int r, const char *what)
     case KM_ERR_LIMIT:
         http_reply_error(resp, 409, "conflict", "%s: quota exceeded", what);
         break;
+    case KM_ERR_CONNECT:
+    case KM_ERR_TIMEOUT:
+        /* The database is down or a writer holds it: nothing was changed,
+         * the same request can be sent again. */
+        http_reply_error(resp, 503, "service_unavailable",
+                         "the database is unavailable (%s): nothing was changed, retry shortly",
+                         km_strerror(r));
+        resp->retry_after = 2;
+        break;
     default:
         http_reply_error(resp, 500, "internal_error", "database error (%s)", km_strerror(r));
         break;

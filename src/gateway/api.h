@@ -85,7 +85,8 @@ int api_wait_ms(const struct http_request *req, uint32_t *out, struct http_respo
 void api_hex(char *out, size_t outcap, const uint8_t *p, size_t n);
 
 /* Maps a store error to a reply: NOT_FOUND 404, EXISTS/STATE/LIMIT 409,
- * anything else 500. what names the object ("keygen session 0190..."). */
+ * CONNECT/TIMEOUT (database down or busy) 503 with Retry-After, anything
+ * else 500. what names the object ("keygen session 0190..."). */
 void api_store_error(struct http_response *resp, int r, const char *what);
 
 /* The public names of session states. */

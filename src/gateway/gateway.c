@@ -109,7 +109,7 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
     gw->started_wall_ms = clock_wall_ms();
 
     struct store_options so;
-    store_options_default(&so, cfg->database.path);
+    store_options_default(&so, cfg_database_url(cfg));
     so.wal = cfg->database.enable_wal_mode;
     so.fsync_each_commit = cfg->database.fsync_each_commit;
     /* database.max_connections sizes the pool (each is a SQLite handle;

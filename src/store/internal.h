@@ -1,51 +1,71 @@
 /*
  * internal.h - shared between the store's source files; not an API.
+ *
+ * Every query goes through the db.h seam (never an engine's own API), so
+ * the same code runs on SQLite and PostgreSQL. A statement is stepped with
+ * store_step, which returns DB_ROW / DB_DONE or a negative KM_ERR_*.
  */
 #ifndef KM_STORE_INTERNAL_H
 #define KM_STORE_INTERNAL_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "store/db.h"
 #include "store/store.h"
 
 /* Every distinct SQL text a connection prepares stays cached (a statement
  * may be in use while another is prepared, so none can be evicted): this
- * must exceed the number of SQL_* statements in src/store (64 today);
+ * must exceed the number of SQL_* statements in src/store (68 today,
+ * counting both texts of a query that differs per engine);
  * tests/unit/store checks it. */
 #define STORE_STMT_CACHE 160
 
 /* One pooled connection with its prepared statements, keyed by the
  * address of the SQL text (every query is a static string). */
 struct store_conn {
-    sqlite3 *db;
+    struct db_conn *db;
     /* The store's writer lock, held from store_begin to commit/rollback:
-     * in-process writers queue on a mutex instead of meeting SQLITE_BUSY
-     * and sleeping in SQLite's busy handler (milliseconds each). */
+     * in-process writers queue on a mutex instead of meeting a busy
+     * database and sleeping in the engine's busy handler or lock wait. */
     pthread_mutex_t *write_lock;
     bool writing;
     struct {
         const char *sql;
-        sqlite3_stmt *stmt;
+        struct db_stmt *stmt;
     } cache[STORE_STMT_CACHE];
     size_t ncache;
 };
 
-/* Brings db to STORE_SCHEMA_VERSION (schema.c). */
-int store_migrate(sqlite3 *db, struct km_error *err) KM_WUR;
+/* Brings db to STORE_SCHEMA_VERSION with the migrations of its engine
+ * (schema.c). */
+int store_migrate(struct db_conn *db, struct km_error *err) KM_WUR;
 
 /* Borrows a connection (blocks while all are in use) and gives it back. */
 struct store_conn *store_conn_acquire(struct store *s);
 void store_conn_release(struct store *s, struct store_conn *c);
 
-/* The cached statement for sql, reset and with bindings cleared. NULL on a
- * prepare failure (a bug in our SQL: logged). */
-sqlite3_stmt *store_stmt(struct store_conn *c, const char *sql);
+/* The SQL text for c's engine, for the few queries SQLite and PostgreSQL
+ * cannot share: each text is its own static string (and cache entry). */
+const char *store_sql(const struct store_conn *c, const char *sqlite_sql, const char *pg_sql);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. store_begin takes the writer lock;
- * a successful commit or the rollback releases it (a failed commit leaves
+/* The condition "the keygen's enclave_keys (a JSON object: enclave id ->
+ * public key) names key for enclave id" (SQL expressions, the id as
+ * text), for building the two texts of a query: SQLite's json_extract,
+ * PostgreSQL's ->> on the column cast to json. */
+#define STORE_ENCLAVE_KEY_IS_SQLITE(id, key)                                                       \
+    "json_extract(enclave_keys, '$.\"' || " id " || '\"') = " key
+#define STORE_ENCLAVE_KEY_IS_PG(id, key)                                                           \
+    "(CAST(enclave_keys AS json) ->> CAST(" id " AS TEXT)) = " key
+
+/* The cached statement for sql, reset and with bindings cleared. NULL on a
+ * prepare failure (a bug in our SQL, or the server is gone: logged). */
+struct db_stmt *store_stmt(struct store_conn *c, const char *sql);
+
+/* Write transactions (db_begin: one writer at a time across every
+ * gateway of the database). store_begin takes the writer lock; a
+ * successful commit or the rollback releases it (a failed commit leaves
  * it for the rollback; releasing the connection rolls back at the latest). */
 int store_begin(struct store_conn *c) KM_WUR;
 int store_commit(struct store_conn *c) KM_WUR;
@@ -56,23 +76,25 @@ void store_rollback(struct store_conn *c);
  * c. Returns r, or the commit's error. */
 int store_end(struct store *s, struct store_conn *c, int r) KM_WUR;
 
-/* sqlite3_step, except that a write outside store_begin (autocommit)
- * holds the writer lock for its duration. Every query of the store steps
- * through this. */
-int store_step(struct store_conn *c, sqlite3_stmt *st);
+/* db_step (DB_ROW, DB_DONE or a KM_ERR_*), except that a write outside
+ * store_begin (autocommit) holds the writer lock for its duration. Every
+ * query of the store steps through this. */
+int store_step(struct store_conn *c, struct db_stmt *st);
 
-/* Maps an SQLite result code to KM_*, logging unexpected ones. */
-int store_sqlite_err(struct store_conn *c, int rc, const char *what);
+/* The KM_* error for an unexpected store_step result rc: KM_ERR_EXISTS (a
+ * constraint) passes quietly; anything else is logged with db_errmsg and
+ * what, and a row or end where none was expected becomes KM_ERR_IO. */
+int store_db_err(struct store_conn *c, int rc, const char *what);
 
 /* Binds: text (NULL binds NULL), JSON (serialized; NULL binds NULL). */
-int store_bind_text(sqlite3_stmt *st, int idx, const char *v) KM_WUR;
-int store_bind_json(sqlite3_stmt *st, int idx, const json_t *v) KM_WUR;
+int store_bind_text(struct db_stmt *st, int idx, const char *v) KM_WUR;
+int store_bind_json(struct db_stmt *st, int idx, const json_t *v) KM_WUR;
 
 /* Column readers: a heap copy (NULL for SQL NULL), a copy into a fixed
  * buffer (truncating), and parsed JSON (NULL for SQL NULL or bad JSON). */
-char *store_col_strdup(sqlite3_stmt *st, int col);
-void store_col_copy(char *dst, size_t cap, sqlite3_stmt *st, int col);
-json_t *store_col_json(sqlite3_stmt *st, int col);
+char *store_col_strdup(struct db_stmt *st, int col);
+void store_col_copy(char *dst, size_t cap, struct db_stmt *st, int col);
+json_t *store_col_json(struct db_stmt *st, int col);
 
 int64_t store_now(void);
 

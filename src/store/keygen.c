@@ -61,18 +61,18 @@ static const char SQL_QUOTA_LIVE[] = "SELECT count(*) FROM keygen_sessions WHERE
 static int count_for_key(struct store_conn *c, const char *sql, const char *key, int64_t since,
                          int64_t *n)
 {
-    sqlite3_stmt *st = store_stmt(c, sql);
+    struct db_stmt *st = store_stmt(c, sql);
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, key);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int64(st, 2, since);
-    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (r == KM_OK && rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
+    if (r == KM_OK && db_param_count(st) >= 2)
+        r = db_bind_int64(st, 2, since);
+    int rc = r == KM_OK ? store_step(c, st) : r;
+    if (r == KM_OK && rc == DB_ROW)
+        *n = db_col_int64(st, 0);
     else if (r == KM_OK)
-        r = store_sqlite_err(c, rc, "count keygens of an API key");
-    sqlite3_reset(st);
+        r = store_db_err(c, rc, "count keygens of an API key");
+    db_reset(st);
     return r;
 }
 
@@ -85,15 +85,16 @@ static int log_reserve(struct store_conn *c, const char *key, int64_t now)
     const char *sql[2] = {SQL_RESERVE_PRUNE, SQL_RESERVE_LOG};
     int64_t at[2] = {now - 3600, now};
     for (int i = 0; i < 2 && r == KM_OK; i++) {
-        sqlite3_stmt *st = store_stmt(c, sql[i]);
+        struct db_stmt *st = store_stmt(c, sql[i]);
         if (st == NULL)
             return KM_ERR_INTERNAL;
         r = store_bind_text(st, 1, key);
-        sqlite3_bind_int64(st, 2, at[i]);
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "log the reserve of an API key");
-        sqlite3_reset(st);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, at[i]);
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (r == KM_OK && rc != DB_DONE)
+            r = store_db_err(c, rc, "log the reserve of an API key");
+        db_reset(st);
     }
     return r;
 }
@@ -126,7 +127,7 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
 {
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c), rc;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int64_t now = store_now();
     if (which != NULL)
         *which = NULL;
@@ -139,12 +140,12 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
         goto out;
     }
     r = store_bind_text(st, 1, k->id);
-    rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (r == KM_OK && rc == SQLITE_ROW)
+    rc = r == KM_OK ? store_step(c, st) : r;
+    if (r == KM_OK && rc == DB_ROW)
         r = KM_ERR_EXISTS;
-    else if (r == KM_OK && rc != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "look up a keygen id");
-    sqlite3_reset(st);
+    else if (r == KM_OK && rc != DB_DONE)
+        r = store_db_err(c, rc, "look up a keygen id");
+    db_reset(st);
     if (r != KM_OK)
         goto out;
     if (quota != NULL && k->api_key_id[0] != '\0') {
@@ -165,24 +166,29 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
     r = store_bind_text(st, 1, k->id);
     if (r == KM_OK)
         r = store_bind_text(st, 2, k->coordinator_user_id);
-    sqlite3_bind_int64(st, 3, k->coordinator_enclave_id);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 3, k->coordinator_enclave_id);
     if (r == KM_OK)
         r = store_bind_json(st, 4, k->subsets);
     if (r == KM_OK)
         r = store_bind_text(st, 5, k->encrypted_taproot_tweak);
-    sqlite3_bind_int64(st, 6, k->timeout_secs);
-    sqlite3_bind_int64(st, 7, k->max_signing_sessions);
-    sqlite3_bind_int64(st, 8, now);
-    sqlite3_bind_int64(st, 9, now + (int64_t)k->timeout_secs);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 6, k->timeout_secs);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 7, k->max_signing_sessions);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 8, now);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 9, now + (int64_t)k->timeout_secs);
     if (r == KM_OK)
         r = store_bind_json(st, 10, k->enclave_keys);
     if (r == KM_OK)
         r = store_bind_text(st, 11, k->session_public_key);
     if (r == KM_OK)
         r = store_bind_text(st, 12, k->api_key_id);
-    if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "insert keygen session");
-    sqlite3_reset(st);
+    if (r == KM_OK && (rc = store_step(c, st)) != DB_DONE)
+        r = store_db_err(c, rc, "insert keygen session");
+    db_reset(st);
     for (size_t i = 0; r == KM_OK && i < k->nparticipants; i++) {
         st = store_stmt(c, SQL_SLOT_INSERT);
         if (st == NULL) {
@@ -190,13 +196,15 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
             break;
         }
         r = store_bind_text(st, 1, k->id);
-        sqlite3_bind_int64(st, 2, (int64_t)i);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, (int64_t)i);
         if (r == KM_OK)
             r = store_bind_text(st, 3, k->participants[i].user_id);
-        sqlite3_bind_int64(st, 4, k->participants[i].enclave_id);
-        if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "insert participant slot");
-        sqlite3_reset(st);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 4, k->participants[i].enclave_id);
+        if (r == KM_OK && (rc = store_step(c, st)) != DB_DONE)
+            r = store_db_err(c, rc, "insert participant slot");
+        db_reset(st);
     }
     if (r == KM_OK)
         r = store_commit(c);
@@ -218,18 +226,18 @@ static const char SQL_SLOTS_GET[] =
     " require_signing_approval, registered_at FROM keygen_participants"
     " WHERE keygen_session_id = ?1 ORDER BY position";
 
-static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st, bool with_state)
+static void keygen_from_row(struct store_keygen *k, struct db_stmt *st, bool with_state)
 {
     store_col_copy(k->id, sizeof(k->id), st, 0);
-    if (keygen_status_parse((const char *)sqlite3_column_text(st, 1), &k->status) != KM_OK)
+    if (keygen_status_parse(db_col_text(st, 1), &k->status) != KM_OK)
         k->status = STORE_KEYGEN_FAILED;
-    k->step = sqlite3_column_int(st, 2);
+    k->step = (int)db_col_int64(st, 2);
     store_col_copy(k->coordinator_user_id, sizeof(k->coordinator_user_id), st, 3);
-    k->coordinator_enclave_id = (uint32_t)sqlite3_column_int64(st, 4);
+    k->coordinator_enclave_id = (uint32_t)db_col_int64(st, 4);
     k->subsets = store_col_json(st, 5);
     k->encrypted_taproot_tweak = store_col_strdup(st, 6);
-    k->timeout_secs = (uint32_t)sqlite3_column_int64(st, 7);
-    k->max_signing_sessions = (uint32_t)sqlite3_column_int64(st, 8);
+    k->timeout_secs = (uint32_t)db_col_int64(st, 7);
+    k->max_signing_sessions = (uint32_t)db_col_int64(st, 8);
     store_col_copy(k->session_public_key, sizeof(k->session_public_key), st, 9);
     k->encrypted_session_secret = store_col_strdup(st, 10);
     k->enclave_keys = store_col_json(st, 11);
@@ -242,24 +250,24 @@ static void keygen_from_row(struct store_keygen *k, sqlite3_stmt *st, bool with_
     store_col_copy(k->aggregate_check, sizeof(k->aggregate_check), st, 14);
     k->subset_results = store_col_json(st, 15);
     k->error = store_col_strdup(st, 16);
-    k->attempts = sqlite3_column_int(st, 17);
-    k->next_attempt_at = sqlite3_column_int64(st, 18);
-    k->created_at = sqlite3_column_int64(st, 19);
-    k->updated_at = sqlite3_column_int64(st, 20);
-    k->expires_at = sqlite3_column_int64(st, 21);
-    k->completed_at = sqlite3_column_int64(st, 22);
+    k->attempts = (int)db_col_int64(st, 17);
+    k->next_attempt_at = db_col_int64(st, 18);
+    k->created_at = db_col_int64(st, 19);
+    k->updated_at = db_col_int64(st, 20);
+    k->expires_at = db_col_int64(st, 21);
+    k->completed_at = db_col_int64(st, 22);
     store_col_copy(k->api_key_id, sizeof(k->api_key_id), st, 23);
 }
 
-static void participant_from_row(struct store_participant *p, sqlite3_stmt *st)
+static void participant_from_row(struct store_participant *p, struct db_stmt *st)
 {
     store_col_copy(p->user_id, sizeof(p->user_id), st, 0);
-    p->enclave_id = (uint32_t)sqlite3_column_int64(st, 1);
-    p->registered = sqlite3_column_int(st, 2) != 0;
+    p->enclave_id = (uint32_t)db_col_int64(st, 1);
+    p->registered = db_col_int64(st, 2) != 0;
     p->encrypted_private_key = store_col_strdup(st, 3);
     store_col_copy(p->auth_pubkey, sizeof(p->auth_pubkey), st, 4);
-    p->require_signing_approval = sqlite3_column_int(st, 5) != 0;
-    p->registered_at = sqlite3_column_int64(st, 6);
+    p->require_signing_approval = db_col_int64(st, 5) != 0;
+    p->registered_at = db_col_int64(st, 6);
 }
 
 /* Reads the session row and its slots on connection c (inside or outside
@@ -268,18 +276,18 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
                        bool with_state)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_GET);
+    struct db_stmt *st = store_stmt(c, SQL_KEYGEN_GET);
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, id);
-    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (rc == SQLITE_ROW)
+    int rc = r == KM_OK ? store_step(c, st) : r;
+    if (rc == DB_ROW)
         keygen_from_row(out, st, with_state);
-    else if (rc == SQLITE_DONE)
+    else if (rc == DB_DONE)
         r = KM_ERR_NOT_FOUND;
     else if (r == KM_OK)
-        r = store_sqlite_err(c, rc, "load keygen session");
-    sqlite3_reset(st);
+        r = store_db_err(c, rc, "load keygen session");
+    db_reset(st);
     if (r != KM_OK)
         return r;
 
@@ -288,7 +296,7 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
         return KM_ERR_INTERNAL;
     r = store_bind_text(st, 1, id);
     size_t cap = 0;
-    while (r == KM_OK && (rc = store_step(c, st)) == SQLITE_ROW) {
+    while (r == KM_OK && (rc = store_step(c, st)) == DB_ROW) {
         if (out->nparticipants == cap) {
             cap = cap ? cap * 2 : 8;
             out->participants = xrealloc(out->participants, cap * sizeof(*out->participants));
@@ -299,9 +307,9 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
         if (p->registered)
             out->nregistered++;
     }
-    if (r == KM_OK && rc != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "load participants");
-    sqlite3_reset(st);
+    if (r == KM_OK && rc != DB_DONE)
+        r = store_db_err(c, rc, "load participants");
+    db_reset(st);
     return r;
 }
 
@@ -347,26 +355,26 @@ static const char SQL_KEYGEN_SET_RUNNING[] =
  * KM_ERR_NOT_FOUND when the user has no slot. */
 static int slot_matches(struct store_conn *c, const char *id, const struct store_participant *p)
 {
-    sqlite3_stmt *st = store_stmt(c, SQL_SLOT_GET);
+    struct db_stmt *st = store_stmt(c, SQL_SLOT_GET);
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, id);
     if (r == KM_OK)
         r = store_bind_text(st, 2, p->user_id);
-    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (rc == SQLITE_DONE) {
+    int rc = r == KM_OK ? store_step(c, st) : r;
+    if (rc == DB_DONE) {
         r = KM_ERR_NOT_FOUND;
-    } else if (rc == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 1);
-        const char *auth = (const char *)sqlite3_column_text(st, 2);
+    } else if (rc == DB_ROW) {
+        const char *key = db_col_text(st, 1);
+        const char *auth = db_col_text(st, 2);
         bool same = key != NULL && strcmp(key, p->encrypted_private_key) == 0 && auth != NULL &&
                     strcmp(auth, p->auth_pubkey) == 0 &&
-                    (sqlite3_column_int(st, 3) != 0) == p->require_signing_approval;
-        r = sqlite3_column_int(st, 0) == 0 ? KM_ERR_STATE : same ? KM_OK : KM_ERR_EXISTS;
+                    (db_col_int64(st, 3) != 0) == p->require_signing_approval;
+        r = db_col_int64(st, 0) == 0 ? KM_ERR_STATE : same ? KM_OK : KM_ERR_EXISTS;
     } else if (r == KM_OK) {
-        r = store_sqlite_err(c, rc, "read participant");
+        r = store_db_err(c, rc, "read participant");
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return r;
 }
 
@@ -374,7 +382,7 @@ static int slot_matches(struct store_conn *c, const char *id, const struct store
  * KM_ERR_NOT_FOUND if the user has no slot. */
 static int slot_register(struct store_conn *c, const char *id, const struct store_participant *p)
 {
-    sqlite3_stmt *st = store_stmt(c, SQL_SLOT_REGISTER);
+    struct db_stmt *st = store_stmt(c, SQL_SLOT_REGISTER);
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, id);
@@ -384,13 +392,16 @@ static int slot_register(struct store_conn *c, const char *id, const struct stor
         r = store_bind_text(st, 3, p->encrypted_private_key);
     if (r == KM_OK)
         r = store_bind_text(st, 4, p->auth_pubkey);
-    sqlite3_bind_int(st, 5, p->require_signing_approval ? 1 : 0);
-    sqlite3_bind_int64(st, 6, store_now());
-    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (r == KM_OK && rc != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "register participant");
-    sqlite3_reset(st);
-    if (r != KM_OK || sqlite3_changes(c->db) == 1)
+    if (r == KM_OK)
+        r = db_bind_int64(st, 5, p->require_signing_approval ? 1 : 0);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 6, store_now());
+    int rc = r == KM_OK ? store_step(c, st) : r;
+    if (r == KM_OK && rc != DB_DONE)
+        r = store_db_err(c, rc, "register participant");
+    int64_t changed = db_changes(st);
+    db_reset(st);
+    if (r != KM_OK || changed == 1)
         return r;
 
     /* Nothing updated: unknown user, or registered already. The same data
@@ -406,7 +417,7 @@ int store_keygen_initialize(struct store *s, const char *id, const char *session
     int r = store_begin(c), rc;
     if (r != KM_OK)
         goto out;
-    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_INIT);
+    struct db_stmt *st = store_stmt(c, SQL_KEYGEN_INIT);
     if (st == NULL) {
         r = KM_ERR_INTERNAL;
         goto out;
@@ -416,18 +427,20 @@ int store_keygen_initialize(struct store *s, const char *id, const char *session
         r = store_bind_text(st, 2, session_public_key);
     if (r == KM_OK)
         r = store_bind_text(st, 3, encrypted_session_secret);
-    sqlite3_bind_int64(st, 4, store_now());
-    if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "initialize keygen session");
-    sqlite3_reset(st);
-    if (r == KM_OK && sqlite3_changes(c->db) != 1) {
+    if (r == KM_OK)
+        r = db_bind_int64(st, 4, store_now());
+    if (r == KM_OK && (rc = store_step(c, st)) != DB_DONE)
+        r = store_db_err(c, rc, "initialize keygen session");
+    int64_t changed = r == KM_OK ? db_changes(st) : 0;
+    db_reset(st);
+    if (r == KM_OK && changed != 1) {
         st = store_stmt(c, SQL_KEYGEN_STATUS);
         r = KM_ERR_INTERNAL;
         if (st != NULL) {
             r = store_bind_text(st, 1, id);
             rc = store_step(c, st);
-            r = rc == SQLITE_ROW ? KM_ERR_STATE : KM_ERR_NOT_FOUND;
-            sqlite3_reset(st);
+            r = rc == DB_ROW ? KM_ERR_STATE : KM_ERR_NOT_FOUND;
+            db_reset(st);
         }
     }
     if (r == KM_OK)
@@ -448,7 +461,7 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
     *now_running = false;
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c), rc;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if (r != KM_OK)
         goto out;
     /* Registration is open only while collecting. */
@@ -459,13 +472,13 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
     }
     r = store_bind_text(st, 1, id);
     rc = store_step(c, st);
-    if (rc == SQLITE_DONE)
+    if (rc == DB_DONE)
         r = KM_ERR_NOT_FOUND;
-    else if (rc != SQLITE_ROW)
-        r = store_sqlite_err(c, rc, "read keygen status");
-    else if (strcmp((const char *)sqlite3_column_text(st, 0), "collecting") != 0)
+    else if (rc != DB_ROW)
+        r = store_db_err(c, rc, "read keygen status");
+    else if (strcmp(db_col_text(st, 0), "collecting") != 0)
         r = KM_ERR_STATE;
-    sqlite3_reset(st);
+    db_reset(st);
     if (r == KM_OK)
         r = slot_register(c, id, p);
     else if (r == KM_ERR_STATE && slot_matches(c, id, p) == KM_OK)
@@ -479,13 +492,13 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
         goto out;
     }
     r = store_bind_text(st, 1, id);
-    if ((rc = store_step(c, st)) == SQLITE_ROW) {
-        *expected = (size_t)sqlite3_column_int64(st, 0);
-        *registered = (size_t)sqlite3_column_int64(st, 1);
+    if ((rc = store_step(c, st)) == DB_ROW) {
+        *expected = (size_t)db_col_int64(st, 0);
+        *registered = (size_t)db_col_int64(st, 1);
     } else {
-        r = store_sqlite_err(c, rc, "count participants");
+        r = store_db_err(c, rc, "count participants");
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (r == KM_OK && *registered == *expected) {
         st = store_stmt(c, SQL_KEYGEN_SET_RUNNING);
         if (st == NULL) {
@@ -493,11 +506,12 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
             goto out;
         }
         r = store_bind_text(st, 1, id);
-        sqlite3_bind_int64(st, 2, store_now());
-        if ((rc = store_step(c, st)) != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "start keygen");
-        *now_running = sqlite3_changes(c->db) == 1;
-        sqlite3_reset(st);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, store_now());
+        if ((rc = store_step(c, st)) != DB_DONE)
+            r = store_db_err(c, rc, "start keygen");
+        *now_running = db_changes(st) == 1;
+        db_reset(st);
     }
     if (r == KM_OK)
         r = store_commit(c);
@@ -520,29 +534,32 @@ static const char SQL_KEYGEN_ADVANCE[] =
 int store_keygen_advance(struct store *s, const char *id, const struct store_keygen_progress *p)
 {
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_KEYGEN_ADVANCE);
+    struct db_stmt *st = store_stmt(c, SQL_KEYGEN_ADVANCE);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, id);
-        sqlite3_bind_int(st, 2, p->from_step);
-        sqlite3_bind_int(st, 3, p->to_step);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, p->from_step);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 3, p->to_step);
         if (r == KM_OK)
             r = store_bind_text(st, 4, store_keygen_status_name(p->status));
         if (r == KM_OK)
             r = store_bind_json(st, 5, p->state);
-        sqlite3_bind_int64(st, 6, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 6, store_now());
         if (r == KM_OK)
             r = store_bind_text(st, 7, p->encrypted_aggregate_public_key);
         if (r == KM_OK)
             r = store_bind_text(st, 8, p->aggregate_check);
         if (r == KM_OK)
             r = store_bind_json(st, 9, p->subset_results);
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "advance keygen session");
-        else if (r == KM_OK && sqlite3_changes(c->db) != 1)
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (r == KM_OK && rc != DB_DONE)
+            r = store_db_err(c, rc, "advance keygen session");
+        else if (r == KM_OK && db_changes(st) != 1)
             r = KM_ERR_STATE;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
@@ -561,25 +578,27 @@ static int exec_on_session(struct store *s, const char *sql, const char *id, int
                            const char *text, bool with_step)
 {
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, sql);
+    struct db_stmt *st = store_stmt(c, sql);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         int i = 1;
         r = store_bind_text(st, i++, id);
         if (with_step) {
-            sqlite3_bind_int(st, i++, step);
-            sqlite3_bind_int64(st, i++, when);
+            if (r == KM_OK)
+                r = db_bind_int64(st, i++, step);
+            if (r == KM_OK)
+                r = db_bind_int64(st, i++, when);
         }
         if (r == KM_OK && text != NULL)
             r = store_bind_text(st, i++, text);
-        if (sqlite3_bind_parameter_count(st) >= i)
-            sqlite3_bind_int64(st, i, store_now());
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "update session");
-        else if (r == KM_OK && sqlite3_changes(c->db) == 0)
+        if (r == KM_OK && db_param_count(st) >= i)
+            r = db_bind_int64(st, i, store_now());
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (r == KM_OK && rc != DB_DONE)
+            r = store_db_err(c, rc, "update session");
+        else if (r == KM_OK && db_changes(st) == 0)
             r = KM_ERR_STATE;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;

@@ -36,18 +36,22 @@ static const char SQL_ENCLAVE_ROTATED[] =
     "UPDATE enclaves SET public_key = ?2, key_epoch = key_epoch + 1, updated_at = ?3"
     " WHERE enclave_id = ?1";
 /* Completed keygens whose ciphertexts for the enclave are still under
- * the key public_key (their enclave_keys snapshot names it). */
-static const char SQL_KEYGENS_USING[] =
-    "SELECT id FROM keygen_sessions WHERE status = 'completed'"
-    " AND json_extract(enclave_keys, '$.\"' || ?1 || '\"') = ?2 LIMIT ?3";
+ * the key public_key (their enclave_keys snapshot names it). One text per
+ * engine: JSON access differs. */
+#define KEYGENS_USING(key_is)                                                                      \
+    "SELECT id FROM keygen_sessions WHERE status = 'completed' AND " key_is " LIMIT ?3"
+static const char SQL_KEYGENS_USING_SQLITE[] =
+    KEYGENS_USING(STORE_ENCLAVE_KEY_IS_SQLITE("?1", "?2"));
+static const char SQL_KEYGENS_USING_PG[] = KEYGENS_USING(STORE_ENCLAVE_KEY_IS_PG("?1", "?2"));
 static const char SQL_KEYGENS_BUSY[] =
     "SELECT count(DISTINCT k.id) FROM keygen_sessions k JOIN keygen_participants p"
     " ON p.keygen_session_id = k.id WHERE p.enclave_id = ?1"
     " AND k.status IN ('reserved', 'collecting', 'running')";
-static const char SQL_KEYGEN_REKEY[] =
-    "UPDATE keygen_sessions SET encrypted_session_secret = ?3, state = ?4, enclave_keys = ?5,"
-    " updated_at = ?6 WHERE id = ?1 AND status = 'completed'"
-    " AND json_extract(enclave_keys, '$.\"' || ?2 || '\"') = ?7";
+#define KEYGEN_REKEY(key_is)                                                                       \
+    "UPDATE keygen_sessions SET encrypted_session_secret = ?3, state = ?4, enclave_keys = ?5,"     \
+    " updated_at = ?6 WHERE id = ?1 AND status = 'completed' AND " key_is
+static const char SQL_KEYGEN_REKEY_SQLITE[] = KEYGEN_REKEY(STORE_ENCLAVE_KEY_IS_SQLITE("?2", "?7"));
+static const char SQL_KEYGEN_REKEY_PG[] = KEYGEN_REKEY(STORE_ENCLAVE_KEY_IS_PG("?2", "?7"));
 static const char SQL_SLOT_REKEY[] = "UPDATE keygen_participants SET encrypted_private_key = ?3"
                                      " WHERE keygen_session_id = ?1 AND user_id = ?2";
 
@@ -65,22 +69,21 @@ static int get_sealed(struct store *s, const char *sql, uint32_t enclave_id,
     memset(out, 0, sizeof(*out));
     out->enclave_id = enclave_id;
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, sql);
+    struct db_stmt *st = store_stmt(c, sql);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, enclave_id);
-        int rc = store_step(c, st);
-        r = KM_OK;
-        if (rc == SQLITE_ROW) {
-            out->key_epoch = sqlite3_column_int64(st, 0);
+        r = db_bind_int64(st, 1, enclave_id);
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (rc == DB_ROW) {
+            out->key_epoch = db_col_int64(st, 0);
             store_col_copy(out->sealer, sizeof(out->sealer), st, 1);
             char *blob = store_col_strdup(st, 2);
             out->sealed_key_hex = blob ? blob : xstrdup("");
             store_col_copy(out->public_key, sizeof(out->public_key), st, 3);
-        } else {
-            r = rc == SQLITE_DONE ? KM_ERR_NOT_FOUND : store_sqlite_err(c, rc, "read sealed key");
+        } else if (r == KM_OK) {
+            r = rc == DB_DONE ? KM_ERR_NOT_FOUND : store_db_err(c, rc, "read sealed key");
         }
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
@@ -93,24 +96,27 @@ static int add_sealed(struct store *s, const char *sql, const struct store_seale
 {
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c);
-    sqlite3_stmt *st = r == KM_OK ? store_stmt(c, sql) : NULL;
+    struct db_stmt *st = r == KM_OK ? store_stmt(c, sql) : NULL;
     if (r == KM_OK && st == NULL)
         r = KM_ERR_INTERNAL;
     if (r == KM_OK) {
-        sqlite3_bind_int64(st, 1, k->enclave_id);
-        sqlite3_bind_int64(st, 2, k->key_epoch);
-        r = store_bind_text(st, 3, k->sealer);
+        r = db_bind_int64(st, 1, k->enclave_id);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, k->key_epoch);
+        if (r == KM_OK)
+            r = store_bind_text(st, 3, k->sealer);
         if (r == KM_OK)
             r = store_bind_text(st, 4, k->sealed_key_hex);
         if (r == KM_OK)
             r = store_bind_text(st, 5, k->public_key);
-        sqlite3_bind_int64(st, 6, store_now());
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "record sealed key");
-        else if (r == KM_OK && sqlite3_changes(c->db) == 0)
+        if (r == KM_OK)
+            r = db_bind_int64(st, 6, store_now());
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (r == KM_OK && rc != DB_DONE)
+            r = store_db_err(c, rc, "record sealed key");
+        else if (r == KM_OK && db_changes(st) == 0)
             r = KM_ERR_EXISTS;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     return store_end(s, c, r);
 }
@@ -139,23 +145,23 @@ int store_sealed_key_add_next(struct store *s, const struct store_sealed_key *k)
 static int exec_update(struct store_conn *c, const char *sql, uint32_t enclave_id, int64_t v,
                        const char *text, int64_t *changes)
 {
-    sqlite3_stmt *st = store_stmt(c, sql);
+    struct db_stmt *st = store_stmt(c, sql);
     if (st == NULL)
         return KM_ERR_INTERNAL;
-    sqlite3_bind_int64(st, 1, enclave_id);
-    int r = KM_OK;
-    if (text != NULL) {
+    int r = db_bind_int64(st, 1, enclave_id);
+    if (r == KM_OK && text != NULL) {
         r = store_bind_text(st, 2, text);
-        sqlite3_bind_int64(st, 3, v);
-    } else if (sqlite3_bind_parameter_count(st) >= 2) {
-        sqlite3_bind_int64(st, 2, v);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 3, v);
+    } else if (r == KM_OK && db_param_count(st) >= 2) {
+        r = db_bind_int64(st, 2, v);
     }
-    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (r == KM_OK && rc != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "rotate enclave key");
+    int rc = r == KM_OK ? store_step(c, st) : r;
+    if (r == KM_OK && rc != DB_DONE)
+        r = store_db_err(c, rc, "rotate enclave key");
     if (changes != NULL)
-        *changes = sqlite3_changes(c->db);
-    sqlite3_reset(st);
+        *changes = db_changes(st);
+    db_reset(st);
     return r;
 }
 
@@ -182,7 +188,8 @@ int store_keygens_using_key(struct store *s, uint32_t enclave_id, const char *pu
     *ids = NULL;
     *n = 0;
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_KEYGENS_USING);
+    struct db_stmt *st =
+        store_stmt(c, store_sql(c, SQL_KEYGENS_USING_SQLITE, SQL_KEYGENS_USING_PG));
     int r = st ? KM_OK : KM_ERR_INTERNAL;
     char eid[16];
     snprintf(eid, sizeof(eid), "%u", enclave_id);
@@ -191,17 +198,17 @@ int store_keygens_using_key(struct store *s, uint32_t enclave_id, const char *pu
     if (r == KM_OK)
         r = store_bind_text(st, 2, public_key_hex);
     if (r == KM_OK)
-        sqlite3_bind_int64(st, 3, (int64_t)max);
-    int rc = SQLITE_DONE;
-    while (r == KM_OK && (rc = store_step(c, st)) == SQLITE_ROW) {
+        r = db_bind_int64(st, 3, (int64_t)max);
+    int rc = DB_DONE;
+    while (r == KM_OK && (rc = store_step(c, st)) == DB_ROW) {
         *ids = xrealloc(*ids, (*n + 1) * sizeof(**ids));
         store_col_copy((*ids)[*n], sizeof((*ids)[*n]), st, 0);
         (*n)++;
     }
-    if (r == KM_OK && rc != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "list keygens of an enclave key");
+    if (r == KM_OK && rc != DB_DONE)
+        r = store_db_err(c, rc, "list keygens of an enclave key");
     if (st != NULL)
-        sqlite3_reset(st);
+        db_reset(st);
     store_conn_release(s, c);
     return r;
 }
@@ -210,15 +217,16 @@ int store_keygens_busy_on(struct store *s, uint32_t enclave_id, int64_t *count)
 {
     *count = 0;
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_KEYGENS_BUSY);
+    struct db_stmt *st = store_stmt(c, SQL_KEYGENS_BUSY);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, enclave_id);
-        int rc = store_step(c, st);
-        r = rc == SQLITE_ROW ? KM_OK : store_sqlite_err(c, rc, "count keygens in progress");
+        r = db_bind_int64(st, 1, enclave_id);
+        int rc = r == KM_OK ? store_step(c, st) : r;
         if (r == KM_OK)
-            *count = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+            r = rc == DB_ROW ? KM_OK : store_db_err(c, rc, "count keygens in progress");
+        if (r == KM_OK)
+            *count = db_col_int64(st, 0);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
@@ -230,7 +238,9 @@ int store_keygen_rekey(struct store *s, const struct store_keygen_rekey *rk)
     char eid[16];
     snprintf(eid, sizeof(eid), "%u", rk->enclave_id);
     int r = store_begin(c);
-    sqlite3_stmt *st = r == KM_OK ? store_stmt(c, SQL_KEYGEN_REKEY) : NULL;
+    struct db_stmt *st =
+        r == KM_OK ? store_stmt(c, store_sql(c, SQL_KEYGEN_REKEY_SQLITE, SQL_KEYGEN_REKEY_PG))
+                   : NULL;
     if (r == KM_OK && st == NULL)
         r = KM_ERR_INTERNAL;
     if (r == KM_OK) {
@@ -243,15 +253,16 @@ int store_keygen_rekey(struct store *s, const struct store_keygen_rekey *rk)
             r = store_bind_json(st, 4, rk->state);
         if (r == KM_OK)
             r = store_bind_json(st, 5, rk->enclave_keys);
-        sqlite3_bind_int64(st, 6, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 6, store_now());
         if (r == KM_OK)
             r = store_bind_text(st, 7, rk->old_public_key);
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "re-encrypted keygen");
-        else if (r == KM_OK && sqlite3_changes(c->db) != 1)
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (r == KM_OK && rc != DB_DONE)
+            r = store_db_err(c, rc, "re-encrypted keygen");
+        else if (r == KM_OK && db_changes(st) != 1)
             r = KM_ERR_STATE; /* re-encrypted already, or no longer completed */
-        sqlite3_reset(st);
+        db_reset(st);
     }
     for (size_t i = 0; r == KM_OK && i < rk->nslots; i++) {
         st = store_stmt(c, SQL_SLOT_REKEY);
@@ -264,10 +275,10 @@ int store_keygen_rekey(struct store *s, const struct store_keygen_rekey *rk)
             r = store_bind_text(st, 2, rk->slots[i].user_id);
         if (r == KM_OK)
             r = store_bind_text(st, 3, rk->slots[i].encrypted_private_key);
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (r == KM_OK && rc != SQLITE_DONE)
-            r = store_sqlite_err(c, rc, "re-encrypted participant key");
-        sqlite3_reset(st);
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (r == KM_OK && rc != DB_DONE)
+            r = store_db_err(c, rc, "re-encrypted participant key");
+        db_reset(st);
     }
     return store_end(s, c, r);
 }

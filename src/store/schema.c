@@ -1,7 +1,13 @@
 /*
  * schema.c - the versioned schema. Migration N brings a database from
- * version N-1 to N; PRAGMA user_version records the version reached. Never
- * edit a released migration: add the next one.
+ * version N-1 to N; db_set_schema_version records the version reached
+ * (SQLite's PRAGMA user_version, PostgreSQL's keymeld_schema table). Never
+ * edit a released migration: add the next one, to both engines' lists.
+ *
+ * Each engine has its own list with the same version numbers, producing
+ * the same tables, columns, keys and indexes: the SQLite texts as
+ * released; the PostgreSQL ones with BIGINT for every integer (ids,
+ * counters and Unix-time timestamps) and no WITHOUT ROWID.
  */
 #include "store/internal.h"
 
@@ -134,47 +140,179 @@ static const char migration_5[] =
     "  reserved_at INTEGER NOT NULL);"
     "CREATE INDEX api_key_reserves_by_key ON api_key_reserves(api_key_id, reserved_at);";
 
-static const char *const migrations[] = {
+static const char *const sqlite_migrations[] = {
     NULL, /* version 0: empty database */
     migration_1, migration_2, migration_3, migration_4, migration_5,
 };
 
-_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,
-               "one migration per schema version");
+_Static_assert(KM_ARRAY_LEN(sqlite_migrations) == STORE_SCHEMA_VERSION + 1,
+               "one SQLite migration per schema version");
 
-int store_migrate(sqlite3 *db, struct km_error *err)
+/* ---- PostgreSQL: migrations 1..5 in its dialect ---- */
+
+static const char pg_migration_1[] =
+    "CREATE TABLE enclaves ("
+    "  enclave_id BIGINT PRIMARY KEY,"
+    "  public_key TEXT NOT NULL,"
+    "  key_epoch BIGINT NOT NULL,"
+    "  first_seen_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL);"
+
+    "CREATE TABLE keygen_sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  status TEXT NOT NULL,"
+    "  step BIGINT NOT NULL DEFAULT 0,"
+    "  coordinator_user_id TEXT NOT NULL,"
+    "  coordinator_enclave_id BIGINT NOT NULL,"
+    "  subsets TEXT,"
+    "  encrypted_taproot_tweak TEXT,"
+    "  timeout_secs BIGINT NOT NULL,"
+    "  max_signing_sessions BIGINT NOT NULL,"
+    "  session_public_key TEXT NOT NULL DEFAULT '',"
+    "  encrypted_session_secret TEXT,"
+    "  enclave_keys TEXT,"
+    "  state TEXT,"
+    "  encrypted_aggregate_public_key TEXT,"
+    "  aggregate_check TEXT NOT NULL DEFAULT '',"
+    "  subset_results TEXT,"
+    "  error TEXT,"
+    "  attempts BIGINT NOT NULL DEFAULT 0,"
+    "  next_attempt_at BIGINT NOT NULL DEFAULT 0,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  completed_at BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX keygen_by_status ON keygen_sessions(status, expires_at);"
+
+    "CREATE TABLE keygen_participants ("
+    "  keygen_session_id TEXT NOT NULL REFERENCES keygen_sessions(id) ON DELETE CASCADE,"
+    "  position BIGINT NOT NULL,"
+    "  user_id TEXT NOT NULL,"
+    "  enclave_id BIGINT NOT NULL,"
+    "  registered BIGINT NOT NULL DEFAULT 0,"
+    "  encrypted_private_key TEXT,"
+    "  auth_pubkey TEXT NOT NULL DEFAULT '',"
+    "  require_signing_approval BIGINT NOT NULL DEFAULT 0,"
+    "  registered_at BIGINT NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (keygen_session_id, user_id));"
+
+    "CREATE TABLE signing_sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  keygen_session_id TEXT NOT NULL REFERENCES keygen_sessions(id) ON DELETE CASCADE,"
+    "  status TEXT NOT NULL,"
+    "  step BIGINT NOT NULL DEFAULT 0,"
+    "  items TEXT NOT NULL,"
+    "  timeout_secs BIGINT NOT NULL,"
+    "  state TEXT,"
+    "  results TEXT,"
+    "  error TEXT,"
+    "  attempts BIGINT NOT NULL DEFAULT 0,"
+    "  next_attempt_at BIGINT NOT NULL DEFAULT 0,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  completed_at BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX signing_by_status ON signing_sessions(status, expires_at);"
+    "CREATE INDEX signing_by_keygen ON signing_sessions(keygen_session_id);"
+
+    "CREATE TABLE signing_approvals ("
+    "  signing_session_id TEXT NOT NULL REFERENCES signing_sessions(id) ON DELETE CASCADE,"
+    "  user_id TEXT NOT NULL,"
+    "  timestamp BIGINT NOT NULL,"
+    "  signature TEXT NOT NULL,"
+    "  approved_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (signing_session_id, user_id));"
+
+    "CREATE TABLE auth_nonces ("
+    "  key TEXT NOT NULL,"
+    "  nonce TEXT NOT NULL,"
+    "  expires_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (key, nonce));"
+    "CREATE INDEX auth_nonces_by_expiry ON auth_nonces(expires_at);";
+
+static const char pg_migration_2[] =
+    "ALTER TABLE keygen_sessions ADD COLUMN signing_sessions_created BIGINT NOT NULL DEFAULT 0;"
+    "UPDATE keygen_sessions SET signing_sessions_created ="
+    "  (SELECT count(*) FROM signing_sessions s WHERE s.keygen_session_id = keygen_sessions.id);";
+
+static const char pg_migration_3[] = "CREATE TABLE enclave_sealed_keys ("
+                                     "  enclave_id BIGINT NOT NULL,"
+                                     "  key_epoch BIGINT NOT NULL,"
+                                     "  sealer TEXT NOT NULL,"
+                                     "  sealed_key TEXT NOT NULL,"
+                                     "  public_key TEXT NOT NULL,"
+                                     "  state TEXT NOT NULL,"
+                                     "  created_at BIGINT NOT NULL,"
+                                     "  PRIMARY KEY (enclave_id, key_epoch));";
+
+static const char pg_migration_4[] =
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  secret_sha256 TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  keygens_per_hour BIGINT NOT NULL,"
+    "  live_keygens BIGINT NOT NULL,"
+    "  max_participants BIGINT NOT NULL,"
+    "  created_at BIGINT NOT NULL,"
+    "  revoked_at BIGINT NOT NULL DEFAULT 0);"
+    "ALTER TABLE keygen_sessions ADD COLUMN api_key_id TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX keygen_by_api_key ON keygen_sessions(api_key_id, created_at);";
+
+static const char pg_migration_5[] =
+    "CREATE TABLE api_key_reserves ("
+    "  api_key_id TEXT NOT NULL,"
+    "  reserved_at BIGINT NOT NULL);"
+    "CREATE INDEX api_key_reserves_by_key ON api_key_reserves(api_key_id, reserved_at);";
+
+static const char *const pg_migrations[] = {
+    NULL, /* version 0: empty database */
+    pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4, pg_migration_5,
+};
+
+_Static_assert(KM_ARRAY_LEN(pg_migrations) == STORE_SCHEMA_VERSION + 1,
+               "one PostgreSQL migration per schema version");
+
+/* Runs migration v and records v, in one transaction: a crash leaves the
+ * database at v-1 or v, never between. The version is read again under
+ * the write lock: another gateway starting on the same database may have
+ * migrated meanwhile. */
+static int migrate_one(struct db_conn *db, const char *sql, int v, struct km_error *err)
 {
-    sqlite3_stmt *st = NULL;
     int version = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return km_error_set(err, KM_ERR_STATE, 0, "cannot read schema version: %s",
-                            sqlite3_errmsg(db));
+    int r = db_begin(db);
+    if (r == KM_OK)
+        r = db_schema_version(db, &version);
+    if (r == KM_OK && version < v) {
+        r = db_exec_script(db, sql);
+        if (r == KM_OK)
+            r = db_set_schema_version(db, v);
     }
-    version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    if (r == KM_OK)
+        r = db_commit(db);
+    if (r == KM_OK)
+        return KM_OK;
+    km_error_set(err, KM_ERR_STATE, 0, "migration to schema version %d failed: %s", v,
+                 db_errmsg(db));
+    db_rollback(db);
+    return KM_ERR_STATE;
+}
+
+int store_migrate(struct db_conn *db, struct km_error *err)
+{
+    int version = 0;
+    if (db_schema_version(db, &version) != KM_OK)
+        return km_error_set(err, KM_ERR_STATE, 0, "cannot read schema version: %s", db_errmsg(db));
     if (version > STORE_SCHEMA_VERSION)
         return km_error_set(err, KM_ERR_STATE, 0,
                             "database schema version %d is newer than this gateway supports "
                             "(%d); upgrade the gateway or restore a matching backup",
                             version, STORE_SCHEMA_VERSION);
 
+    const char *const *migrations = db_kind(db) == DB_POSTGRES ? pg_migrations : sqlite_migrations;
     for (int v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
-        char *msg = NULL;
-        char bump[64];
-        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v);
-        /* Each migration and its version bump commit together. */
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, bump, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-            km_error_set(err, KM_ERR_STATE, 0, "migration to schema version %d failed: %s", v,
-                         msg ? msg : sqlite3_errmsg(db));
-            sqlite3_free(msg);
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return KM_ERR_STATE;
-        }
+        int r = migrate_one(db, migrations[v], v, err);
+        if (r != KM_OK)
+            return r;
     }
     return KM_OK;
 }

@@ -36,10 +36,10 @@ void store_signing_clear(struct store_signing *sg)
     memset(sg, 0, sizeof(*sg));
 }
 
-static int step_one(struct store_conn *c, sqlite3_stmt *st, const char *what)
+static int step_one(struct store_conn *c, struct db_stmt *st, const char *what)
 {
     int rc = store_step(c, st);
-    int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? KM_OK : store_sqlite_err(c, rc, what);
+    int r = (rc == DB_DONE || rc == DB_ROW) ? KM_OK : store_db_err(c, rc, what);
     return r;
 }
 
@@ -57,7 +57,7 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
 {
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c), rc;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if (r != KM_OK)
         goto out;
     st = store_stmt(c, SQL_KEYGEN_QUOTA);
@@ -67,15 +67,15 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
     }
     r = store_bind_text(st, 1, sg->keygen_session_id);
     rc = store_step(c, st);
-    if (rc == SQLITE_DONE)
+    if (rc == DB_DONE)
         r = KM_ERR_NOT_FOUND;
-    else if (rc != SQLITE_ROW)
-        r = store_sqlite_err(c, rc, "read keygen quota");
-    else if (strcmp((const char *)sqlite3_column_text(st, 0), "completed") != 0)
+    else if (rc != DB_ROW)
+        r = store_db_err(c, rc, "read keygen quota");
+    else if (strcmp(db_col_text(st, 0), "completed") != 0)
         r = KM_ERR_STATE;
-    else if (sqlite3_column_int64(st, 2) >= sqlite3_column_int64(st, 1))
+    else if (db_col_int64(st, 2) >= db_col_int64(st, 1))
         r = KM_ERR_LIMIT;
-    sqlite3_reset(st);
+    db_reset(st);
     if (r != KM_OK)
         goto out;
 
@@ -92,19 +92,22 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
         r = store_bind_text(st, 3, store_signing_status_name(sg->status));
     if (r == KM_OK)
         r = store_bind_json(st, 4, sg->items);
-    sqlite3_bind_int64(st, 5, sg->timeout_secs);
-    sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_int64(st, 7, now + (int64_t)sg->timeout_secs);
-    if (r == KM_OK && (rc = store_step(c, st)) != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "insert signing session");
-    sqlite3_reset(st);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 5, sg->timeout_secs);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 6, now);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 7, now + (int64_t)sg->timeout_secs);
+    if (r == KM_OK && (rc = store_step(c, st)) != DB_DONE)
+        r = store_db_err(c, rc, "insert signing session");
+    db_reset(st);
     if (r == KM_OK) {
         st = store_stmt(c, SQL_KEYGEN_QUOTA_USE);
         r = st == NULL ? KM_ERR_INTERNAL : store_bind_text(st, 1, sg->keygen_session_id);
         if (r == KM_OK)
             r = step_one(c, st, "count signing session");
         if (st != NULL)
-            sqlite3_reset(st);
+            db_reset(st);
     }
     if (r == KM_OK)
         r = store_commit(c);
@@ -126,33 +129,33 @@ static const char SQL_APPROVALS_GET[] =
 static int signing_load(struct store_conn *c, const char *id, struct store_signing *out)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_GET);
+    struct db_stmt *st = store_stmt(c, SQL_SIGNING_GET);
     if (st == NULL)
         return KM_ERR_INTERNAL;
     int r = store_bind_text(st, 1, id);
-    int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-    if (rc == SQLITE_ROW) {
+    int rc = r == KM_OK ? store_step(c, st) : r;
+    if (rc == DB_ROW) {
         store_col_copy(out->id, sizeof(out->id), st, 0);
         store_col_copy(out->keygen_session_id, sizeof(out->keygen_session_id), st, 1);
-        out->status = signing_status_parse((const char *)sqlite3_column_text(st, 2));
-        out->step = sqlite3_column_int(st, 3);
+        out->status = signing_status_parse(db_col_text(st, 2));
+        out->step = (int)db_col_int64(st, 3);
         out->items = store_col_json(st, 4);
-        out->timeout_secs = (uint32_t)sqlite3_column_int64(st, 5);
+        out->timeout_secs = (uint32_t)db_col_int64(st, 5);
         out->state = store_col_json(st, 6);
         out->results = store_col_json(st, 7);
         out->error = store_col_strdup(st, 8);
-        out->attempts = sqlite3_column_int(st, 9);
-        out->next_attempt_at = sqlite3_column_int64(st, 10);
-        out->created_at = sqlite3_column_int64(st, 11);
-        out->updated_at = sqlite3_column_int64(st, 12);
-        out->expires_at = sqlite3_column_int64(st, 13);
-        out->completed_at = sqlite3_column_int64(st, 14);
-    } else if (rc == SQLITE_DONE) {
+        out->attempts = (int)db_col_int64(st, 9);
+        out->next_attempt_at = db_col_int64(st, 10);
+        out->created_at = db_col_int64(st, 11);
+        out->updated_at = db_col_int64(st, 12);
+        out->expires_at = db_col_int64(st, 13);
+        out->completed_at = db_col_int64(st, 14);
+    } else if (rc == DB_DONE) {
         r = KM_ERR_NOT_FOUND;
     } else if (r == KM_OK) {
-        r = store_sqlite_err(c, rc, "load signing session");
+        r = store_db_err(c, rc, "load signing session");
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (r != KM_OK)
         return r;
 
@@ -161,20 +164,20 @@ static int signing_load(struct store_conn *c, const char *id, struct store_signi
         return KM_ERR_INTERNAL;
     r = store_bind_text(st, 1, id);
     size_t cap = 0;
-    while (r == KM_OK && (rc = store_step(c, st)) == SQLITE_ROW) {
+    while (r == KM_OK && (rc = store_step(c, st)) == DB_ROW) {
         if (out->napprovals == cap) {
             cap = cap ? cap * 2 : 4;
             out->approvals = xrealloc(out->approvals, cap * sizeof(*out->approvals));
         }
         struct store_approval *a = &out->approvals[out->napprovals++];
         store_col_copy(a->user_id, sizeof(a->user_id), st, 0);
-        a->timestamp = sqlite3_column_int64(st, 1);
+        a->timestamp = db_col_int64(st, 1);
         store_col_copy(a->signature, sizeof(a->signature), st, 2);
-        a->approved_at = sqlite3_column_int64(st, 3);
+        a->approved_at = db_col_int64(st, 3);
     }
-    if (r == KM_OK && rc != SQLITE_DONE)
-        r = store_sqlite_err(c, rc, "load approvals");
-    sqlite3_reset(st);
+    if (r == KM_OK && rc != DB_DONE)
+        r = store_db_err(c, rc, "load approvals");
+    db_reset(st);
     return r;
 }
 
@@ -193,26 +196,29 @@ static const char SQL_SIGNING_STATUS[] = "SELECT status FROM signing_sessions WH
 int store_signing_status_get(struct store *s, const char *id, enum store_signing_status *out)
 {
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_STATUS);
+    struct db_stmt *st = store_stmt(c, SQL_SIGNING_STATUS);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, id);
-        int rc = r == KM_OK ? store_step(c, st) : SQLITE_MISUSE;
-        if (rc == SQLITE_ROW)
-            *out = signing_status_parse((const char *)sqlite3_column_text(st, 0));
-        else if (rc == SQLITE_DONE)
+        int rc = r == KM_OK ? store_step(c, st) : r;
+        if (rc == DB_ROW)
+            *out = signing_status_parse(db_col_text(st, 0));
+        else if (rc == DB_DONE)
             r = KM_ERR_NOT_FOUND;
         else if (r == KM_OK)
-            r = store_sqlite_err(c, rc, "read signing status");
-        sqlite3_reset(st);
+            r = store_db_err(c, rc, "read signing status");
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
 }
 
+/* A user's approval again replaces the earlier one. */
 static const char SQL_APPROVAL_PUT[] =
-    "INSERT OR REPLACE INTO signing_approvals (signing_session_id, user_id, timestamp,"
-    " signature, approved_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO signing_approvals (signing_session_id, user_id, timestamp, signature,"
+    " approved_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (signing_session_id, user_id)"
+    " DO UPDATE SET timestamp = excluded.timestamp, signature = excluded.signature,"
+    " approved_at = excluded.approved_at";
 static const char SQL_APPROVAL_HAS[] =
     "SELECT 1 FROM signing_approvals WHERE signing_session_id = ?1 AND user_id = ?2";
 static const char SQL_SIGNING_SET_RUNNING[] =
@@ -225,7 +231,7 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
     *now_running = false;
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c), rc;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     if (r != KM_OK)
         goto out;
     st = store_stmt(c, SQL_SIGNING_STATUS);
@@ -235,13 +241,13 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
     }
     r = store_bind_text(st, 1, id);
     rc = store_step(c, st);
-    if (rc == SQLITE_DONE)
+    if (rc == DB_DONE)
         r = KM_ERR_NOT_FOUND;
-    else if (rc != SQLITE_ROW)
-        r = store_sqlite_err(c, rc, "read signing status");
-    else if (strcmp((const char *)sqlite3_column_text(st, 0), "awaiting_approvals") != 0)
+    else if (rc != DB_ROW)
+        r = store_db_err(c, rc, "read signing status");
+    else if (strcmp(db_col_text(st, 0), "awaiting_approvals") != 0)
         r = KM_ERR_STATE;
-    sqlite3_reset(st);
+    db_reset(st);
     if (r != KM_OK)
         goto out;
 
@@ -253,13 +259,15 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
     r = store_bind_text(st, 1, id);
     if (r == KM_OK)
         r = store_bind_text(st, 2, a->user_id);
-    sqlite3_bind_int64(st, 3, a->timestamp);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 3, a->timestamp);
     if (r == KM_OK)
         r = store_bind_text(st, 4, a->signature);
-    sqlite3_bind_int64(st, 5, store_now());
+    if (r == KM_OK)
+        r = db_bind_int64(st, 5, store_now());
     if (r == KM_OK)
         r = step_one(c, st, "record approval");
-    sqlite3_reset(st);
+    db_reset(st);
 
     size_t have = 0;
     for (size_t i = 0; r == KM_OK && i < required; i++) {
@@ -271,9 +279,9 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
         r = store_bind_text(st, 1, id);
         if (r == KM_OK)
             r = store_bind_text(st, 2, required_users[i]);
-        if (r == KM_OK && store_step(c, st) == SQLITE_ROW)
+        if (r == KM_OK && store_step(c, st) == DB_ROW)
             have++;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     if (r == KM_OK && have == required) {
         st = store_stmt(c, SQL_SIGNING_SET_RUNNING);
@@ -282,11 +290,12 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
             goto out;
         }
         r = store_bind_text(st, 1, id);
-        sqlite3_bind_int64(st, 2, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, store_now());
         if (r == KM_OK)
             r = step_one(c, st, "start signing");
-        *now_running = r == KM_OK && sqlite3_changes(c->db) == 1;
-        sqlite3_reset(st);
+        *now_running = r == KM_OK && db_changes(st) == 1;
+        db_reset(st);
     }
     if (r == KM_OK)
         r = store_commit(c);
@@ -307,24 +316,27 @@ static const char SQL_SIGNING_ADVANCE[] =
 int store_signing_advance(struct store *s, const char *id, const struct store_signing_progress *p)
 {
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_ADVANCE);
+    struct db_stmt *st = store_stmt(c, SQL_SIGNING_ADVANCE);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, id);
-        sqlite3_bind_int(st, 2, p->from_step);
-        sqlite3_bind_int(st, 3, p->to_step);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, p->from_step);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 3, p->to_step);
         if (r == KM_OK)
             r = store_bind_text(st, 4, store_signing_status_name(p->status));
         if (r == KM_OK)
             r = store_bind_json(st, 5, p->state);
-        sqlite3_bind_int64(st, 6, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 6, store_now());
         if (r == KM_OK)
             r = store_bind_json(st, 7, p->results);
         if (r == KM_OK)
             r = step_one(c, st, "advance signing session");
-        if (r == KM_OK && sqlite3_changes(c->db) != 1)
+        if (r == KM_OK && db_changes(st) != 1)
             r = KM_ERR_STATE;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
@@ -341,20 +353,23 @@ int store_signing_retry_later(struct store *s, const char *id, int step, int64_t
                               const char *error)
 {
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_RETRY);
+    struct db_stmt *st = store_stmt(c, SQL_SIGNING_RETRY);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, id);
-        sqlite3_bind_int(st, 2, step);
-        sqlite3_bind_int64(st, 3, next_attempt_at);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 2, step);
+        if (r == KM_OK)
+            r = db_bind_int64(st, 3, next_attempt_at);
         if (r == KM_OK)
             r = store_bind_text(st, 4, error);
-        sqlite3_bind_int64(st, 5, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 5, store_now());
         if (r == KM_OK)
             r = step_one(c, st, "record signing retry");
-        if (r == KM_OK && sqlite3_changes(c->db) != 1)
+        if (r == KM_OK && db_changes(st) != 1)
             r = KM_ERR_STATE;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
@@ -363,18 +378,19 @@ int store_signing_retry_later(struct store *s, const char *id, int step, int64_t
 int store_signing_fail(struct store *s, const char *id, const char *error)
 {
     struct store_conn *c = store_conn_acquire(s);
-    sqlite3_stmt *st = store_stmt(c, SQL_SIGNING_FAIL);
+    struct db_stmt *st = store_stmt(c, SQL_SIGNING_FAIL);
     int r = KM_ERR_INTERNAL;
     if (st != NULL) {
         r = store_bind_text(st, 1, id);
         if (r == KM_OK)
             r = store_bind_text(st, 2, error);
-        sqlite3_bind_int64(st, 3, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 3, store_now());
         if (r == KM_OK)
             r = step_one(c, st, "fail signing session");
-        if (r == KM_OK && sqlite3_changes(c->db) != 1)
+        if (r == KM_OK && db_changes(st) != 1)
             r = KM_ERR_STATE;
-        sqlite3_reset(st);
+        db_reset(st);
     }
     store_conn_release(s, c);
     return r;
@@ -397,16 +413,23 @@ int store_signing_list_expired(struct store *s, int64_t now, char (**ids)[37], s
 }
 
 /* A session relies on an enclave when the keys it recorded at
- * initialization include that enclave's key. */
-static const char SQL_FAIL_KEYGENS_OF_ENCLAVE[] =
-    "UPDATE keygen_sessions SET status = 'failed', error = ?3, updated_at = ?4"
-    " WHERE status IN ('collecting','running','completed')"
-    " AND json_extract(enclave_keys, '$.\"' || ?1 || '\"') = ?2";
-static const char SQL_FAIL_SIGNINGS_OF_ENCLAVE[] =
-    "UPDATE signing_sessions SET status = 'failed', error = ?3, updated_at = ?4"
-    " WHERE status IN ('awaiting_approvals','running') AND keygen_session_id IN"
-    " (SELECT id FROM keygen_sessions"
-    "  WHERE json_extract(enclave_keys, '$.\"' || ?1 || '\"') = ?2)";
+ * initialization include that enclave's key (one text per engine: JSON
+ * access differs). */
+#define FAIL_KEYGENS_OF_ENCLAVE(key_is)                                                            \
+    "UPDATE keygen_sessions SET status = 'failed', error = ?3, updated_at = ?4"                    \
+    " WHERE status IN ('collecting','running','completed') AND " key_is
+#define FAIL_SIGNINGS_OF_ENCLAVE(key_is)                                                           \
+    "UPDATE signing_sessions SET status = 'failed', error = ?3, updated_at = ?4"                   \
+    " WHERE status IN ('awaiting_approvals','running') AND keygen_session_id IN"                   \
+    " (SELECT id FROM keygen_sessions WHERE " key_is ")"
+static const char SQL_FAIL_KEYGENS_OF_ENCLAVE_SQLITE[] =
+    FAIL_KEYGENS_OF_ENCLAVE(STORE_ENCLAVE_KEY_IS_SQLITE("?1", "?2"));
+static const char SQL_FAIL_KEYGENS_OF_ENCLAVE_PG[] =
+    FAIL_KEYGENS_OF_ENCLAVE(STORE_ENCLAVE_KEY_IS_PG("?1", "?2"));
+static const char SQL_FAIL_SIGNINGS_OF_ENCLAVE_SQLITE[] =
+    FAIL_SIGNINGS_OF_ENCLAVE(STORE_ENCLAVE_KEY_IS_SQLITE("?1", "?2"));
+static const char SQL_FAIL_SIGNINGS_OF_ENCLAVE_PG[] =
+    FAIL_SIGNINGS_OF_ENCLAVE(STORE_ENCLAVE_KEY_IS_PG("?1", "?2"));
 
 int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const char *old_key,
                                    const char *error, size_t *failed)
@@ -416,9 +439,12 @@ int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const c
     int r = store_begin(c);
     /* Signing sessions first: the keygen update below changes nothing they
      * are matched on, but keep the order obvious. */
-    const char *sqls[] = {SQL_FAIL_SIGNINGS_OF_ENCLAVE, SQL_FAIL_KEYGENS_OF_ENCLAVE};
+    const char *sqls[] = {
+        store_sql(c, SQL_FAIL_SIGNINGS_OF_ENCLAVE_SQLITE, SQL_FAIL_SIGNINGS_OF_ENCLAVE_PG),
+        store_sql(c, SQL_FAIL_KEYGENS_OF_ENCLAVE_SQLITE, SQL_FAIL_KEYGENS_OF_ENCLAVE_PG),
+    };
     for (size_t i = 0; r == KM_OK && i < 2; i++) {
-        sqlite3_stmt *st = store_stmt(c, sqls[i]);
+        struct db_stmt *st = store_stmt(c, sqls[i]);
         if (st == NULL) {
             r = KM_ERR_INTERNAL;
             break;
@@ -430,11 +456,13 @@ int store_fail_sessions_of_enclave(struct store *s, uint32_t enclave_id, const c
             r = store_bind_text(st, 2, old_key);
         if (r == KM_OK)
             r = store_bind_text(st, 3, error);
-        sqlite3_bind_int64(st, 4, store_now());
+        if (r == KM_OK)
+            r = db_bind_int64(st, 4, store_now());
         if (r == KM_OK)
             r = step_one(c, st, "fail sessions of enclave");
-        *failed += (size_t)sqlite3_changes(c->db);
-        sqlite3_reset(st);
+        if (r == KM_OK)
+            *failed += (size_t)db_changes(st);
+        db_reset(st);
     }
     return store_end(s, c, r);
 }
@@ -451,15 +479,17 @@ int store_prune_finished(struct store *s, int64_t before, size_t *deleted)
     int r = store_begin(c);
     const char *sqls[] = {SQL_PRUNE_SIGNING, SQL_PRUNE_KEYGEN};
     for (size_t i = 0; r == KM_OK && i < 2; i++) {
-        sqlite3_stmt *st = store_stmt(c, sqls[i]);
+        struct db_stmt *st = store_stmt(c, sqls[i]);
         if (st == NULL) {
             r = KM_ERR_INTERNAL;
             break;
         }
-        sqlite3_bind_int64(st, 1, before);
-        r = step_one(c, st, "prune finished sessions");
-        *deleted += (size_t)sqlite3_changes(c->db);
-        sqlite3_reset(st);
+        r = db_bind_int64(st, 1, before);
+        if (r == KM_OK)
+            r = step_one(c, st, "prune finished sessions");
+        if (r == KM_OK)
+            *deleted += (size_t)db_changes(st);
+        db_reset(st);
     }
     return store_end(s, c, r);
 }

@@ -1,6 +1,8 @@
 /*
- * store.h - the gateway's SQLite database: versioned schema, migrations and
- * every query the gateway runs.
+ * store.h - the gateway's database: versioned schema, migrations and every
+ * query the gateway runs, written once against the db.h seam. Backends:
+ * SQLite (embedded, the default: a file path) and PostgreSQL (a
+ * postgresql:// URL; several gateways may share one database).
  *
  * What is stored: session metadata (ids, states, counts, timestamps,
  * enclave assignments) and ciphertext. Everything secret arrives already
@@ -9,19 +11,21 @@
  * arrived as. The store never sees a plaintext key, secret, message, nonce
  * or signature.
  *
- * Durability: WAL journal with synchronous=FULL by default: a transaction
- * is on disk when its commit returns, so it survives a crash of the
- * gateway process (kill -9), of the kernel, or a power loss. With
- * fsync_each_commit off (synchronous=NORMAL) it still survives a crash of
- * the process, but a power loss may undo the last commits.
- * store_close() checkpoints with wal_checkpoint(TRUNCATE).
+ * Durability: a transaction is durable when its commit returns. SQLite:
+ * WAL journal with synchronous=FULL by default, so a commit survives a
+ * crash of the gateway process (kill -9), of the kernel, or a power loss;
+ * with fsync_each_commit off (synchronous=NORMAL) it still survives a
+ * crash of the process, but a power loss may undo the last commits;
+ * store_close() checkpoints with wal_checkpoint(TRUNCATE). PostgreSQL: as
+ * the server is configured.
  *
  * Concurrency: a pool of connections, so HTTP threads and coordinator
  * workers read in parallel; writes take one in-process writer lock (a
  * mutex, so a writer waits exactly as long as the one before it, never in
- * SQLite's sleeping busy handler), then BEGIN IMMEDIATE; the busy timeout
- * only matters against other processes (e.g. a backup). Every function is
- * thread-safe.
+ * the engine's sleeping busy handler), then a write transaction that
+ * excludes the writers of every other process (SQLite's BEGIN IMMEDIATE;
+ * PostgreSQL's transaction-scoped advisory lock, shared by the gateways of
+ * one database). Every function is thread-safe.
  *
  * Statements: prepared once per connection and reused; values are always
  * bound, never formatted into SQL.
@@ -45,23 +49,28 @@
 struct store;
 
 struct store_options {
-    const char *path;         /* database file; its directory is created */
+    /* The database: a file path or "sqlite:PATH" (SQLite; the file's
+     * directory is created), or "postgresql://..." / "postgres://..."
+     * (libpq's URI: user, password, host, port, database, parameters). */
+    const char *url;
     unsigned connections;     /* pool size, 0 = 4 */
-    uint32_t busy_timeout_ms; /* 0 = 5000 */
-    bool wal;                 /* journal_mode=WAL (default true via store_options_default) */
-    bool fsync_each_commit;   /* synchronous=FULL (default true), else NORMAL */
+    uint32_t busy_timeout_ms; /* SQLite, 0 = 5000 */
+    bool wal;                 /* SQLite journal_mode=WAL (default true via store_options_default) */
+    bool fsync_each_commit;   /* SQLite synchronous=FULL (default true), else NORMAL */
 };
 
-void store_options_default(struct store_options *o, const char *path);
+void store_options_default(struct store_options *o, const char *url);
 
-/* Opens (creating if needed) and migrates the database to
+/* Opens (creating a SQLite file if needed) and migrates the database to
  * STORE_SCHEMA_VERSION. Refuses a database from a newer version. Returns
- * KM_OK, KM_ERR_IO (cannot open/create) or KM_ERR_STATE (migration
- * refused/failed), with the reason in *err. */
+ * KM_OK, KM_ERR_INVALID (a malformed or unsupported URL), KM_ERR_IO or
+ * another db_open error (cannot open, create or connect) or KM_ERR_STATE
+ * (migration refused/failed), with the reason in *err (never the URL's
+ * password). */
 int store_open(struct store **out, const struct store_options *opts, struct km_error *err) KM_WUR;
 
-/* Checkpoints the WAL (TRUNCATE), closes every connection, frees. NULL is
- * a no-op. */
+/* Closes every connection (SQLite: checkpoints the WAL first, TRUNCATE),
+ * frees. NULL is a no-op. */
 void store_close(struct store *s);
 
 /* Liveness: SELECT 1 on a pooled connection. */
@@ -73,7 +82,7 @@ int store_schema_version(struct store *s, int *version) KM_WUR;
 struct store_stats {
     int64_t keygen_total, keygen_active;
     int64_t signing_total, signing_active;
-    int64_t db_size_bytes;
+    int64_t db_size_bytes; /* SQLite: the file; PostgreSQL: pg_database_size */
 };
 int store_stats(struct store *s, struct store_stats *out) KM_WUR;
 

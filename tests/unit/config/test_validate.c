@@ -361,6 +361,10 @@ static void test_general_rules(void **state)
         {"server:\n  host: 'not a host'\n", "test.yaml:14",
          "server.host 'not a host' is not a host name or IP address"},
         {"database:\n  path: ''\n", "test.yaml:14", "Database path cannot be empty"},
+        {"database:\n  url: 'mysql://u:pw@h/db'\n", "test.yaml:14",
+         "database.url must be postgresql://USER@HOST:PORT/DB (or postgres://) or sqlite:PATH "
+         "(got 'mysql')"},
+        {"database:\n  url: 'sqlite:'\n", "test.yaml:14", "database.url 'sqlite:' names no file"},
     };
     for (size_t i = 0; i < KM_ARRAY_LEN(cases); i++) {
         struct fx *f = fx_new();
@@ -379,6 +383,43 @@ static void test_general_rules(void **state)
     cfgt_one_error(&f->d, "test.yaml:3",
                    "enclaves.max_retry_delay_ms (800) is below enclaves.initial_retry_delay_ms "
                    "(900)");
+    fx_free(f);
+}
+
+/* database.url: PostgreSQL or SQLite, from the file or KEYMELD_DATABASE_URL;
+ * reports never show the password. */
+static void test_database_url(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, "database:\n  url: 'sqlite:data/x.db'\n", NULL));
+    CHECK_STR_EQ(cfg_database_url(&f->c), "sqlite:data/x.db");
+    fx_free(f);
+
+    f = fx_new();
+    static const char *const env[] = {
+        "KEYMELD_DATABASE_URL=postgresql://keymeld:s3cret@db.internal:5432/keymeld", NULL};
+    CHECK_OK(full_with(f, cfgt_dev_yaml, "", env));
+    CHECK_STR_EQ(cfg_database_url(&f->c), "postgresql://keymeld:s3cret@db.internal:5432/keymeld");
+    char out[256];
+    CHECK_STR_EQ(cfg_database_describe(out, sizeof(out), &f->c),
+                 "postgresql://keymeld:***@db.internal:5432/keymeld");
+    CHECK_EQ(cfg_database_field(&f->c), CFG_F_DATABASE_URL);
+    fx_free(f);
+
+    /* Without url, the SQLite file at path, as before. */
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, "database:\n  path: ./data/y.db\n", NULL));
+    CHECK_STR_EQ(cfg_database_url(&f->c), "./data/y.db");
+    CHECK_STR_EQ(cfg_database_describe(out, sizeof(out), &f->c), "./data/y.db");
+    fx_free(f);
+
+    /* Production: a relative SQLite path in the URL is refused. */
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_prod_yaml, "database:\n  url: 'sqlite:rel.db'\n", prod_cids),
+              KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14",
+                   "database.url must name an absolute SQLite path in production");
     fx_free(f);
 }
 
@@ -639,6 +680,7 @@ int main(void)
         TEST(test_required_enclave_fields),
         TEST(test_production_rules),
         TEST(test_general_rules),
+        TEST(test_database_url),
         TEST(test_body_deadline_warns),
         TEST(test_validate_on_defaults),
         TEST(test_tls_plain_http_production),

@@ -1,6 +1,13 @@
+/*
+ * test_store.c - the store's queries, on SQLite and again on PostgreSQL
+ * (a throwaway cluster: tests/support/pg_cluster.h). The tests that need
+ * the SQLite file itself (the sqlite3 tool, kill -9 and the WAL) run on
+ * SQLite only.
+ */
 #include "test.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "pg_cluster.h"
 #include "store/internal.h"
 #include "store/store.h"
 #include "common/banned.h"
@@ -19,18 +28,29 @@
 #define U3 "0190f4a2-0000-7000-8000-00000000000c"
 
 static char db_path[128];
+/* The database of the running test: db_path, or a new PostgreSQL database
+ * of the cluster while the PostgreSQL group runs. */
+static char db_url[160];
+static struct pg_cluster cluster;
+static bool on_pg;
 
 static struct store *open_fresh(void)
 {
-    snprintf(db_path, sizeof(db_path), "/tmp/km-store-test-%d/db.sqlite", (int)getpid());
-    unlink(db_path);
-    char wal[160];
-    snprintf(wal, sizeof(wal), "%s-wal", db_path);
-    unlink(wal);
+    if (on_pg) {
+        if (pg_cluster_create_db(&cluster, db_url, sizeof(db_url)) != 0)
+            fail_msg("cannot create a PostgreSQL database");
+    } else {
+        snprintf(db_path, sizeof(db_path), "/tmp/km-store-test-%d/db.sqlite", (int)getpid());
+        unlink(db_path);
+        char wal[160];
+        snprintf(wal, sizeof(wal), "%s-wal", db_path);
+        unlink(wal);
+        snprintf(db_url, sizeof(db_url), "%s", db_path);
+    }
     struct store_options o;
     struct store *s;
     struct km_error err;
-    store_options_default(&o, db_path);
+    store_options_default(&o, db_url);
     if (store_open(&s, &o, &err) != KM_OK)
         fail_msg("store_open: %s", err.msg);
     return s;
@@ -41,7 +61,7 @@ static struct store *reopen(void)
     struct store_options o;
     struct store *s;
     struct km_error err;
-    store_options_default(&o, db_path);
+    store_options_default(&o, db_url);
     if (store_open(&s, &o, &err) != KM_OK)
         fail_msg("store_open: %s", err.msg);
     return s;
@@ -120,6 +140,35 @@ static void test_open_migrate_reopen(void **state)
         CHECK_ERR(store_open(&s, &o, &err), KM_ERR_STATE);
         CHECK_CONTAINS(err.msg, "schema version 99 is newer");
     }
+}
+
+/* The database URL: "sqlite:PATH" names a file as a bare path does; an
+ * unknown scheme or an empty URL is refused before anything is opened. */
+static void test_open_by_url(void **state)
+{
+    (void)state;
+    store_close(open_fresh());
+    char url[160];
+    snprintf(url, sizeof(url), "sqlite:%s", db_path);
+    struct store_options o;
+    struct store *s;
+    struct km_error err;
+    store_options_default(&o, url);
+    CHECK_OK(store_open(&s, &o, &err));
+    int v;
+    CHECK_OK(store_schema_version(s, &v));
+    CHECK_EQ(v, STORE_SCHEMA_VERSION);
+    struct store_stats stats;
+    CHECK_OK(store_stats(s, &stats));
+    CHECK(stats.db_size_bytes > 0);
+    CHECK_EQ(stats.keygen_total, 0);
+    store_close(s);
+
+    store_options_default(&o, "mysql://db.example/keymeld");
+    CHECK_ERR(store_open(&s, &o, &err), KM_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "mysql");
+    store_options_default(&o, "");
+    CHECK_ERR(store_open(&s, &o, &err), KM_ERR_INVALID);
 }
 
 static void test_enclave_key_epochs(void **state)
@@ -262,6 +311,11 @@ static void test_signing_lifecycle(void **state)
     CHECK(!running);
     CHECK_OK(store_signing_status_get(s, S1, &status));
     CHECK_EQ(status, STORE_SIGNING_AWAITING_APPROVALS);
+    /* Approving again replaces the user's approval; it still counts once. */
+    a.timestamp = 2;
+    snprintf(a.signature, sizeof(a.signature), "sig2");
+    CHECK_OK(store_signing_approve(s, S1, &a, 2, required, &running));
+    CHECK(!running);
     snprintf(a.user_id, 37, U3);
     CHECK_OK(store_signing_approve(s, S1, &a, 2, required, &running));
     CHECK(running);
@@ -278,6 +332,9 @@ static void test_signing_lifecycle(void **state)
     CHECK_OK(store_signing_get(s, S1, &got));
     CHECK_EQ(got.status, STORE_SIGNING_COMPLETED);
     CHECK_EQ(got.napprovals, 2);
+    CHECK_STR_EQ(got.approvals[0].user_id, U2);
+    CHECK_STR_EQ(got.approvals[0].signature, "sig2");
+    CHECK_EQ(got.approvals[0].timestamp, 2);
     CHECK_EQ(json_array_size(got.results), 1);
     store_signing_clear(&got);
 
@@ -471,6 +528,227 @@ static void test_hourly_quota_survives_delete(void **state)
     store_close(s);
 }
 
+static struct store_sealed_key sealed(uint32_t enclave_id, int64_t epoch, const char *public_key)
+{
+    struct store_sealed_key k = {.enclave_id = enclave_id, .key_epoch = epoch};
+    snprintf(k.sealer, sizeof(k.sealer), "kms");
+    k.sealed_key_hex = (char *)(uintptr_t) "beef";
+    snprintf(k.public_key, sizeof(k.public_key), "%s", public_key);
+    return k;
+}
+
+static size_t keygens_using(struct store *s, uint32_t enclave_id, const char *public_key)
+{
+    char(*ids)[37];
+    size_t n;
+    CHECK_OK(store_keygens_using_key(s, enclave_id, public_key, 10, &ids, &n));
+    if (n > 0)
+        CHECK_STR_EQ(ids[0], K1);
+    free(ids);
+    return n;
+}
+
+/* A rotation of enclave 1's key, as gateway/rotation.c drives it: the next
+ * key, the keygens under the old one re-encrypted (compare-and-set on their
+ * key snapshot), the promotion. */
+static void test_sealed_keys_and_rotation(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    struct store_sealed_key got;
+    CHECK_ERR(store_sealed_key_current(s, 1, &got), KM_ERR_NOT_FOUND);
+    store_sealed_key_clear(&got);
+    struct store_sealed_key k = sealed(1, 1, "02bb");
+    CHECK_OK(store_sealed_key_add(s, &k));
+    CHECK_ERR(store_sealed_key_add(s, &k), KM_ERR_EXISTS);
+    CHECK_OK(store_sealed_key_current(s, 1, &got));
+    CHECK_EQ(got.key_epoch, 1);
+    CHECK_STR_EQ(got.sealer, "kms");
+    CHECK_STR_EQ(got.sealed_key_hex, "beef");
+    CHECK_STR_EQ(got.public_key, "02bb");
+    store_sealed_key_clear(&got);
+
+    int64_t busy;
+    reserve_three(s); /* enclave 1 under key 02bb */
+    CHECK_OK(store_keygens_busy_on(s, 1, &busy));
+    CHECK_EQ(busy, 1);
+    complete_keygen(s);
+    CHECK_OK(store_keygens_busy_on(s, 1, &busy));
+    CHECK_EQ(busy, 0);
+    CHECK_EQ(keygens_using(s, 1, "02bb"), 1);
+    CHECK_EQ(keygens_using(s, 1, "02aa"), 0);
+
+    struct store_sealed_key next = sealed(1, 2, "02dd");
+    CHECK_ERR(store_sealed_key_next(s, 1, &got), KM_ERR_NOT_FOUND);
+    store_sealed_key_clear(&got);
+    CHECK_OK(store_sealed_key_add_next(s, &next));
+    CHECK_ERR(store_sealed_key_add_next(s, &next), KM_ERR_EXISTS);
+
+    json_t *keys = json_pack("{s:s, s:s, s:s}", "0", "02aa", "1", "02dd", "2", "02cc");
+    struct store_keygen_rekey rk = {.keygen_id = K1,
+                                    .enclave_id = 1,
+                                    .old_public_key = "02bb",
+                                    .encrypted_session_secret = "secret-ct2",
+                                    .enclave_keys = keys,
+                                    .nslots = 1};
+    rk.slots = calloc(1, sizeof(*rk.slots));
+    rk.slots[0].user_id = U2;
+    rk.slots[0].encrypted_private_key = "c2-new";
+    CHECK_OK(store_keygen_rekey(s, &rk));
+    CHECK_ERR(store_keygen_rekey(s, &rk), KM_ERR_STATE); /* its snapshot moved on */
+    free(rk.slots);
+    json_decref(keys);
+    struct store_keygen kg;
+    CHECK_OK(store_keygen_get(s, K1, &kg));
+    CHECK_STR_EQ(kg.encrypted_session_secret, "secret-ct2");
+    CHECK_STR_EQ(json_string_value(json_object_get(kg.enclave_keys, "1")), "02dd");
+    CHECK_EQ(kg.nparticipants, 3);
+    CHECK_STR_EQ(kg.participants[1].encrypted_private_key, "c2-new");
+    store_keygen_clear(&kg);
+    CHECK_EQ(keygens_using(s, 1, "02bb"), 0);
+    CHECK_EQ(keygens_using(s, 1, "02dd"), 1);
+
+    /* The wrong epoch promotes nothing and retires nothing. */
+    CHECK_ERR(store_sealed_key_promote(s, 1, 3, "02dd"), KM_ERR_STATE);
+    CHECK_OK(store_sealed_key_current(s, 1, &got));
+    CHECK_EQ(got.key_epoch, 1);
+    store_sealed_key_clear(&got);
+    CHECK_OK(store_sealed_key_promote(s, 1, 2, "02dd"));
+    CHECK_OK(store_sealed_key_current(s, 1, &got));
+    CHECK_EQ(got.key_epoch, 2);
+    CHECK_STR_EQ(got.public_key, "02dd");
+    store_sealed_key_clear(&got);
+    CHECK_ERR(store_sealed_key_next(s, 1, &got), KM_ERR_NOT_FOUND);
+    store_sealed_key_clear(&got);
+    store_close(s);
+}
+
+static void test_api_keys(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    struct store_api_key k = {.keygens_per_hour = 5, .live_keygens = 2, .max_participants = 3};
+    snprintf(k.id, sizeof(k.id), "kmk_0000000000000001");
+    snprintf(k.secret_sha256, sizeof(k.secret_sha256), "%064x", 1);
+    snprintf(k.name, sizeof(k.name), "ops");
+    CHECK_OK(store_api_key_create(s, &k));
+    CHECK(k.created_at > 0);
+    CHECK_ERR(store_api_key_create(s, &k), KM_ERR_EXISTS);
+    struct store_api_key got;
+    CHECK_OK(store_api_key_get(s, k.id, &got));
+    CHECK_STR_EQ(got.name, "ops");
+    CHECK_STR_EQ(got.secret_sha256, k.secret_sha256);
+    CHECK_EQ(got.keygens_per_hour, 5);
+    CHECK_EQ(got.live_keygens, 2);
+    CHECK_EQ(got.max_participants, 3);
+    CHECK_EQ(got.revoked_at, 0);
+    CHECK_ERR(store_api_key_get(s, "kmk_ffffffffffffffff", &got), KM_ERR_NOT_FOUND);
+    CHECK_OK(store_api_key_revoke(s, k.id));
+    CHECK_OK(store_api_key_revoke(s, k.id));
+    CHECK_ERR(store_api_key_revoke(s, "kmk_ffffffffffffffff"), KM_ERR_NOT_FOUND);
+    struct store_api_key *all;
+    size_t n;
+    CHECK_OK(store_api_key_list(s, &all, &n));
+    CHECK_EQ(n, 1);
+    CHECK(all[0].revoked_at > 0);
+    free(all);
+    struct store_stats stats;
+    CHECK_OK(store_stats(s, &stats));
+    CHECK(stats.db_size_bytes > 0);
+    store_close(s);
+}
+
+/* The log says which PostgreSQL server, never the URL's password. */
+static void test_pg_log_hides_password(void **state)
+{
+    (void)state;
+    char url[160], log_path[128];
+    store_close(open_fresh());
+    const char *at = strchr(db_url, '@');
+    CHECK(at != NULL);
+    snprintf(url, sizeof(url), "postgresql://keymeld:hunter2%s", at); /* trust: any password */
+    snprintf(log_path, sizeof(log_path), "%s/store.log", cluster.dir);
+    struct km_error err;
+    CHECK_OK(log_configure(LOG_LEVEL_INFO, LOG_FORMAT_PRETTY, log_path, &err));
+    struct store_options o;
+    struct store *s;
+    store_options_default(&o, url);
+    int r = store_open(&s, &o, &err);
+    log_shutdown();
+    CHECK_OK(log_configure(LOG_LEVEL_INFO, LOG_FORMAT_PRETTY, NULL, &err));
+    CHECK_OK(r);
+    store_close(s);
+    FILE *f = fopen(log_path, "r");
+    CHECK(f != NULL);
+    char text[4096];
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    char host[64];
+    snprintf(host, sizeof(host), "PostgreSQL at 127.0.0.1:%d (", cluster.port);
+    CHECK_CONTAINS(text, host);
+    CHECK(strstr(text, "hunter2") == NULL);
+}
+
+struct opener {
+    pthread_t thread;
+    int r;
+    struct km_error err;
+};
+
+static void *open_and_close(void *arg)
+{
+    struct opener *op = arg;
+    struct store_options o;
+    struct store *s;
+    store_options_default(&o, db_url);
+    op->r = store_open(&s, &o, &op->err);
+    if (op->r == KM_OK)
+        store_close(s);
+    return NULL;
+}
+
+/* Gateways started together on a new database: each migration step runs
+ * under the writer lock and reads the version again, so the later ones
+ * find the work done instead of failing on existing tables. */
+static void test_pg_gateways_migrate_together(void **state)
+{
+    (void)state;
+    struct opener ops[4];
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ(pg_cluster_create_db(&cluster, db_url, sizeof(db_url)), 0);
+        for (size_t i = 0; i < KM_ARRAY_LEN(ops); i++)
+            CHECK_EQ(pthread_create(&ops[i].thread, NULL, open_and_close, &ops[i]), 0);
+        for (size_t i = 0; i < KM_ARRAY_LEN(ops); i++) {
+            CHECK_EQ(pthread_join(ops[i].thread, NULL), 0);
+            if (ops[i].r != KM_OK)
+                fail_msg("store_open: %s", ops[i].err.msg);
+        }
+    }
+    struct store *s = reopen();
+    int v;
+    CHECK_OK(store_schema_version(s, &v));
+    CHECK_EQ(v, STORE_SCHEMA_VERSION);
+    store_close(s);
+}
+
+static int pg_setup(void **state)
+{
+    (void)state;
+    if (pg_cluster_start(&cluster) != 0)
+        return -1;
+    on_pg = true;
+    return 0;
+}
+
+static int pg_teardown(void **state)
+{
+    (void)state;
+    on_pg = false;
+    pg_cluster_destroy(&cluster);
+    return 0;
+}
+
 /* Every statement of src/store fits the per-connection statement cache
  * (a full cache is a KM_BUG that stops the gateway): counts the SQL_*
  * constants in the sources, with room to spare. */
@@ -504,6 +782,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TEST(test_open_migrate_reopen),
+        TEST(test_open_by_url),
         TEST(test_statement_cache_fits),
         TEST(test_hourly_quota_survives_delete),
         TEST(test_enclave_key_epochs),
@@ -513,8 +792,24 @@ int main(void)
         TEST(test_enclave_restart_fails_dependent_sessions),
         TEST(test_auth_nonces),
         TEST(test_commits_survive_sigkill),
+        TEST(test_sealed_keys_and_rotation),
+        TEST(test_api_keys),
+    };
+    /* Everything that does not need the SQLite file, on PostgreSQL. */
+    const struct CMUnitTest pg_tests[] = {
+        TEST(test_hourly_quota_survives_delete),
+        TEST(test_enclave_key_epochs),
+        TEST(test_keygen_lifecycle),
+        TEST(test_signing_lifecycle),
+        TEST(test_enclave_restart_fails_dependent_sessions),
+        TEST(test_auth_nonces),
+        TEST(test_sealed_keys_and_rotation),
+        TEST(test_api_keys),
+        TEST(test_pg_log_hides_password),
+        TEST(test_pg_gateways_migrate_together),
     };
     int failed = RUN_TESTS("store", tests);
+    failed += cmocka_run_group_tests_name("store on PostgreSQL", pg_tests, pg_setup, pg_teardown);
     if (failed == 0 && db_path[0] != '\0')
         test_remove_database(db_path);
     return failed;
