@@ -270,6 +270,9 @@ static int check_enclave_key(struct gateway *gw, const struct store_keygen *k, u
     return KM_OK;
 }
 
+/* A registration waits this long for its enclave's check. */
+#define CHECK_KEY_TIMEOUT_MS 5000
+
 /* Asks enclave eid whether a participant key opens with its current key
  * and is a valid secret key, so a key encrypted to the wrong enclave is a
  * 422 now, not a failed keygen after the last registration. On failure
@@ -282,11 +285,24 @@ static int check_key_at_enclave(struct gateway *gw, uint32_t eid, const struct p
         http_reply_error(resp, 503, "service_unavailable", "enclave %u is not configured", eid);
         return KM_ERR_NOT_FOUND;
     }
+    char why[512];
+    if (enclave_mgr_unresponsive(gw->enclaves, eid, why, sizeof(why))) {
+        /* Not another HTTP thread held for a whole deadline. */
+        http_reply_error(resp, 503, "service_unavailable",
+                         "cannot check the key of %s: enclave %u is not answering (%s); retry "
+                         "later",
+                         who, eid, why);
+        return KM_ERR_TIMEOUT;
+    }
     struct proto_check_private_key_args a = {.encrypted_private_key = *key};
     json_t *args = proto_check_private_key_args_encode(&a);
     struct env_reply reply;
     struct km_error err;
-    int r = pool_request(pool, &reply, "check_private_key", NULL, args, 0, &err);
+    int r = pool_request(pool, &reply, "check_private_key", NULL, args, CHECK_KEY_TIMEOUT_MS, &err);
+    if (r == KM_OK || r == KM_ERR_REMOTE)
+        enclave_mgr_report_alive(gw->enclaves, eid);
+    else
+        enclave_mgr_report_failure(gw->enclaves, eid, &err);
     json_decref(args);
     if (r == KM_ERR_REMOTE && strcmp(reply.error.code, "busy") != 0)
         http_reply_error(resp, 422, "invalid_key",
