@@ -14,9 +14,11 @@
  */
 #include "test.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/session.h"
@@ -25,6 +27,7 @@
 #include "common/secure.h"
 #include "crypto/auth.h"
 #include "crypto/schnorr.h"
+#include "pg_cluster.h"
 #include "stack.h"
 #include "common/banned.h"
 
@@ -94,13 +97,47 @@ static json_t *call(struct session *s, const char *method, const char *path, jso
     return out;
 }
 
-/* Searches the database files for secrets, raw and in hex. */
+/* The secrets one file must not hold, raw or in hex. */
+struct secret_ref {
+    const uint8_t *p;
+    const char *what;
+};
+static const struct secret_ref *g_secrets;
+static size_t g_nsecrets;
+
+static void check_file_has_no_secrets(const char *path)
+{
+    size_t len;
+    if (access(path, R_OK) != 0)
+        return;
+    char *db = test_read_file(path, &len);
+    for (size_t k = 0; k < g_nsecrets; k++) {
+        char hex[65], upper[65];
+        hex_encode(hex, sizeof(hex), g_secrets[k].p, 32);
+        for (size_t c = 0; c < 64; c++)
+            upper[c] = (char)(hex[c] >= 'a' ? hex[c] - 32 : hex[c]);
+        upper[64] = '\0';
+        if (memmem(db, len, g_secrets[k].p, 32) || memmem(db, len, hex, 64) ||
+            memmem(db, len, upper, 64))
+            fail_msg("the database (%s) contains a %s", path, g_secrets[k].what);
+    }
+    free(db);
+}
+
+static int scan_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_F && S_ISREG(st->st_mode))
+        check_file_has_no_secrets(path);
+    return 0;
+}
+
+/* Searches the database's files for secrets, raw and in hex: the SQLite
+ * file and its WAL, or every file of the PostgreSQL cluster (tables and
+ * its WAL). */
 static void check_database_has_no_secrets(struct session *s, const struct client_signing *g)
 {
-    struct secret_ref {
-        const uint8_t *p;
-        const char *what;
-    } secrets[NUSERS + 1 + NITEMS * 2];
+    struct secret_ref secrets[NUSERS + 1 + NITEMS * 2];
     size_t nsec = 0;
     secrets[nsec++] = (struct secret_ref){s->k.secret, "session secret"};
     for (size_t u = 0; u < NUSERS; u++)
@@ -109,26 +146,20 @@ static void check_database_has_no_secrets(struct session *s, const struct client
         secrets[nsec++] = (struct secret_ref){g->msgs[i], "message"};
         secrets[nsec++] = (struct secret_ref){g->sigs[i] + 32, "signature"};
     }
-    const char *suffixes[] = {"", "-wal"};
-    for (size_t f = 0; f < 2; f++) {
-        char path[256];
-        snprintf(path, sizeof(path), "%s/data/keymeld.db%s", s->stack.dir, suffixes[f]);
-        size_t len;
-        if (access(path, R_OK) != 0)
-            continue;
-        char *db = test_read_file(path, &len);
-        for (size_t k = 0; k < nsec; k++) {
-            char hex[65], upper[65];
-            hex_encode(hex, sizeof(hex), secrets[k].p, 32);
-            for (size_t c = 0; c < 64; c++)
-                upper[c] = (char)(hex[c] >= 'a' ? hex[c] - 32 : hex[c]);
-            upper[64] = '\0';
-            if (memmem(db, len, secrets[k].p, 32) || memmem(db, len, hex, 64) ||
-                memmem(db, len, upper, 64))
-                fail_msg("the database (%s) contains a %s", path, secrets[k].what);
+    g_secrets = secrets;
+    g_nsecrets = nsec;
+    if (s->stack.pg != NULL) {
+        CHECK(nftw(s->stack.pg->dir, scan_entry, 16, FTW_PHYS) == 0);
+    } else {
+        const char *suffixes[] = {"", "-wal"};
+        for (size_t f = 0; f < 2; f++) {
+            char path[256];
+            snprintf(path, sizeof(path), "%s/data/keymeld.db%s", s->stack.dir, suffixes[f]);
+            check_file_has_no_secrets(path);
         }
-        free(db);
     }
+    g_secrets = NULL;
+    g_nsecrets = 0;
 }
 
 static void test_keygen_and_batch_signing(void **state)

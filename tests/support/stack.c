@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pg_cluster.h"
 #include "process_spawn.h"
 #include "attest/policy.h"
 #include "attest/provider.h"
@@ -263,12 +264,20 @@ static uint16_t free_port(void)
     return ntohs(sa.sin_port);
 }
 
-static void write_config(struct stack *s)
+/* A gateway's configuration: port, audit log and (on PostgreSQL) the
+ * shared database differ between the two gateways. */
+static void write_config(struct stack *s, const char *path, uint16_t port, const char *audit)
 {
-    snprintf(s->config_path, sizeof(s->config_path), "%s/gateway.yaml", s->dir);
-    FILE *f = fopen(s->config_path, "w");
+    FILE *f = fopen(path, "w");
     if (f == NULL)
-        fail_msg_("cannot write %s", s->config_path);
+        fail_msg_("cannot write %s", path);
+    char database[320];
+    if (s->db_url[0] != '\0')
+        snprintf(database, sizeof(database), "database:\n  url: '%s'\n", s->db_url);
+    else
+        snprintf(database, sizeof(database),
+                 "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n", s->dir,
+                 s->no_fsync ? "false" : "true");
     fprintf(f,
             "environment: development\n"
             "server:\n  host: 127.0.0.1\n  port: %u\n"
@@ -276,16 +285,16 @@ static void write_config(struct stack *s)
             "  max_connections_per_ip: 1024\n"
             "  requests_per_sec_per_ip: 0\n"
             "  open_reserve: %s\n"
-            "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n"
+            "%s"
             "logging:\n  level: %s\n"
-            "audit:\n  path: %s/audit.jsonl\n  fsync: false\n"
+            "audit:\n  path: %s/%s\n  fsync: false\n"
             "coordinator:\n  health_check_interval_secs: 1\n"
             "security:\n  enable_attestation: true\n  attestation_root: %s\n"
             "  attestation_pcrs: %s\n"
             "enclaves:\n  vsock_timeout_secs: %u\n  enclaves:\n",
-            s->gateway_port, s->require_api_keys ? "false" : "true", s->dir,
-            s->no_fsync ? "false" : "true", s->log_level ? s->log_level : "info", s->dir,
-            s->trust_root, s->pcrs_path, s->vsock_timeout_secs ? s->vsock_timeout_secs : 20);
+            port, s->require_api_keys ? "false" : "true", database,
+            s->log_level ? s->log_level : "info", s->dir, audit, s->trust_root, s->pcrs_path,
+            s->vsock_timeout_secs ? s->vsock_timeout_secs : 20);
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
                 "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",
@@ -341,6 +350,48 @@ void stack_start_gateway(struct stack *s)
         stack_fail(s, "gateway.log", "gateway not ready within 20 s");
 }
 
+void stack_start_gateway2(struct stack *s)
+{
+    if (s->db_url[0] == '\0')
+        fail_msg_("a second gateway needs the PostgreSQL stack (s->postgres)");
+    if (s->gateway2_port == 0) {
+        s->gateway2_port = free_port();
+        snprintf(s->base_url2, sizeof(s->base_url2), "http://127.0.0.1:%u", s->gateway2_port);
+        snprintf(s->config2_path, sizeof(s->config2_path), "%s/gateway-2.yaml", s->dir);
+        write_config(s, s->config2_path, s->gateway2_port, "audit-2.jsonl");
+    }
+    char bin[] = "keymeld-gateway", flag[] = "--config";
+    char *argv[] = {bin, flag, s->config2_path, NULL};
+    s->gateway2_pid = spawn(s, "keymeld-gateway", argv, NULL, "gateway-2.log");
+    uint64_t until = clock_now_ms() + 20000;
+    char url[96];
+    snprintf(url, sizeof(url), "%s/health/ready", s->base_url2);
+    while (clock_now_ms() < until) {
+        struct rest_client *c = rest_client_new(s->base_url2, 2000);
+        struct rest_response r;
+        struct km_error err;
+        long status = 0;
+        if (rest_call(c, &r, "GET", "/health/ready", NULL, NULL, &err) == KM_OK) {
+            status = r.status;
+            rest_response_clear(&r);
+        }
+        rest_client_free(c);
+        if (status == 200)
+            return;
+        clock_sleep_ms(20);
+    }
+    stack_fail(s, "gateway-2.log", "the second gateway was not ready within 20 s");
+}
+
+void stack_kill_gateway2(struct stack *s)
+{
+    if (s->gateway2_pid > 0) {
+        kill(s->gateway2_pid, SIGKILL);
+        waitpid(s->gateway2_pid, NULL, 0);
+        s->gateway2_pid = 0;
+    }
+}
+
 void stack_kill_gateway(struct stack *s)
 {
     if (s->gateway_pid > 0) {
@@ -368,6 +419,8 @@ void stack_start(struct stack *s, size_t n)
     bool require_api_keys = s->require_api_keys;
     uint32_t max_sessions = s->enclave_max_sessions;
     uint32_t vsock_timeout_secs = s->vsock_timeout_secs;
+    const char *db_env = getenv("KEYMELD_TEST_DB");
+    bool postgres = s->postgres || (db_env != NULL && strcmp(db_env, "postgres") == 0);
     const char *kms_endpoint = s->kms_endpoint;
     void (*before_start)(struct stack *, void *) = s->before_start;
     void *before_start_ctx = s->before_start_ctx;
@@ -382,6 +435,7 @@ void stack_start(struct stack *s, size_t n)
     s->require_api_keys = require_api_keys;
     s->enclave_max_sessions = max_sessions;
     s->vsock_timeout_secs = vsock_timeout_secs;
+    s->postgres = postgres;
     memcpy(s->bin_dir, bin_dir, sizeof(bin_dir));
     snprintf(s->dir, sizeof(s->dir), "/tmp/km-stack-XXXXXX");
     if (mkdtemp(s->dir) == NULL)
@@ -393,9 +447,16 @@ void stack_start(struct stack *s, size_t n)
         s->before_start(s, s->before_start_ctx);
     for (size_t i = 0; i < n; i++)
         stack_start_enclave(s, i);
+    if (s->postgres) {
+        s->pg = calloc(1, sizeof(*s->pg));
+        if (s->pg == NULL || pg_cluster_start(s->pg) != 0)
+            fail_msg_("cannot start a PostgreSQL cluster for the gateway");
+        snprintf(s->db_url, sizeof(s->db_url), "%s", s->pg->url);
+    }
     s->gateway_port = free_port();
     snprintf(s->base_url, sizeof(s->base_url), "http://127.0.0.1:%u", s->gateway_port);
-    write_config(s);
+    snprintf(s->config_path, sizeof(s->config_path), "%s/gateway.yaml", s->dir);
+    write_config(s, s->config_path, s->gateway_port, "audit.jsonl");
     stack_start_gateway(s);
 }
 
@@ -410,10 +471,18 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 void stack_stop(struct stack *s)
 {
     bool gw_ok = stop_pid(&s->gateway_pid);
+    bool gw2_ok = stop_pid(&s->gateway2_pid);
     for (size_t i = 0; i < s->n; i++)
         stack_stop_enclave(s, i);
     if (!gw_ok)
         stack_fail(s, "gateway.log", "gateway did not shut down cleanly");
+    if (!gw2_ok)
+        stack_fail(s, "gateway-2.log", "the second gateway did not shut down cleanly");
+    if (s->pg != NULL) {
+        pg_cluster_destroy(s->pg);
+        free(s->pg);
+        s->pg = NULL;
+    }
     const char *keep = getenv("KEYMELD_TEST_KEEP_DIRS");
     if (s->keep_dir)
         fprintf(stderr, "stack: logs and database kept in %s\n", s->dir);

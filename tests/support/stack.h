@@ -23,6 +23,7 @@
 #define STACK_AWS_SESSION_TOKEN     "FwoGZXIvYXdzEXAMPLE//stack+token=="
 
 struct client_trust;
+struct pg_cluster;
 
 struct stack {
     char dir[128];     /* working directory: logs, config, database */
@@ -51,6 +52,19 @@ struct stack {
     bool require_api_keys;           /* server.open_reserve: false (reserve needs a key) */
     bool keep_dir;                   /* leave the directory after a clean stop too */
     uint32_t vsock_timeout_secs;     /* enclaves.vsock_timeout_secs; 0 = 20 */
+    /* PostgreSQL: stack_start starts a throwaway cluster (pg_cluster.h) and
+     * gives the gateway database.url = db_url. Also when the environment
+     * says KEYMELD_TEST_DB=postgres (CTest's <name>.pg runs). */
+    bool postgres;
+    struct pg_cluster *pg; /* out: the cluster, owned; NULL on SQLite */
+    char db_url[192];      /* out: the gateway's database.url ("" = SQLite) */
+    /* A second gateway on the same database (PostgreSQL only): started by
+     * stack_start_gateway2, its own config (gateway-2.yaml), port, log
+     * (gateway-2.log) and audit log; stopped by stack_stop. */
+    pid_t gateway2_pid;
+    uint16_t gateway2_port;
+    char base_url2[64];
+    char config2_path[192];
     /* A KMS (stand-in) at this http://127.0.0.1:PORT: enclaves started from
      * now on run SEALER=aws-kms against it (KMS_KEY_ID=STACK_KMS_KEY_ID,
      * KMS_ALLOW_HTTP=1, KMS_PROXY_PORT=0) instead of the file sealer, and the
@@ -82,6 +96,9 @@ void stack_stop(struct stack *s);
 /* Gateway control. kill uses SIGKILL (a crash); start reuses the config
  * and database; wait_ready polls /health/ready until 200 or timeout. */
 void stack_kill_gateway(struct stack *s);
+/* The second gateway (see gateway2_pid): start waits for its readiness. */
+void stack_start_gateway2(struct stack *s);
+void stack_kill_gateway2(struct stack *s);
 void stack_start_gateway(struct stack *s);
 /* Starts the gateway without waiting for readiness (tests of a gateway
  * that must not become ready). */
