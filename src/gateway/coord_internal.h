@@ -65,6 +65,11 @@ struct coord {
     size_t nloads;
     unsigned per_enclave_cap;
     uint64_t park_seq;
+    /* Several gateways on one database (store_shared): this gateway's
+     * instance id owns the leases it claims for lease_secs. */
+    bool shared;
+    char owner[STORE_OWNER_MAX + 1]; /* host:port */
+    uint32_t lease_secs;
 };
 
 /* What one attempt at a session's next step did. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/hex.h"
@@ -16,6 +17,8 @@
 /* A parked session looks again this long after parking even if no claim
  * on its enclaves ended (the woken session may not have needed the room). */
 #define PARK_RECHECK_MS 250
+/* A lease older than a third of its time is renewed between steps. */
+#define LEASE_RENEW_FRACTION 3
 
 static void cond_init_monotonic(pthread_cond_t *cv)
 {
@@ -30,6 +33,18 @@ static bool wait_until(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t at_ms)
 {
     struct timespec ts = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
     return pthread_cond_timedwait(cv, m, &ts) == 0;
+}
+
+/* host:port: unique among the gateways of one database, and the same
+ * after a restart, so a gateway that comes back resumes its own sessions
+ * at once instead of waiting for its leases to expire. */
+static void coord_owner_name(char *out, size_t cap, uint16_t port)
+{
+    char host[64] = "gateway";
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "gateway");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, cap, "%s:%u", host, port);
 }
 
 struct coord *coord_new(const struct cfg *cfg, struct store *store, struct enclave_mgr *em)
@@ -51,6 +66,12 @@ struct coord *coord_new(const struct cfg *cfg, struct store *store, struct encla
     c->per_enclave_cap = cfg->coordinator.max_sessions_per_enclave;
     if (c->per_enclave_cap == 0)
         c->per_enclave_cap = c->nworkers / 2 ? c->nworkers / 2 : 1;
+    c->shared = store_shared(store);
+    coord_owner_name(c->owner, sizeof(c->owner), cfg->server.port);
+    /* Longer than one step's slowest attempt (renewed between steps). */
+    c->lease_secs = cfg->coordinator.session_lease_secs;
+    if (c->lease_secs == 0)
+        c->lease_secs = cfg->enclaves.vsock_timeout_secs + 15u;
     c->nloads = enclave_mgr_count(em);
     c->loads = XALLOC_ARRAY(struct coord_enclave_load, c->nloads ? c->nloads : 1);
     for (size_t i = 0; i < c->nloads; i++)
@@ -68,13 +89,22 @@ static size_t gen_bucket(const char *id)
     return h % COORD_GEN_BUCKETS;
 }
 
-void coord_changed(struct coord *c, const char *id)
+static void changed_here(struct coord *c, const char *id)
 {
     struct coord_gen_bucket *b = &c->gens[gen_bucket(id)];
     pthread_mutex_lock(&c->gen_lock);
     b->gen++;
     pthread_cond_broadcast(&b->changed);
     pthread_mutex_unlock(&c->gen_lock);
+}
+
+void coord_changed(struct coord *c, const char *id)
+{
+    changed_here(c, id);
+    /* Long polls on the other gateways (a no-op with SQLite). A lost
+     * notice only delays a waiter until its own timeout. */
+    if (c->shared && store_notify_changed(c->store, c->owner, id) != KM_OK)
+        log_debug(LOG_COMP, "could not announce the change of %s to other gateways", id);
 }
 
 uint64_t coord_generation(struct coord *c, const char *id)
@@ -109,6 +139,17 @@ static void wake_all_waiters(struct coord *c, bool stopping)
         pthread_cond_broadcast(&c->gens[i].changed);
     }
     pthread_mutex_unlock(&c->gen_lock);
+}
+
+/* Another gateway changed session id ("" = the notices may have been
+ * missed: every session). */
+static void changed_elsewhere(void *ud, const char *id)
+{
+    struct coord *c = ud;
+    if (id[0] == '\0')
+        wake_all_waiters(c, false);
+    else
+        changed_here(c, id);
 }
 
 void coord_enclave_restarted(struct coord *c, uint32_t enclave_id)
@@ -181,18 +222,46 @@ static void remove_item_locked(struct coord *c, struct coord_item *it)
     *it = c->items[--c->nitems];
 }
 
+static enum store_session_kind lease_kind(enum coord_kind kind)
+{
+    return kind == COORD_KEYGEN ? STORE_KEYGEN : STORE_SIGNING;
+}
+
+/* Claims (or renews) the session's lease: false when another gateway
+ * drives it or it no longer runs. A database error counts as taken: the
+ * step's own store calls then fail and retry as usual. */
+static bool lease_take(struct coord *c, enum coord_kind kind, const char *id)
+{
+    int64_t now = (int64_t)(clock_wall_ms() / 1000u);
+    int r = store_lease_claim(c->store, lease_kind(kind), id, c->owner, now, c->lease_secs);
+    return r != KM_ERR_STATE;
+}
+
+static void lease_give_back(struct coord *c, enum coord_kind kind, const char *id)
+{
+    if (store_lease_release(c->store, lease_kind(kind), id, c->owner) != KM_OK)
+        log_debug(LOG_COMP, "could not give back the lease of %s (it expires)", id);
+}
+
 /* Runs steps until the session waits for something; returns why it
  * stopped. */
 static enum step_result advance(struct coord *c, enum coord_kind kind, const char *id,
                                 uint64_t *retry_at)
 {
     *retry_at = 0;
+    uint64_t claimed_ms = clock_now_ms();
     for (;;) {
         enum step_result r = kind == COORD_KEYGEN ? coord_keygen_step(c, id, retry_at)
                                                   : coord_signing_step(c, id, retry_at);
         if (r != STEP_ADVANCED)
             return r;
         coord_changed(c, id);
+        if (c->shared &&
+            clock_now_ms() - claimed_ms > c->lease_secs * 1000u / LEASE_RENEW_FRACTION) {
+            if (!lease_take(c, kind, id))
+                return STEP_IDLE; /* another gateway took it over */
+            claimed_ms = clock_now_ms();
+        }
     }
 }
 
@@ -243,10 +312,15 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&c->lock);
 
         log_context_set("session_id", id);
-        uint64_t retry_at;
-        enum step_result r = advance(c, kind, id, &retry_at);
-        if (r != STEP_WAIT)
-            coord_changed(c, id);
+        uint64_t retry_at = 0;
+        enum step_result r = STEP_IDLE;
+        if (!c->shared || lease_take(c, kind, id)) {
+            r = advance(c, kind, id, &retry_at);
+            if (r != STEP_WAIT)
+                coord_changed(c, id);
+            if (c->shared && r == STEP_IDLE)
+                lease_give_back(c, kind, id);
+        }
         log_context_set("session_id", NULL);
 
         pthread_mutex_lock(&c->lock);
@@ -298,6 +372,24 @@ static void expire_kind(struct coord *c, enum coord_kind kind)
     free(ids);
 }
 
+/* Running sessions nobody drives (their gateway died and the lease
+ * expired, or it never took one): queue them here; the lease claim
+ * decides which gateway gets each. */
+static void take_over_kind(struct coord *c, enum coord_kind kind)
+{
+    char(*ids)[37] = NULL;
+    size_t n = 0;
+    int64_t now = (int64_t)(clock_wall_ms() / 1000u);
+    if (store_lease_list_orphans(c->store, lease_kind(kind), now, &ids, &n) != KM_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        coord_wake(c, kind, ids[i]);
+    if (n > 0)
+        log_info(LOG_COMP, "taking over %zu running %s session(s) no gateway drives", n,
+                 kind == COORD_KEYGEN ? "keygen" : "signing");
+    free(ids);
+}
+
 /* coordinator.delete_sessions_older_than_secs (0 = keep forever). */
 static void prune_finished(struct coord *c)
 {
@@ -325,6 +417,10 @@ static void *sweeper_main(void *arg)
         pthread_mutex_unlock(&c->lock);
         expire_kind(c, COORD_KEYGEN);
         expire_kind(c, COORD_SIGNING);
+        if (c->shared) {
+            take_over_kind(c, COORD_KEYGEN);
+            take_over_kind(c, COORD_SIGNING);
+        }
         prune_finished(c);
         if (store_auth_nonce_prune(c->store, (int64_t)(clock_wall_ms() / 1000u)) != KM_OK)
             log_warn(LOG_COMP, "cannot prune the request-nonce cache");
@@ -354,6 +450,12 @@ static void resume_kind(struct coord *c, enum coord_kind kind)
 
 void coord_start(struct coord *c)
 {
+    struct km_error err;
+    if (c->shared && store_listen_start(c->store, c->owner, changed_elsewhere, c, &err) != KM_OK)
+        log_warn(LOG_COMP,
+                 "cannot listen for other gateways' changes (%s): long polls here learn of "
+                 "them only at their timeout",
+                 err.msg);
     resume_kind(c, COORD_KEYGEN);
     resume_kind(c, COORD_SIGNING);
     c->workers = XALLOC_ARRAY(pthread_t, c->nworkers);
@@ -376,6 +478,7 @@ void coord_free(struct coord *c)
         pthread_cond_broadcast(&c->work);
         pthread_cond_broadcast(&c->sweep);
         pthread_mutex_unlock(&c->lock);
+        store_listen_stop(c->store); /* its callback uses c */
         wake_all_waiters(c, true);
         for (unsigned i = 0; i < c->nworkers; i++)
             pthread_join(c->workers[i], NULL);

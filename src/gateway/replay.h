@@ -15,6 +15,10 @@
  * gains nothing: a create or initialize is refused by its id or state, an
  * approval or registration repeats the same data, a read reads.
  *
+ * Several gateways on one PostgreSQL database (store_shared): each claim
+ * is one insert that the database's key decides (store_auth_nonce_claim),
+ * so a request replayed to another gateway is refused too.
+ *
  * Thread-safe.
  */
 #ifndef KM_GATEWAY_REPLAY_H

@@ -103,4 +103,12 @@ int64_t store_now(void);
 int store_list_ids(struct store *s, const char *sql, int64_t param, char (**ids)[37],
                    size_t *n) KM_WUR;
 
+/* A connection beside the pool, to the same database (the change
+ * listener's). */
+int store_open_conn(struct store *s, struct db_conn **out, struct km_error *err) KM_WUR;
+
+/* Where store.c keeps the change listener of notify.c. */
+struct store_listener;
+struct store_listener **store_listener_slot(struct store *s);
+
 #endif /* KM_STORE_INTERNAL_H */

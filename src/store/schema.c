@@ -140,9 +140,19 @@ static const char migration_5[] =
     "  reserved_at INTEGER NOT NULL);"
     "CREATE INDEX api_key_reserves_by_key ON api_key_reserves(api_key_id, reserved_at);";
 
+/* Leases: which gateway drives a running session when several share one
+ * PostgreSQL database (store.h "Leases"). Unused with SQLite (one gateway),
+ * added there too so both engines keep the same version numbers and
+ * columns. */
+static const char migration_6[] =
+    "ALTER TABLE keygen_sessions ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE keygen_sessions ADD COLUMN lease_expires_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE signing_sessions ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE signing_sessions ADD COLUMN lease_expires_at INTEGER NOT NULL DEFAULT 0;";
+
 static const char *const sqlite_migrations[] = {
     NULL, /* version 0: empty database */
-    migration_1, migration_2, migration_3, migration_4, migration_5,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6,
 };
 
 _Static_assert(KM_ARRAY_LEN(sqlite_migrations) == STORE_SCHEMA_VERSION + 1,
@@ -264,9 +274,17 @@ static const char pg_migration_5[] =
     "  reserved_at BIGINT NOT NULL);"
     "CREATE INDEX api_key_reserves_by_key ON api_key_reserves(api_key_id, reserved_at);";
 
+static const char pg_migration_6[] =
+    "ALTER TABLE keygen_sessions ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE keygen_sessions ADD COLUMN lease_expires_at BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE signing_sessions ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE signing_sessions ADD COLUMN lease_expires_at BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX keygen_by_lease ON keygen_sessions(status, lease_expires_at);"
+    "CREATE INDEX signing_by_lease ON signing_sessions(status, lease_expires_at);";
+
 static const char *const pg_migrations[] = {
     NULL, /* version 0: empty database */
-    pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4, pg_migration_5,
+    pg_migration_1, pg_migration_2, pg_migration_3, pg_migration_4, pg_migration_5, pg_migration_6,
 };
 
 _Static_assert(KM_ARRAY_LEN(pg_migrations) == STORE_SCHEMA_VERSION + 1,

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/secure.h"
 #include "common/xmalloc.h"
 #include "store/internal.h"
 #include "common/banned.h"
@@ -25,6 +26,10 @@ struct store {
     pthread_cond_t freed;
     pthread_mutex_t write_lock;
     enum db_kind kind;
+    /* To open connections beside the pool (the change listener). */
+    char *target;
+    struct db_open_options dbo;
+    struct store_listener *listener; /* notify.c; NULL when not listening */
 };
 
 void store_options_default(struct store_options *o, const char *url)
@@ -42,18 +47,26 @@ int64_t store_now(void)
     return (int64_t)time(NULL);
 }
 
-static int conn_open(struct store_conn *c, enum db_kind kind, const char *target,
-                     const struct store_options *o, pthread_mutex_t *write_lock,
-                     struct km_error *err)
+static int conn_open(struct store *s, struct store_conn *c, struct km_error *err)
 {
     memset(c, 0, sizeof(*c));
-    c->write_lock = write_lock;
-    struct db_open_options dbo = {
-        .busy_timeout_ms = o->busy_timeout_ms,
-        .wal = o->wal,
-        .fsync_each_commit = o->fsync_each_commit,
-    };
-    return db_open(&c->db, kind, target, &dbo, err);
+    c->write_lock = &s->write_lock;
+    return db_open(&c->db, s->kind, s->target, &s->dbo, err);
+}
+
+int store_open_conn(struct store *s, struct db_conn **out, struct km_error *err)
+{
+    return db_open(out, s->kind, s->target, &s->dbo, err);
+}
+
+bool store_shared(const struct store *s)
+{
+    return s->kind == DB_POSTGRES;
+}
+
+struct store_listener **store_listener_slot(struct store *s)
+{
+    return &s->listener;
 }
 
 static void conn_close(struct store_conn *c, bool checkpoint)
@@ -118,17 +131,23 @@ int store_open(struct store **out, const struct store_options *opts, struct km_e
     s->conns = XALLOC_ARRAY(struct store_conn, o.connections);
     s->busy = XALLOC_ARRAY(bool, o.connections);
     s->kind = kind;
+    s->target = xstrdup(target);
+    s->dbo = (struct db_open_options){
+        .busy_timeout_ms = o.busy_timeout_ms,
+        .wal = o.wal,
+        .fsync_each_commit = o.fsync_each_commit,
+    };
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->write_lock, NULL);
     /* The first connection migrates before the others exist. */
-    r = conn_open(&s->conns[0], kind, target, &o, &s->write_lock, err);
+    r = conn_open(s, &s->conns[0], err);
     if (r == KM_OK) {
         s->nconns = 1;
         r = store_migrate(s->conns[0].db, err);
     }
     for (unsigned i = 1; r == KM_OK && i < o.connections; i++) {
-        r = conn_open(&s->conns[i], kind, target, &o, &s->write_lock, err);
+        r = conn_open(s, &s->conns[i], err);
         if (r == KM_OK)
             s->nconns++;
     }
@@ -145,6 +164,7 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
+    store_listen_stop(s);
     /* The first connection checkpoints (SQLite truncates its WAL) while
      * the others are still open, as a checkpoint at any time may. */
     for (unsigned i = 0; i < s->nconns; i++)
@@ -154,6 +174,7 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->write_lock);
     free(s->conns);
     free(s->busy);
+    secure_free(s->target, strlen(s->target) + 1); /* may hold a password */
     free(s);
 }
 
@@ -537,6 +558,30 @@ int store_auth_nonces_add(struct store *s, const struct store_auth_nonce *v, siz
         db_reset(st);
     }
     return store_end(s, c, r);
+}
+
+int store_auth_nonce_claim(struct store *s, const struct store_auth_nonce *v)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    struct db_stmt *st = store_stmt(c, SQL_NONCE_ADD);
+    int r = st == NULL ? KM_ERR_INTERNAL : store_bind_text(st, 1, v->key);
+    if (r == KM_OK)
+        r = store_bind_text(st, 2, v->nonce);
+    if (r == KM_OK)
+        r = db_bind_int64(st, 3, v->expires_at);
+    if (r == KM_OK) {
+        /* One statement, atomic on its own: of two gateways inserting the
+         * same pair, exactly one changes a row. */
+        int rc = store_step(c, st);
+        if (rc != DB_DONE)
+            r = store_db_err(c, rc, "claim an auth nonce");
+        else if (db_changes(st) != 1)
+            r = KM_ERR_EXISTS;
+    }
+    if (st != NULL)
+        db_reset(st);
+    store_conn_release(s, c);
+    return r;
 }
 
 int store_auth_nonce_prune(struct store *s, int64_t now)

@@ -44,7 +44,7 @@
 
 #include "common/err.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -413,6 +413,71 @@ int store_auth_nonce_seen(struct store *s, const char *key_hex, const char *nonc
  * they are. */
 int store_auth_nonces_add(struct store *s, const struct store_auth_nonce *v, size_t n) KM_WUR;
 
+/* Records one pair now and says whether it is new: KM_OK the first time,
+ * KM_ERR_EXISTS if any gateway recorded it before (a database
+ * constraint decides, so it holds across gateways). */
+int store_auth_nonce_claim(struct store *s, const struct store_auth_nonce *v) KM_WUR;
+
 int store_auth_nonce_prune(struct store *s, int64_t now) KM_WUR;
+
+/* ---- several gateways on one database (PostgreSQL) ---------------------
+ *
+ * With SQLite one gateway owns the database. With PostgreSQL any number
+ * of gateways may share it, active-active:
+ *
+ * Leases. A gateway (named host:port, the same after a restart, so it
+ * takes its own sessions back at once) claims a running session's lease
+ * (owner, expiry)
+ * before it runs the session's steps and gives it back when the session
+ * waits for clients or ends. A claim succeeds when the lease is free,
+ * already ours, or expired: a gateway that dies loses its leases when they
+ * expire, and the others' sweepers find those sessions
+ * (store_lease_list_orphans) and resume each from its last committed step;
+ * the enclaves' command-id idempotency makes a re-sent step safe, and the
+ * compare-and-set step commits make a step count once even if two
+ * gateways ran it.
+ *
+ * Change notices. Each committed change of a session is announced
+ * (store_notify_changed: PostgreSQL NOTIFY) and every gateway's listener
+ * thread wakes its long polls for it, so a client may wait on any
+ * gateway. With SQLite both are no-ops.
+ */
+
+#define STORE_OWNER_MAX 80 /* a gateway's name: host:port */
+
+enum store_session_kind {
+    STORE_KEYGEN,
+    STORE_SIGNING,
+};
+
+/* Whether other gateways may share the database (PostgreSQL). */
+bool store_shared(const struct store *s);
+
+/* Claims session id's lease for owner until now + lease_secs. KM_OK, or
+ * KM_ERR_STATE when another gateway holds a live lease or the session is
+ * not running. */
+int store_lease_claim(struct store *s, enum store_session_kind kind, const char *id,
+                      const char *owner, int64_t now, uint32_t lease_secs) KM_WUR;
+
+/* Gives back owner's lease (no-op when owner does not hold it). */
+int store_lease_release(struct store *s, enum store_session_kind kind, const char *id,
+                        const char *owner) KM_WUR;
+
+/* Running sessions nobody drives: the lease expired (or was never taken),
+ * no retry is pending and the row did not change in the last 2 s. */
+int store_lease_list_orphans(struct store *s, enum store_session_kind kind, int64_t now,
+                             char (**ids)[37], size_t *n) KM_WUR;
+
+/* Announces that session id changed (owner: this gateway's instance id). */
+int store_notify_changed(struct store *s, const char *owner, const char *id) KM_WUR;
+
+/* Starts a thread that calls fn(ud, id) for every change another gateway
+ * announces, and fn(ud, "") after its connection was lost and restored
+ * (changes may have been missed: treat every session as changed). No-op
+ * with SQLite. Stopped by store_listen_stop or store_close. */
+typedef void (*store_change_fn)(void *ud, const char *id);
+int store_listen_start(struct store *s, const char *owner, store_change_fn fn, void *ud,
+                       struct km_error *err) KM_WUR;
+void store_listen_stop(struct store *s);
 
 #endif /* KM_STORE_STORE_H */

@@ -382,12 +382,16 @@ static void test_migration_1_to_2_keeps_quota(void **state)
     store_close(s);
 
     /* Back to what version 1 looked like. */
-    char cmd[512];
+    char cmd[1024];
     snprintf(
         cmd, sizeof(cmd),
         "sqlite3 %s 'DROP TABLE enclave_sealed_keys; DROP TABLE api_keys; DROP TABLE api_key_reserves; "
         "DROP INDEX keygen_by_api_key; ALTER TABLE keygen_sessions DROP COLUMN api_key_id; "
         "ALTER TABLE keygen_sessions DROP COLUMN signing_sessions_created; "
+        "ALTER TABLE keygen_sessions DROP COLUMN lease_owner; "
+        "ALTER TABLE keygen_sessions DROP COLUMN lease_expires_at; "
+        "ALTER TABLE signing_sessions DROP COLUMN lease_owner; "
+        "ALTER TABLE signing_sessions DROP COLUMN lease_expires_at; "
         "PRAGMA user_version=1' 2>/dev/null",
         db_path);
     if (system(cmd) != 0) {
@@ -456,6 +460,55 @@ static void test_auth_nonces(void **state)
     CHECK(!nonce_seen(s, "k", "n1"));
     CHECK_OK(add_nonce(s, "k", "n1", 200));
     CHECK(nonce_seen(s, "k", "n1"));
+    store_close(s);
+}
+
+/* Leases (several gateways): free, ours or expired can be claimed; a live
+ * one of another gateway cannot; only running sessions have one; a
+ * running session whose lease lapsed is an orphan to take over. */
+static void test_leases(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    reserve_three(s);
+    complete_keygen(s);
+    struct store_signing sg;
+    signing_of_k1(&sg, STORE_SIGNING_RUNNING);
+    CHECK_OK(store_signing_create(s, &sg));
+    json_decref(sg.items);
+    int64_t t = store_now();
+
+    CHECK_OK(store_lease_claim(s, STORE_SIGNING, S1, "gw-a:8080", t, 30));
+    CHECK_ERR(store_lease_claim(s, STORE_SIGNING, S1, "gw-b:8080", t + 10, 30), KM_ERR_STATE);
+    CHECK_OK(store_lease_claim(s, STORE_SIGNING, S1, "gw-a:8080", t + 10, 30)); /* renewed */
+    CHECK_ERR(store_lease_claim(s, STORE_SIGNING, S1, "gw-b:8080", t + 39, 30), KM_ERR_STATE);
+    CHECK_OK(store_lease_claim(s, STORE_SIGNING, S1, "gw-b:8080", t + 41, 30)); /* expired */
+    CHECK_OK(store_lease_release(s, STORE_SIGNING, S1, "gw-a:8080"));           /* not a's: no-op */
+    CHECK_ERR(store_lease_claim(s, STORE_SIGNING, S1, "gw-a:8080", t + 42, 30), KM_ERR_STATE);
+    CHECK_OK(store_lease_release(s, STORE_SIGNING, S1, "gw-b:8080"));
+    CHECK_OK(store_lease_claim(s, STORE_SIGNING, S1, "gw-a:8080", t + 42, 30));
+
+    /* Orphans: not while the lease lives, once it lapsed. */
+    char(*ids)[37] = NULL;
+    size_t n = 99;
+    CHECK_OK(store_lease_list_orphans(s, STORE_SIGNING, t + 50, &ids, &n));
+    CHECK_EQ(n, 0);
+    free(ids);
+    CHECK_OK(store_lease_list_orphans(s, STORE_SIGNING, t + 80, &ids, &n));
+    CHECK_EQ(n, 1);
+    CHECK_STR_EQ(ids[0], S1);
+    free(ids);
+
+    /* A completed keygen is not driven by anyone: no lease. */
+    CHECK_ERR(store_lease_claim(s, STORE_KEYGEN, K1, "gw-a:8080", t, 30), KM_ERR_STATE);
+    CHECK_OK(store_lease_list_orphans(s, STORE_KEYGEN, t + 80, &ids, &n));
+    CHECK_EQ(n, 0);
+    free(ids);
+
+    /* The replay claim: the first insert wins, on any gateway. */
+    struct store_auth_nonce pair = {"key", "nonce", t + 300};
+    CHECK_OK(store_auth_nonce_claim(s, &pair));
+    CHECK_ERR(store_auth_nonce_claim(s, &pair), KM_ERR_EXISTS);
     store_close(s);
 }
 
@@ -791,6 +844,7 @@ int main(void)
         TEST(test_migration_1_to_2_keeps_quota),
         TEST(test_enclave_restart_fails_dependent_sessions),
         TEST(test_auth_nonces),
+        TEST(test_leases),
         TEST(test_commits_survive_sigkill),
         TEST(test_sealed_keys_and_rotation),
         TEST(test_api_keys),
@@ -803,6 +857,7 @@ int main(void)
         TEST(test_signing_lifecycle),
         TEST(test_enclave_restart_fails_dependent_sessions),
         TEST(test_auth_nonces),
+        TEST(test_leases),
         TEST(test_sealed_keys_and_rotation),
         TEST(test_api_keys),
         TEST(test_pg_log_hides_password),
