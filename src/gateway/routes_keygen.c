@@ -534,23 +534,24 @@ static json_t *keygen_status_json(const struct store_keygen *k)
 
 /* Long poll: re-reads *k until it is completed or failed, or wait_ms
  * passes. The change generation is read before each reload, so a change
- * between the reload and the wait is never missed. */
+ * between the reload and the wait is never missed; the last reload comes
+ * after the wait, so a change made by another gateway whose notice was
+ * lost still shows. */
 static int wait_final(struct gateway *gw, struct store_keygen *k, uint32_t wait_ms)
 {
     uint64_t until = clock_now_ms() + wait_ms;
     char id[37];
     memcpy(id, k->id, sizeof(id));
     while (!keygen_final(k)) {
-        uint64_t now = clock_now_ms();
-        if (now >= until)
-            break;
         uint64_t gen = coord_generation(gw->coord, id);
         store_keygen_clear(k);
         int r = store_keygen_get(gw->store, id, k);
         if (r != KM_OK)
             return r;
-        if (keygen_final(k) || !coord_wait(gw->coord, id, gen, (uint32_t)(until - now)))
+        uint64_t now = clock_now_ms();
+        if (keygen_final(k) || now >= until)
             break;
+        coord_wait(gw->coord, id, gen, (uint32_t)(until - now));
     }
     return KM_OK;
 }

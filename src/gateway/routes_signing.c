@@ -103,9 +103,8 @@ static int wait_until_final(struct gateway *gw, const char *id, enum store_signi
     *woken = false;
     uint64_t until = clock_now_ms() + wait_ms;
     for (;;) {
-        uint64_t now = clock_now_ms();
-        if (now >= until)
-            return KM_OK;
+        /* The status is read once more when the wait ends: a change made
+         * by another gateway whose notice was lost still shows. */
         uint64_t gen = coord_generation(gw->coord, id);
         enum store_signing_status now_status;
         int r = store_signing_status_get(gw->store, id, &now_status);
@@ -115,8 +114,10 @@ static int wait_until_final(struct gateway *gw, const char *id, enum store_signi
             *woken = true;
         if (now_status == STORE_SIGNING_COMPLETED || now_status == STORE_SIGNING_FAILED)
             return KM_OK;
-        if (coord_wait(gw->coord, id, gen, (uint32_t)(until - now)))
-            *woken = true;
+        uint64_t now = clock_now_ms();
+        if (now >= until)
+            return KM_OK;
+        coord_wait(gw->coord, id, gen, (uint32_t)(until - now));
     }
 }
 

@@ -69,10 +69,11 @@ static bool listen_again(struct store_listener *l)
     return true;
 }
 
-/* Payload "<owner>:<id>": another gateway's changes only. */
+/* Payload "<owner>:<id>" (the owner is host:port, the id has no colon):
+ * another gateway's changes only. */
 static void deliver(struct store_listener *l, const char *payload)
 {
-    const char *colon = strchr(payload, ':');
+    const char *colon = strrchr(payload, ':');
     if (colon == NULL)
         return;
     size_t n = (size_t)(colon - payload);

@@ -284,7 +284,7 @@ static int launch(struct pg_cluster *pc, const struct run_as *ra)
                                 "-c",
                                 "shared_buffers=16MB",
                                 "-c",
-                                "max_connections=50",
+                                "max_connections=120",
                                 NULL};
     pc->pid = spawn(pc, ra, "postgres", argv, log);
     if (pc->pid < 0) {

@@ -273,7 +273,10 @@ static void write_config(struct stack *s, const char *path, uint16_t port, const
         fail_msg_("cannot write %s", path);
     char database[320];
     if (s->db_url[0] != '\0')
-        snprintf(database, sizeof(database), "database:\n  url: '%s'\n", s->db_url);
+        /* A PostgreSQL connection is a server process: a small pool, so
+         * two gateways and the tests' own connections fit the cluster. */
+        snprintf(database, sizeof(database), "database:\n  url: '%s'\n  max_connections: 16\n",
+                 s->db_url);
     else
         snprintf(database, sizeof(database),
                  "database:\n  path: %s/data/keymeld.db\n  fsync_each_commit: %s\n", s->dir,
