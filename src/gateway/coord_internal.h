@@ -12,7 +12,10 @@
 #include "protocol/commands.h"
 
 #define COORD_GEN_BUCKETS 256
-#define COORD_ERR_MAX     1024
+/* Back-off step for a session that could not be read (the database is
+ * down): coord_backoff_at(c, 3) = 1.6 s. */
+#define COORD_DB_RETRY_ATTEMPTS 3
+#define COORD_ERR_MAX           1024
 
 struct coord_item {
     enum coord_kind kind;

@@ -483,10 +483,10 @@ static enum step_result finish(struct kg_ctx *x, enum calls_verdict v, json_t *s
         log_warn(LOG_COMP, "keygen %s: %s failed (attempt %d of %u), retrying: %s", x->k.id, step,
                  x->k.attempts + 1, c->max_attempts, x->err);
         coord_count_step(c, true);
-        if (store_keygen_retry_later(c->store, x->k.id, x->k.step, coord_wall_secs(*retry_at),
-                                     x->err) != KM_OK)
-            return STEP_IDLE;
-        return STEP_RETRY;
+        int r = store_keygen_retry_later(c->store, x->k.id, x->k.step, coord_wall_secs(*retry_at),
+                                         x->err);
+        /* As for signings: the database down keeps the retry in memory. */
+        return r == KM_ERR_STATE || r == KM_ERR_NOT_FOUND ? STEP_IDLE : STEP_RETRY;
     }
     char msg[COORD_ERR_MAX + 128];
     if (v == CALLS_RETRY)
@@ -505,8 +505,12 @@ enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *re
     struct kg_ctx *x = xcalloc(1, sizeof(*x));
     x->c = c;
     enum step_result result = STEP_IDLE;
-    if (store_keygen_get(c->store, id, &x->k) != KM_OK || x->k.status != STORE_KEYGEN_RUNNING ||
-        x->k.step >= KG_DONE)
+    int lr = store_keygen_get(c->store, id, &x->k);
+    if (lr != KM_OK && lr != KM_ERR_NOT_FOUND) { /* the database: look again later */
+        *retry_at_ms = coord_backoff_at(c, COORD_DB_RETRY_ATTEMPTS);
+        result = STEP_RETRY;
+    }
+    if (lr != KM_OK || x->k.status != STORE_KEYGEN_RUNNING || x->k.step >= KG_DONE)
         goto out;
     if (uuid_parse(&x->session_uuid, x->k.id, 36) != KM_OK || collect_enclaves(x) != KM_OK)
         KM_BUG("stored keygen session %s is malformed", x->k.id);

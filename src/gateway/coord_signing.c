@@ -271,10 +271,11 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
         log_warn(LOG_COMP, "signing %s: %s failed (attempt %d of %u), retrying: %s", x->sg.id, step,
                  x->sg.attempts + 1, c->max_attempts, x->err);
         coord_count_step(c, true);
-        if (store_signing_retry_later(c->store, x->sg.id, x->sg.step, coord_wall_secs(*retry_at),
-                                      x->err) != KM_OK)
-            return STEP_IDLE;
-        return STEP_RETRY;
+        int r = store_signing_retry_later(c->store, x->sg.id, x->sg.step,
+                                          coord_wall_secs(*retry_at), x->err);
+        /* Moved on meanwhile: nothing to retry. The database down: retry
+         * from memory, so the session is not dropped until a restart. */
+        return r == KM_ERR_STATE || r == KM_ERR_NOT_FOUND ? STEP_IDLE : STEP_RETRY;
     }
     char msg[COORD_ERR_MAX + 128];
     if (v == CALLS_RETRY)
@@ -327,14 +328,23 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
     struct sg_ctx *x = xcalloc(1, sizeof(*x));
     x->c = c;
     enum step_result result = STEP_IDLE;
-    if (store_signing_get(c->store, id, &x->sg) != KM_OK || x->sg.status != STORE_SIGNING_RUNNING ||
-        x->sg.step >= SG_DONE)
+    int lr = store_signing_get(c->store, id, &x->sg);
+    if (lr != KM_OK && lr != KM_ERR_NOT_FOUND) { /* the database: look again later */
+        *retry_at_ms = coord_backoff_at(c, COORD_DB_RETRY_ATTEMPTS);
+        result = STEP_RETRY;
+    }
+    if (lr != KM_OK || x->sg.status != STORE_SIGNING_RUNNING || x->sg.step >= SG_DONE)
         goto out;
+    int kr = store_keygen_get(c->store, x->sg.keygen_session_id, &x->k);
+    if (kr != KM_OK && kr != KM_ERR_NOT_FOUND) { /* the database, not the keygen */
+        *retry_at_ms = coord_backoff_at(c, COORD_DB_RETRY_ATTEMPTS);
+        result = STEP_RETRY;
+        goto out;
+    }
     json_t *state = x->sg.state ? json_deep_copy(x->sg.state) : json_object();
     json_t *results = NULL;
     enum calls_verdict v = CALLS_OK;
-    if (store_keygen_get(c->store, x->sg.keygen_session_id, &x->k) != KM_OK ||
-        x->k.status != STORE_KEYGEN_COMPLETED) {
+    if (kr != KM_OK || x->k.status != STORE_KEYGEN_COMPLETED) {
         snprintf(x->err, sizeof(x->err), "its keygen session %s is no longer usable%s%s",
                  x->sg.keygen_session_id, x->k.error ? ": " : "", x->k.error ? x->k.error : "");
         v = CALLS_FAIL;

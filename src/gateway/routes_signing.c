@@ -424,9 +424,11 @@ void api_signing_status(void *ud, const struct http_request *req, struct http_re
         goto out;
     if (!signing_final(&sg) && wait_ms > 0) {
         bool woken;
-        if (wait_until_final(gw, sg.id, sg.status, wait_ms, &woken) != KM_OK ||
-            (woken && reload_signing(gw, &sg) != KM_OK)) {
-            api_store_error(resp, KM_ERR_NOT_FOUND, "signing session");
+        int r = wait_until_final(gw, sg.id, sg.status, wait_ms, &woken);
+        if (r == KM_OK && woken)
+            r = reload_signing(gw, &sg);
+        if (r != KM_OK) {
+            api_store_error(resp, r, "signing session");
             goto out;
         }
     }

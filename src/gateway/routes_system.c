@@ -270,6 +270,14 @@ void api_health_ready(void *ud, const struct http_request *req, struct http_resp
 {
     (void)req;
     struct gateway *gw = ud;
+    struct km_error err;
+    /* Without its database a gateway can only answer 503: not ready, so a
+     * load balancer sends clients to another gateway meanwhile. */
+    if (store_ping(gw->store, &err) != KM_OK) {
+        http_reply_json(resp, 503,
+                        json_pack("{s:s, s:s}", "status", "not_ready", "database", err.msg));
+        return;
+    }
     size_t n = enclave_mgr_count(gw->enclaves), healthy = 0;
     json_t *down = json_array();
     for (size_t i = 0; i < n; i++) {

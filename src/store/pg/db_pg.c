@@ -565,8 +565,16 @@ static struct db_stmt *pg_prepare(struct db_conn *db, const char *sql)
      * parameters. */
     s->params = XALLOC_ARRAY(struct pg_param, (size_t)s->nparams + 1);
     s->values = XALLOC_ARRAY(const char *, (size_t)s->nparams + 1);
-    /* Prepared now, so a mistake in our SQL shows here, as with SQLite. */
-    if (ensure_connected(c) != KM_OK || ensure_prepared(c, s) != KM_OK) {
+    /* Prepared now, so a mistake in our SQL shows here, as with SQLite.
+     * With the server unreachable it is prepared at its first execution
+     * instead, which then reports the lost connection (KM_ERR_CONNECT)
+     * rather than a statement that does not exist. */
+    int r = ensure_connected(c);
+    if (r == KM_ERR_CONNECT)
+        return &s->base;
+    if (r != KM_OK || ensure_prepared(c, s) != KM_OK) {
+        if (PQstatus(c->pg) != CONNECTION_OK)
+            return &s->base;
         free_stmt_memory(s);
         return NULL;
     }

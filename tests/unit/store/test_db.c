@@ -431,11 +431,19 @@ static void test_pg_reconnect(void **state)
     db_reset(sel);
     CHECK_ERR(db_step(sel), KM_ERR_CONNECT);
     CHECK_ERR(db_begin(c), KM_ERR_CONNECT);
-    CHECK_NULL(db_prepare(c, "SELECT 1"));
+    /* A statement prepared while the server is away is prepared at its
+     * first execution: the lost connection, not "no such statement". */
+    struct db_stmt *late = db_prepare(c, "SELECT 1");
+    CHECK_NOT_NULL(late);
+    CHECK_ERR(db_step(late), KM_ERR_CONNECT);
     CHECK_EQ(pg_cluster_start_server(&cluster), 0);
     db_reset(sel);
     CHECK_EQ(db_step(sel), DB_ROW);
     CHECK_EQ(db_col_int64(sel, 0), 3);
+    db_reset(late);
+    CHECK_EQ(db_step(late), DB_ROW);
+    CHECK_EQ(db_col_int64(late, 0), 1);
+    db_stmt_free(late);
 
     db_stmt_free(sel);
     db_stmt_free(ins);
