@@ -9,6 +9,7 @@
  *   keymeld config check [--config FILE]
  *   keymeld audit verify FILE          the audit log's chain (cmd_audit.c)
  *   keymeld apikey create|list|revoke  operator API keys (cmd_apikey.c)
+ *   keymeld db migrate --from URL --to URL   copy the database (cmd_db.c)
  *
  * Exit codes: 0 success, 1 the operation failed, 2 usage error. Each
  * subcommand is a row in the table below; see cmd.h.
@@ -34,6 +35,8 @@ static const struct cmd_entry commands[] = {
     {"audit", "verify FILE [--json]", "check the audit log's hash chain", cmd_audit},
     {"apikey", "create|list|revoke", "operator API keys for reserve (gateway host only)",
      cmd_apikey},
+    {"db", "migrate --from URL --to URL", "copy the database into a new one (SQLite to PostgreSQL)",
+     cmd_db},
 };
 
 int main(int argc, char **argv)

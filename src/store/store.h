@@ -480,4 +480,57 @@ int store_listen_start(struct store *s, const char *owner, store_change_fn fn, v
                        struct km_error *err) KM_WUR;
 void store_listen_stop(struct store *s);
 
+/* ==== Copying a database (store/copy.c) ================================
+ *
+ * `keymeld db migrate`: a deployment's data copied into a new database,
+ * typically from SQLite to PostgreSQL (docs/OPERATIONS.md "Moving from
+ * SQLite to PostgreSQL"). Run it with every gateway of both databases
+ * stopped.
+ */
+
+#define STORE_COPY_MAX_TABLES 16
+
+/* One table of the copy. */
+struct store_copy_table {
+    const char *name;    /* static */
+    int64_t rows;        /* rows read from the source and written to the target */
+    int64_t target_rows; /* rows the target held when checked */
+    bool checked;        /* counts and content digests of source and target matched */
+};
+
+struct store_copy_report {
+    size_t ntables; /* every table, in the order copied */
+    struct store_copy_table tables[STORE_COPY_MAX_TABLES];
+    bool committed;   /* the target holds the copy, checked */
+    bool rolled_back; /* failed once copying had begun: undone, no row left */
+};
+
+/*
+ * Copies every table of the database at from_url into the one at to_url
+ * (URLs as store_options.url) and checks the copy.
+ *
+ * The source must exist (a missing SQLite file is KM_ERR_NOT_FOUND, never
+ * created) and be at STORE_SCHEMA_VERSION (older: start the current
+ * gateway on it once; KM_ERR_STATE). Nothing is written to it: a write
+ * transaction is held on it, and rolled back, only so that no writer
+ * changes it meanwhile. The target is created or migrated to
+ * STORE_SCHEMA_VERSION and must hold no row in any table (KM_ERR_EXISTS,
+ * naming the table). Both schemas must be exactly the tables and columns
+ * the copy knows (KM_ERR_STATE otherwise: nothing is left out quietly).
+ *
+ * Every row is copied in one transaction of the target, in dependency
+ * order, each value as int64, text or NULL. Before the commit every table
+ * is read back from the target: its row count and a SHA-256 digest of its
+ * contents must equal the source's (KM_ERR_STATE otherwise). Any error
+ * rolls the transaction back: the target then holds no copied row (the
+ * schema a migration created stays). rep (always filled with the table
+ * names) says how many rows each table had and whether it checked out;
+ * rep->committed is true exactly when KM_OK is returned.
+ *
+ * Errors in *err name the side ("source database", "target database") and
+ * the table; never a URL's password.
+ */
+int store_copy(const char *from_url, const char *to_url, struct store_copy_report *rep,
+               struct km_error *err) KM_WUR;
+
 #endif /* KM_STORE_STORE_H */
