@@ -71,14 +71,19 @@ bench:
 
 # The seed's `just` recipes: the dev stack (3 enclaves, socat debug proxies,
 # gateway) run by scripts/keymeld-dev, which picks VSock or TCP by itself.
+# `make start DB=postgres` (or KEYMELD_DEV_DB=postgres): a local PostgreSQL
+# cluster and two gateways on it; status shows the database and both
+# gateways, stop stops the cluster too (docs/SCALING.md).
+DEV_ENV = $(if $(DB),KEYMELD_DEV_DB=$(DB) )
+
 start: build
-	@scripts/keymeld-dev start
+	@$(DEV_ENV)scripts/keymeld-dev start
 
 stop:
 	@scripts/keymeld-dev stop
 
 restart: build
-	@scripts/keymeld-dev restart
+	@$(DEV_ENV)scripts/keymeld-dev restart
 
 status:
 	@scripts/keymeld-dev status

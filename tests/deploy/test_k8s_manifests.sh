@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deploy.k8s_manifests: tests/deploy/check_k8s.py passes on deploy/k8s (both
-# variants; also as `kubectl kustomize` renders them when kubectl is
+# deploy.k8s_manifests: tests/deploy/check_k8s.py passes on deploy/k8s (the
+# vsock and simulation variants on SQLite, postgres and postgres-external on
+# PostgreSQL; also as `kubectl kustomize` renders them when kubectl is
 # installed, and with `keymeld config check` on the gateway's env), and
 # fails, naming the problem, on copies with one deliberate mistake each.
 # shellcheck source=lib.sh
@@ -80,5 +81,39 @@ mutant wrong_type deploy/k8s/base/gateway.yaml \
     's#periodSeconds: 2#periodSeconds: "2"#' "expected int"
 mutant missing_required deploy/k8s/base/gateway.yaml \
     '/^  selector:$/,+2d' "Invalid value for \`selector\`, must not be \`None\`"
+
+# Several gateways on PostgreSQL (deploy/k8s/postgres, postgres-external and
+# the component they share).
+PGC=deploy/k8s/components/gateway-postgres
+mutant pg_one_gateway $PGC/gateway-patch.yaml \
+    '0,/value: 2$/ s//value: 1/' "Deployment keymeld-gateway: replicas must be 2"
+mutant pg_rollout_drops $PGC/gateway-patch.yaml \
+    's#maxUnavailable: 0#maxUnavailable: 1#' "strategy must be RollingUpdate with maxUnavailable 0"
+mutant pg_url_inline $PGC/gateway-patch.yaml \
+    '/name: KEYMELD_DATABASE_URL/,/key: url/ { s#valueFrom:#value: "postgresql://keymeld@db:5432/keymeld"#; /secretKeyRef:\|name: keymeld-database\|key: url/d }' \
+    "KEYMELD_DATABASE_URL must come from a Secret"
+mutant pg_no_pdb $PGC/kustomization.yaml \
+    '/- pdb.yaml/d' "one PodDisruptionBudget must select the gateway pods, found 0"
+mutant pg_pdb_all $PGC/pdb.yaml \
+    's#minAvailable: 1#minAvailable: 2#' "must say minAvailable 1"
+mutant pg_sqlite_mount $PGC/gateway-patch.yaml \
+    '/^- op: remove$/,+1d' "no SQLite volume on PostgreSQL: the gateway pod mounts"
+mutant pg_sqlite_pvc $PGC/kustomization.yaml \
+    '/delete-sqlite-volume.yaml/d' "PersistentVolumeClaim(s) ['keymeld-gateway-data'] are still defined"
+mutant pg_base_env_order deploy/k8s/base/gateway.yaml \
+    's#name: KEYMELD_DATABASE_PATH#name: KEYMELD_DATABASE_FILE#' \
+    "test /spec/template/spec/containers/0/env/1/name: want 'KEYMELD_DATABASE_PATH'"
+mutant pg_connections deploy/k8s/postgres/postgres.yaml \
+    's#max_connections=200#max_connections=100#' "max_connections 100 is below 156"
+mutant pg_password deploy/k8s/postgres/postgres.yaml \
+    '0,/password: "keymeld-dev-password-change-me"/ s//password: "another"/' \
+    "the password in the gateway's URL differs from POSTGRES_PASSWORD"
+mutant pg_url_host deploy/k8s/postgres/postgres.yaml \
+    's#@keymeld-postgres:5432#@postgres:5432#' "must name keymeld-postgres:5432"
+mutant pg_image deploy/k8s/postgres/postgres.yaml \
+    's#image: postgres:15$#image: postgres:16#' "image must be postgres:15"
+mutant pg_external_no_secret deploy/k8s/postgres-external/kustomization.yaml \
+    's#  - ../vsock#  - ../vsock\n  - ../postgres/postgres.yaml#' \
+    "an external database's Secret keymeld-database must not be in the repository"
 
 finish
