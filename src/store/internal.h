@@ -17,7 +17,7 @@
 
 /* Every distinct SQL text a connection prepares stays cached (a statement
  * may be in use while another is prepared, so none can be evicted): this
- * must exceed the number of SQL_* statements in src/store (68 today,
+ * must exceed the number of SQL_* statements in src/store (74 today,
  * counting both texts of a query that differs per engine);
  * tests/unit/store checks it. */
 #define STORE_STMT_CACHE 160
@@ -102,6 +102,57 @@ int64_t store_now(void);
  * int64 parameter (or none when param < 0). */
 int store_list_ids(struct store *s, const char *sql, int64_t param, char (**ids)[37],
                    size_t *n) KM_WUR;
+
+/* ---- session lifecycle (lifecycle.c): what keygen.c and signing.c share */
+
+enum lifecycle_kind {
+    LIFECYCLE_KEYGEN,
+    LIFECYCLE_SIGNING,
+};
+
+/* A kind's statuses in which a session can still expire or fail (SQL). */
+#define LIFECYCLE_KEYGEN_UNFINISHED  "('reserved','collecting','running')"
+#define LIFECYCLE_SIGNING_UNFINISHED "('awaiting_approvals','running')"
+
+/* A kind's advance: compare-and-set from (id ?1, step ?2, running) to step
+ * ?3, status ?4, state ?5 at time ?6 (lifecycle_bind_advance binds them);
+ * outputs: the kind's own "col = ?7," assignments, each ending in a comma. */
+#define LIFECYCLE_ADVANCE_SQL(table, outputs)                                                      \
+    "UPDATE " table " SET step = ?3, status = ?4, state = ?5, attempts = 0,"                       \
+    " next_attempt_at = 0, error = NULL, updated_at = ?6, " outputs                                \
+    " completed_at = CASE WHEN ?4 = 'completed' THEN ?6 ELSE completed_at END"                     \
+    " WHERE id = ?1 AND step = ?2 AND status = 'running'"
+int lifecycle_bind_advance(struct db_stmt *st, const char *id, int from_step, int to_step,
+                           const char *status, const json_t *state) KM_WUR;
+
+/* Runs st (an UPDATE or DELETE of one session) if r, its binding, is
+ * KM_OK, and resets it: KM_ERR_STATE when no row changed (the session is
+ * not as the statement requires, or gone), KM_ERR_INTERNAL for a NULL st. */
+int lifecycle_exec(struct store_conn *c, struct db_stmt *st, int r, const char *what) KM_WUR;
+
+/* A session's status as text (KM_ERR_NOT_FOUND for an unknown id); the
+ * require_ form: KM_ERR_STATE unless it is want. */
+#define LIFECYCLE_STATUS_MAX 32
+int lifecycle_status(struct store_conn *c, enum lifecycle_kind kind, const char *id,
+                     char *status) KM_WUR;
+int lifecycle_require_status(struct store_conn *c, enum lifecycle_kind kind, const char *id,
+                             const char *want) KM_WUR;
+
+/* In the caller's transaction: a waiting session (collecting, awaiting
+ * approvals) starts running at step 0; *started: whether it was waiting. */
+int lifecycle_start(struct store_conn *c, enum lifecycle_kind kind, const char *id,
+                    bool *started) KM_WUR;
+
+/* The store_keygen_* / store_signing_* functions of these names (store.h);
+ * fail: KM_ERR_STATE unless the session is unfinished. */
+int lifecycle_retry_later(struct store *s, enum lifecycle_kind kind, const char *id, int step,
+                          int64_t next_attempt_at, const char *error) KM_WUR;
+int lifecycle_fail(struct store *s, enum lifecycle_kind kind, const char *id,
+                   const char *error) KM_WUR;
+int lifecycle_list_running(struct store *s, enum lifecycle_kind kind, char (**ids)[37],
+                           size_t *n) KM_WUR;
+int lifecycle_list_expired(struct store *s, enum lifecycle_kind kind, int64_t now, char (**ids)[37],
+                           size_t *n) KM_WUR;
 
 /* A connection beside the pool, to the same database (the change
  * listener's). */

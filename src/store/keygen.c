@@ -56,7 +56,7 @@ static const char SQL_RESERVE_LOG[] =
 static const char SQL_RESERVE_PRUNE[] =
     "DELETE FROM api_key_reserves WHERE api_key_id = ?1 AND reserved_at < ?2";
 static const char SQL_QUOTA_LIVE[] = "SELECT count(*) FROM keygen_sessions WHERE api_key_id = ?1"
-                                     " AND status IN ('reserved', 'collecting', 'running')";
+                                     " AND status IN " LIFECYCLE_KEYGEN_UNFINISHED;
 
 static int count_for_key(struct store_conn *c, const char *sql, const char *key, int64_t since,
                          int64_t *n)
@@ -343,12 +343,8 @@ static const char SQL_SLOT_REGISTER[] =
 static const char SQL_SLOT_GET[] =
     "SELECT registered, encrypted_private_key, auth_pubkey, require_signing_approval"
     " FROM keygen_participants WHERE keygen_session_id = ?1 AND user_id = ?2";
-static const char SQL_KEYGEN_STATUS[] = "SELECT status FROM keygen_sessions WHERE id = ?1";
 static const char SQL_KEYGEN_COUNTS[] =
     "SELECT count(*), sum(registered) FROM keygen_participants WHERE keygen_session_id = ?1";
-static const char SQL_KEYGEN_SET_RUNNING[] =
-    "UPDATE keygen_sessions SET status = 'running', step = 0, updated_at = ?2"
-    " WHERE id = ?1 AND status = 'collecting'";
 
 /* Compares a registered slot with p: KM_OK when identical, KM_ERR_EXISTS
  * when registered with other data, KM_ERR_STATE when not registered,
@@ -414,34 +410,22 @@ int store_keygen_initialize(struct store *s, const char *id, const char *session
                             const struct store_participant *coordinator)
 {
     struct store_conn *c = store_conn_acquire(s);
-    int r = store_begin(c), rc;
+    int r = store_begin(c);
     if (r != KM_OK)
         goto out;
     struct db_stmt *st = store_stmt(c, SQL_KEYGEN_INIT);
-    if (st == NULL) {
-        r = KM_ERR_INTERNAL;
-        goto out;
-    }
-    r = store_bind_text(st, 1, id);
+    r = st == NULL ? KM_ERR_INTERNAL : store_bind_text(st, 1, id);
     if (r == KM_OK)
         r = store_bind_text(st, 2, session_public_key);
     if (r == KM_OK)
         r = store_bind_text(st, 3, encrypted_session_secret);
     if (r == KM_OK)
         r = db_bind_int64(st, 4, store_now());
-    if (r == KM_OK && (rc = store_step(c, st)) != DB_DONE)
-        r = store_db_err(c, rc, "initialize keygen session");
-    int64_t changed = r == KM_OK ? db_changes(st) : 0;
-    db_reset(st);
-    if (r == KM_OK && changed != 1) {
-        st = store_stmt(c, SQL_KEYGEN_STATUS);
-        r = KM_ERR_INTERNAL;
-        if (st != NULL) {
-            r = store_bind_text(st, 1, id);
-            rc = store_step(c, st);
-            r = rc == DB_ROW ? KM_ERR_STATE : KM_ERR_NOT_FOUND;
-            db_reset(st);
-        }
+    r = lifecycle_exec(c, st, r, "initialize keygen session");
+    if (r == KM_ERR_STATE) { /* not reserved: KM_ERR_NOT_FOUND if unknown */
+        char status[LIFECYCLE_STATUS_MAX];
+        r = lifecycle_status(c, LIFECYCLE_KEYGEN, id, status);
+        r = r == KM_OK ? KM_ERR_STATE : r;
     }
     if (r == KM_OK)
         r = slot_register(c, id, coordinator);
@@ -465,20 +449,7 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
     if (r != KM_OK)
         goto out;
     /* Registration is open only while collecting. */
-    st = store_stmt(c, SQL_KEYGEN_STATUS);
-    if (st == NULL) {
-        r = KM_ERR_INTERNAL;
-        goto out;
-    }
-    r = store_bind_text(st, 1, id);
-    rc = store_step(c, st);
-    if (rc == DB_DONE)
-        r = KM_ERR_NOT_FOUND;
-    else if (rc != DB_ROW)
-        r = store_db_err(c, rc, "read keygen status");
-    else if (strcmp(db_col_text(st, 0), "collecting") != 0)
-        r = KM_ERR_STATE;
-    db_reset(st);
+    r = lifecycle_require_status(c, LIFECYCLE_KEYGEN, id, "collecting");
     if (r == KM_OK)
         r = slot_register(c, id, p);
     else if (r == KM_ERR_STATE && slot_matches(c, id, p) == KM_OK)
@@ -499,20 +470,8 @@ int store_keygen_register(struct store *s, const char *id, const struct store_pa
         r = store_db_err(c, rc, "count participants");
     }
     db_reset(st);
-    if (r == KM_OK && *registered == *expected) {
-        st = store_stmt(c, SQL_KEYGEN_SET_RUNNING);
-        if (st == NULL) {
-            r = KM_ERR_INTERNAL;
-            goto out;
-        }
-        r = store_bind_text(st, 1, id);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 2, store_now());
-        if ((rc = store_step(c, st)) != DB_DONE)
-            r = store_db_err(c, rc, "start keygen");
-        *now_running = db_changes(st) == 1;
-        db_reset(st);
-    }
+    if (r == KM_OK && *registered == *expected)
+        r = lifecycle_start(c, LIFECYCLE_KEYGEN, id, now_running);
     if (r == KM_OK)
         r = store_commit(c);
 out:
@@ -522,84 +481,25 @@ out:
     return r;
 }
 
-static const char SQL_KEYGEN_ADVANCE[] =
-    "UPDATE keygen_sessions SET step = ?3, status = ?4, state = ?5, attempts = 0,"
-    " next_attempt_at = 0, error = NULL, updated_at = ?6,"
-    " encrypted_aggregate_public_key = coalesce(?7, encrypted_aggregate_public_key),"
+static const char SQL_KEYGEN_ADVANCE[] = LIFECYCLE_ADVANCE_SQL(
+    "keygen_sessions",
+    "encrypted_aggregate_public_key = coalesce(?7, encrypted_aggregate_public_key),"
     " aggregate_check = coalesce(?8, aggregate_check),"
-    " subset_results = coalesce(?9, subset_results),"
-    " completed_at = CASE WHEN ?4 = 'completed' THEN ?6 ELSE completed_at END"
-    " WHERE id = ?1 AND step = ?2 AND status = 'running'";
+    " subset_results = coalesce(?9, subset_results),");
 
 int store_keygen_advance(struct store *s, const char *id, const struct store_keygen_progress *p)
 {
     struct store_conn *c = store_conn_acquire(s);
     struct db_stmt *st = store_stmt(c, SQL_KEYGEN_ADVANCE);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        r = store_bind_text(st, 1, id);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 2, p->from_step);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 3, p->to_step);
-        if (r == KM_OK)
-            r = store_bind_text(st, 4, store_keygen_status_name(p->status));
-        if (r == KM_OK)
-            r = store_bind_json(st, 5, p->state);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 6, store_now());
-        if (r == KM_OK)
-            r = store_bind_text(st, 7, p->encrypted_aggregate_public_key);
-        if (r == KM_OK)
-            r = store_bind_text(st, 8, p->aggregate_check);
-        if (r == KM_OK)
-            r = store_bind_json(st, 9, p->subset_results);
-        int rc = r == KM_OK ? store_step(c, st) : r;
-        if (r == KM_OK && rc != DB_DONE)
-            r = store_db_err(c, rc, "advance keygen session");
-        else if (r == KM_OK && db_changes(st) != 1)
-            r = KM_ERR_STATE;
-        db_reset(st);
-    }
-    store_conn_release(s, c);
-    return r;
-}
-
-static const char SQL_KEYGEN_RETRY[] =
-    "UPDATE keygen_sessions SET attempts = attempts + 1, next_attempt_at = ?3, error = ?4,"
-    " updated_at = ?5 WHERE id = ?1 AND step = ?2 AND status = 'running'";
-static const char SQL_KEYGEN_FAIL[] =
-    "UPDATE keygen_sessions SET status = 'failed', error = ?2, updated_at = ?3"
-    " WHERE id = ?1 AND status <> 'failed'";
-static const char SQL_KEYGEN_DELETE[] = "DELETE FROM keygen_sessions WHERE id = ?1";
-
-/* Runs an UPDATE/DELETE bound as (id text, then the given values). */
-static int exec_on_session(struct store *s, const char *sql, const char *id, int step, int64_t when,
-                           const char *text, bool with_step)
-{
-    struct store_conn *c = store_conn_acquire(s);
-    struct db_stmt *st = store_stmt(c, sql);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        int i = 1;
-        r = store_bind_text(st, i++, id);
-        if (with_step) {
-            if (r == KM_OK)
-                r = db_bind_int64(st, i++, step);
-            if (r == KM_OK)
-                r = db_bind_int64(st, i++, when);
-        }
-        if (r == KM_OK && text != NULL)
-            r = store_bind_text(st, i++, text);
-        if (r == KM_OK && db_param_count(st) >= i)
-            r = db_bind_int64(st, i, store_now());
-        int rc = r == KM_OK ? store_step(c, st) : r;
-        if (r == KM_OK && rc != DB_DONE)
-            r = store_db_err(c, rc, "update session");
-        else if (r == KM_OK && db_changes(st) == 0)
-            r = KM_ERR_STATE;
-        db_reset(st);
-    }
+    int r = lifecycle_bind_advance(st, id, p->from_step, p->to_step,
+                                   store_keygen_status_name(p->status), p->state);
+    if (r == KM_OK)
+        r = store_bind_text(st, 7, p->encrypted_aggregate_public_key);
+    if (r == KM_OK)
+        r = store_bind_text(st, 8, p->aggregate_check);
+    if (r == KM_OK)
+        r = store_bind_json(st, 9, p->subset_results);
+    r = lifecycle_exec(c, st, r, "advance keygen session");
     store_conn_release(s, c);
     return r;
 }
@@ -607,32 +507,32 @@ static int exec_on_session(struct store *s, const char *sql, const char *id, int
 int store_keygen_retry_later(struct store *s, const char *id, int step, int64_t next_attempt_at,
                              const char *error)
 {
-    return exec_on_session(s, SQL_KEYGEN_RETRY, id, step, next_attempt_at, error, true);
+    return lifecycle_retry_later(s, LIFECYCLE_KEYGEN, id, step, next_attempt_at, error);
 }
 
 int store_keygen_fail(struct store *s, const char *id, const char *error)
 {
-    return exec_on_session(s, SQL_KEYGEN_FAIL, id, 0, 0, error, false);
+    return lifecycle_fail(s, LIFECYCLE_KEYGEN, id, error);
 }
+
+static const char SQL_KEYGEN_DELETE[] = "DELETE FROM keygen_sessions WHERE id = ?1";
 
 int store_keygen_delete(struct store *s, const char *id)
 {
-    int r = exec_on_session(s, SQL_KEYGEN_DELETE, id, 0, 0, NULL, false);
+    struct store_conn *c = store_conn_acquire(s);
+    struct db_stmt *st = store_stmt(c, SQL_KEYGEN_DELETE);
+    int r = st == NULL ? KM_ERR_INTERNAL : store_bind_text(st, 1, id);
+    r = lifecycle_exec(c, st, r, "delete keygen session");
+    store_conn_release(s, c);
     return r == KM_ERR_STATE ? KM_ERR_NOT_FOUND : r;
 }
 
-static const char SQL_KEYGEN_RUNNING[] =
-    "SELECT id FROM keygen_sessions WHERE status = 'running' ORDER BY created_at";
-static const char SQL_KEYGEN_EXPIRED[] =
-    "SELECT id FROM keygen_sessions WHERE status IN ('reserved','collecting','running')"
-    " AND expires_at <= ?1";
-
 int store_keygen_list_running(struct store *s, char (**ids)[37], size_t *n)
 {
-    return store_list_ids(s, SQL_KEYGEN_RUNNING, -1, ids, n);
+    return lifecycle_list_running(s, LIFECYCLE_KEYGEN, ids, n);
 }
 
 int store_keygen_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n)
 {
-    return store_list_ids(s, SQL_KEYGEN_EXPIRED, now, ids, n);
+    return lifecycle_list_expired(s, LIFECYCLE_KEYGEN, now, ids, n);
 }

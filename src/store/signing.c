@@ -191,25 +191,14 @@ int store_signing_get(struct store *s, const char *id, struct store_signing *out
     return r;
 }
 
-static const char SQL_SIGNING_STATUS[] = "SELECT status FROM signing_sessions WHERE id = ?1";
-
 int store_signing_status_get(struct store *s, const char *id, enum store_signing_status *out)
 {
+    char status[LIFECYCLE_STATUS_MAX];
     struct store_conn *c = store_conn_acquire(s);
-    struct db_stmt *st = store_stmt(c, SQL_SIGNING_STATUS);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        r = store_bind_text(st, 1, id);
-        int rc = r == KM_OK ? store_step(c, st) : r;
-        if (rc == DB_ROW)
-            *out = signing_status_parse(db_col_text(st, 0));
-        else if (rc == DB_DONE)
-            r = KM_ERR_NOT_FOUND;
-        else if (r == KM_OK)
-            r = store_db_err(c, rc, "read signing status");
-        db_reset(st);
-    }
+    int r = lifecycle_status(c, LIFECYCLE_SIGNING, id, status);
     store_conn_release(s, c);
+    if (r == KM_OK)
+        *out = signing_status_parse(status);
     return r;
 }
 
@@ -221,33 +210,16 @@ static const char SQL_APPROVAL_PUT[] =
     " approved_at = excluded.approved_at";
 static const char SQL_APPROVAL_HAS[] =
     "SELECT 1 FROM signing_approvals WHERE signing_session_id = ?1 AND user_id = ?2";
-static const char SQL_SIGNING_SET_RUNNING[] =
-    "UPDATE signing_sessions SET status = 'running', updated_at = ?2"
-    " WHERE id = ?1 AND status = 'awaiting_approvals'";
 
 int store_signing_approve(struct store *s, const char *id, const struct store_approval *a,
                           size_t required, const char *const *required_users, bool *now_running)
 {
     *now_running = false;
     struct store_conn *c = store_conn_acquire(s);
-    int r = store_begin(c), rc;
+    int r = store_begin(c);
     struct db_stmt *st;
-    if (r != KM_OK)
-        goto out;
-    st = store_stmt(c, SQL_SIGNING_STATUS);
-    if (st == NULL) {
-        r = KM_ERR_INTERNAL;
-        goto out;
-    }
-    r = store_bind_text(st, 1, id);
-    rc = store_step(c, st);
-    if (rc == DB_DONE)
-        r = KM_ERR_NOT_FOUND;
-    else if (rc != DB_ROW)
-        r = store_db_err(c, rc, "read signing status");
-    else if (strcmp(db_col_text(st, 0), "awaiting_approvals") != 0)
-        r = KM_ERR_STATE;
-    db_reset(st);
+    if (r == KM_OK)
+        r = lifecycle_require_status(c, LIFECYCLE_SIGNING, id, "awaiting_approvals");
     if (r != KM_OK)
         goto out;
 
@@ -283,20 +255,8 @@ int store_signing_approve(struct store *s, const char *id, const struct store_ap
             have++;
         db_reset(st);
     }
-    if (r == KM_OK && have == required) {
-        st = store_stmt(c, SQL_SIGNING_SET_RUNNING);
-        if (st == NULL) {
-            r = KM_ERR_INTERNAL;
-            goto out;
-        }
-        r = store_bind_text(st, 1, id);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 2, store_now());
-        if (r == KM_OK)
-            r = step_one(c, st, "start signing");
-        *now_running = r == KM_OK && db_changes(st) == 1;
-        db_reset(st);
-    }
+    if (r == KM_OK && have == required)
+        r = lifecycle_start(c, LIFECYCLE_SIGNING, id, now_running);
     if (r == KM_OK)
         r = store_commit(c);
 out:
@@ -307,109 +267,40 @@ out:
 }
 
 static const char SQL_SIGNING_ADVANCE[] =
-    "UPDATE signing_sessions SET step = ?3, status = ?4, state = ?5, attempts = 0,"
-    " next_attempt_at = 0, error = NULL, updated_at = ?6,"
-    " results = coalesce(?7, results),"
-    " completed_at = CASE WHEN ?4 = 'completed' THEN ?6 ELSE completed_at END"
-    " WHERE id = ?1 AND step = ?2 AND status = 'running'";
+    LIFECYCLE_ADVANCE_SQL("signing_sessions", "results = coalesce(?7, results),");
 
 int store_signing_advance(struct store *s, const char *id, const struct store_signing_progress *p)
 {
     struct store_conn *c = store_conn_acquire(s);
     struct db_stmt *st = store_stmt(c, SQL_SIGNING_ADVANCE);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        r = store_bind_text(st, 1, id);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 2, p->from_step);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 3, p->to_step);
-        if (r == KM_OK)
-            r = store_bind_text(st, 4, store_signing_status_name(p->status));
-        if (r == KM_OK)
-            r = store_bind_json(st, 5, p->state);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 6, store_now());
-        if (r == KM_OK)
-            r = store_bind_json(st, 7, p->results);
-        if (r == KM_OK)
-            r = step_one(c, st, "advance signing session");
-        if (r == KM_OK && db_changes(st) != 1)
-            r = KM_ERR_STATE;
-        db_reset(st);
-    }
+    int r = lifecycle_bind_advance(st, id, p->from_step, p->to_step,
+                                   store_signing_status_name(p->status), p->state);
+    if (r == KM_OK)
+        r = store_bind_json(st, 7, p->results);
+    r = lifecycle_exec(c, st, r, "advance signing session");
     store_conn_release(s, c);
     return r;
 }
-
-static const char SQL_SIGNING_RETRY[] =
-    "UPDATE signing_sessions SET attempts = attempts + 1, next_attempt_at = ?3, error = ?4,"
-    " updated_at = ?5 WHERE id = ?1 AND step = ?2 AND status = 'running'";
-static const char SQL_SIGNING_FAIL[] =
-    "UPDATE signing_sessions SET status = 'failed', error = ?2, updated_at = ?3"
-    " WHERE id = ?1 AND status NOT IN ('failed','completed')";
 
 int store_signing_retry_later(struct store *s, const char *id, int step, int64_t next_attempt_at,
                               const char *error)
 {
-    struct store_conn *c = store_conn_acquire(s);
-    struct db_stmt *st = store_stmt(c, SQL_SIGNING_RETRY);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        r = store_bind_text(st, 1, id);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 2, step);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 3, next_attempt_at);
-        if (r == KM_OK)
-            r = store_bind_text(st, 4, error);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 5, store_now());
-        if (r == KM_OK)
-            r = step_one(c, st, "record signing retry");
-        if (r == KM_OK && db_changes(st) != 1)
-            r = KM_ERR_STATE;
-        db_reset(st);
-    }
-    store_conn_release(s, c);
-    return r;
+    return lifecycle_retry_later(s, LIFECYCLE_SIGNING, id, step, next_attempt_at, error);
 }
 
 int store_signing_fail(struct store *s, const char *id, const char *error)
 {
-    struct store_conn *c = store_conn_acquire(s);
-    struct db_stmt *st = store_stmt(c, SQL_SIGNING_FAIL);
-    int r = KM_ERR_INTERNAL;
-    if (st != NULL) {
-        r = store_bind_text(st, 1, id);
-        if (r == KM_OK)
-            r = store_bind_text(st, 2, error);
-        if (r == KM_OK)
-            r = db_bind_int64(st, 3, store_now());
-        if (r == KM_OK)
-            r = step_one(c, st, "fail signing session");
-        if (r == KM_OK && db_changes(st) != 1)
-            r = KM_ERR_STATE;
-        db_reset(st);
-    }
-    store_conn_release(s, c);
-    return r;
+    return lifecycle_fail(s, LIFECYCLE_SIGNING, id, error);
 }
-
-static const char SQL_SIGNING_RUNNING[] =
-    "SELECT id FROM signing_sessions WHERE status = 'running' ORDER BY created_at";
-static const char SQL_SIGNING_EXPIRED[] =
-    "SELECT id FROM signing_sessions WHERE status IN ('awaiting_approvals','running')"
-    " AND expires_at <= ?1";
 
 int store_signing_list_running(struct store *s, char (**ids)[37], size_t *n)
 {
-    return store_list_ids(s, SQL_SIGNING_RUNNING, -1, ids, n);
+    return lifecycle_list_running(s, LIFECYCLE_SIGNING, ids, n);
 }
 
 int store_signing_list_expired(struct store *s, int64_t now, char (**ids)[37], size_t *n)
 {
-    return store_list_ids(s, SQL_SIGNING_EXPIRED, now, ids, n);
+    return lifecycle_list_expired(s, LIFECYCLE_SIGNING, now, ids, n);
 }
 
 /* A session relies on an enclave when the keys it recorded at

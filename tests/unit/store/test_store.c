@@ -368,6 +368,131 @@ static void test_signing_lifecycle(void **state)
     store_close(s);
 }
 
+/* Keygen id (coordinator U1, and U2) brought to status st through the
+ * store's own transitions. */
+static void keygen_in(struct store *s, const char *id, enum store_keygen_status st)
+{
+    struct store_participant slots[2] = {0};
+    snprintf(slots[0].user_id, 37, U1);
+    snprintf(slots[1].user_id, 37, U2);
+    slots[1].enclave_id = 1;
+    struct store_keygen k = {
+        .timeout_secs = 600, .max_signing_sessions = 8, .participants = slots, .nparticipants = 2};
+    snprintf(k.id, sizeof(k.id), "%s", id);
+    snprintf(k.coordinator_user_id, 37, U1);
+    CHECK_OK(store_keygen_reserve(s, &k, NULL, NULL));
+    struct store_participant p1 = reg(U1, "c1"), p2 = reg(U2, "c2");
+    if (st >= STORE_KEYGEN_COLLECTING)
+        CHECK_OK(store_keygen_initialize(s, id, "ab", "secret-ct", &p1));
+    size_t n, expected;
+    bool running = false;
+    if (st >= STORE_KEYGEN_RUNNING) {
+        CHECK_OK(store_keygen_register(s, id, &p2, &n, &expected, &running));
+        CHECK(running);
+    }
+    struct store_keygen_progress done = {.from_step = 0,
+                                         .to_step = 5,
+                                         .status = STORE_KEYGEN_COMPLETED,
+                                         .encrypted_aggregate_public_key = "aggct",
+                                         .aggregate_check = "chk"};
+    if (st == STORE_KEYGEN_COMPLETED)
+        CHECK_OK(store_keygen_advance(s, id, &done));
+    if (st == STORE_KEYGEN_FAILED)
+        CHECK_OK(store_keygen_fail(s, id, "first"));
+}
+
+/* Signing id of the completed keygen kid, brought to status st. */
+static void signing_in(struct store *s, const char *id, const char *kid,
+                       enum store_signing_status st)
+{
+    struct store_signing sg = {.timeout_secs = 60};
+    snprintf(sg.id, sizeof(sg.id), "%s", id);
+    snprintf(sg.keygen_session_id, sizeof(sg.keygen_session_id), "%s", kid);
+    sg.status = st == STORE_SIGNING_AWAITING_APPROVALS ? st : STORE_SIGNING_RUNNING;
+    sg.items = json_pack("[{s:s}]", "item_id", "x");
+    CHECK_OK(store_signing_create(s, &sg));
+    json_decref(sg.items);
+    struct store_signing_progress done = {
+        .from_step = 0, .to_step = 3, .status = STORE_SIGNING_COMPLETED};
+    if (st == STORE_SIGNING_COMPLETED)
+        CHECK_OK(store_signing_advance(s, id, &done));
+    if (st == STORE_SIGNING_FAILED)
+        CHECK_OK(store_signing_fail(s, id, "first"));
+}
+
+/* The ids the kind's list_expired returns at the end of time, as a bit
+ * per index in ids. */
+static unsigned expired_set(struct store *s, bool keygen, char (*ids)[37], size_t n)
+{
+    char(*got)[37];
+    size_t ngot;
+    CHECK_OK(keygen ? store_keygen_list_expired(s, INT64_MAX, &got, &ngot)
+                    : store_signing_list_expired(s, INT64_MAX, &got, &ngot));
+    unsigned set = 0;
+    for (size_t i = 0; i < ngot; i++) {
+        for (size_t j = 0; j < n; j++)
+            set |= strcmp(got[i], ids[j]) == 0 ? 1u << j : 0;
+    }
+    free(got);
+    return set;
+}
+
+/* The lifecycle shared by both kinds (lifecycle.c), from every status:
+ * only unfinished sessions expire and fail (a finished one keeps its
+ * status and error), only a running one at its step records a retry. */
+static void test_lifecycle_by_status(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    char kid[5][37], sid[4][37];
+    for (int i = 0; i < 5; i++) {
+        snprintf(kid[i], 37, "0190f4a2-0000-7000-8000-00000000010%d", i);
+        keygen_in(s, kid[i], (enum store_keygen_status)i);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(sid[i], 37, "0190f4a2-0000-7000-8000-00000000020%d", i);
+        signing_in(s, sid[i], kid[STORE_KEYGEN_COMPLETED], (enum store_signing_status)i);
+    }
+    CHECK_EQ(expired_set(s, true, kid, 5), 0x7u);  /* reserved, collecting, running */
+    CHECK_EQ(expired_set(s, false, sid, 4), 0x3u); /* awaiting_approvals, running */
+
+    for (int i = 0; i < 5; i++) {
+        bool running = i == STORE_KEYGEN_RUNNING;
+        CHECK_ERR(store_keygen_retry_later(s, kid[i], 1, 9, "e"), KM_ERR_STATE);
+        CHECK_ERR(store_keygen_retry_later(s, kid[i], 0, 9, "e"), running ? KM_OK : KM_ERR_STATE);
+        bool unfinished = i <= STORE_KEYGEN_RUNNING;
+        CHECK_ERR(store_keygen_fail(s, kid[i], "boom"), unfinished ? KM_OK : KM_ERR_STATE);
+        struct store_keygen k;
+        CHECK_OK(store_keygen_get(s, kid[i], &k));
+        CHECK_EQ(k.status, unfinished ? STORE_KEYGEN_FAILED : (enum store_keygen_status)i);
+        if (unfinished || i == STORE_KEYGEN_FAILED)
+            CHECK_STR_EQ(k.error, unfinished ? "boom" : "first");
+        else
+            CHECK_NULL(k.error);
+        store_keygen_clear(&k);
+    }
+    for (int i = 0; i < 4; i++) {
+        bool running = i == STORE_SIGNING_RUNNING;
+        CHECK_ERR(store_signing_retry_later(s, sid[i], 1, 9, "e"), KM_ERR_STATE);
+        CHECK_ERR(store_signing_retry_later(s, sid[i], 0, 9, "e"), running ? KM_OK : KM_ERR_STATE);
+        bool unfinished = i <= STORE_SIGNING_RUNNING;
+        CHECK_ERR(store_signing_fail(s, sid[i], "boom"), unfinished ? KM_OK : KM_ERR_STATE);
+        struct store_signing sg;
+        CHECK_OK(store_signing_get(s, sid[i], &sg));
+        CHECK_EQ(sg.status, unfinished ? STORE_SIGNING_FAILED : (enum store_signing_status)i);
+        if (unfinished || i == STORE_SIGNING_FAILED)
+            CHECK_STR_EQ(sg.error, unfinished ? "boom" : "first");
+        else
+            CHECK_NULL(sg.error);
+        store_signing_clear(&sg);
+    }
+    CHECK_ERR(store_keygen_fail(s, "0190f4a2-0000-7000-8000-0000000000ff", "x"), KM_ERR_STATE);
+    CHECK_ERR(store_signing_fail(s, "0190f4a2-0000-7000-8000-0000000000ff", "x"), KM_ERR_STATE);
+    CHECK_EQ(expired_set(s, true, kid, 5), 0u);
+    CHECK_EQ(expired_set(s, false, sid, 4), 0u);
+    store_close(s);
+}
+
 /* Version 1 counted a keygen's signing sessions by their rows; version 2
  * keeps a counter, started from the rows a version 1 database holds. */
 static void test_migration_1_to_2_keeps_quota(void **state)
@@ -841,6 +966,7 @@ int main(void)
         TEST(test_enclave_key_epochs),
         TEST(test_keygen_lifecycle),
         TEST(test_signing_lifecycle),
+        TEST(test_lifecycle_by_status),
         TEST(test_migration_1_to_2_keeps_quota),
         TEST(test_enclave_restart_fails_dependent_sessions),
         TEST(test_auth_nonces),
@@ -855,6 +981,7 @@ int main(void)
         TEST(test_enclave_key_epochs),
         TEST(test_keygen_lifecycle),
         TEST(test_signing_lifecycle),
+        TEST(test_lifecycle_by_status),
         TEST(test_enclave_restart_fails_dependent_sessions),
         TEST(test_auth_nonces),
         TEST(test_leases),
