@@ -55,6 +55,13 @@
 #define CFG_KEY_ID_MAX   2048
 #define CFG_VAR_NAME_MAX 63 /* environment variable names */
 
+/* server.cors_allowed_origins: origins in the list, bytes of one origin
+ * ("https://" + a 253-byte DNS name + ":65535" fits) and of the whole
+ * comma-separated list. */
+#define CFG_CORS_MAX_ORIGINS 32
+#define CFG_CORS_ORIGIN_MAX  300
+#define CFG_CORS_LIST_MAX    CFG_MAX_SCALAR
+
 enum cfg_environment {
     CFG_DEVELOPMENT = 0,
     CFG_PRODUCTION = 1,
@@ -85,6 +92,7 @@ enum cfg_field {
     CFG_F_SERVER_HOST,
     CFG_F_SERVER_PORT,
     CFG_F_SERVER_ENABLE_CORS,
+    CFG_F_SERVER_CORS_ALLOWED_ORIGINS,
     CFG_F_SERVER_ENABLE_COMPRESSION,
     CFG_F_SERVER_MAX_REQUEST_SIZE_BYTES,
     CFG_F_SERVER_MAX_CONNECTIONS,
@@ -198,7 +206,15 @@ struct cfg_enclave {
 struct cfg_server {
     char host[CFG_HOST_MAX + 1];
     uint32_t port;
+    /* CORS (docs/API.md "CORS"): the web origins whose pages may call the
+     * API from a browser, comma-separated exact origins
+     * ("https://wallet.example.com,http://localhost:5173", at most
+     * CFG_CORS_MAX_ORIGINS of at most CFG_CORS_ORIGIN_MAX bytes each), or
+     * "*" for every origin; "" = CORS off. enable_cors is the older switch,
+     * kept for existing files: true with an empty list means "*"; it is
+     * ignored when the list is set. */
     bool enable_cors;
+    char cors_allowed_origins[CFG_CORS_LIST_MAX + 1];
     bool enable_compression;
     uint32_t max_request_size_bytes;
     /* Connection limits (docs/CONFIGURATION.md "server"): all connections,

@@ -51,8 +51,9 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
 
     [CFG_F_SERVER_HOST] = F_STR("server", "host", server.host, "127.0.0.1", "0.0.0.0"),
     [CFG_F_SERVER_PORT] = F_U32("server", "port", server.port, 1, 65535, "8090", "443"),
-    [CFG_F_SERVER_ENABLE_CORS] =
-        F_BOOL("server", "enable_cors", server.enable_cors, "true", "false"),
+    [CFG_F_SERVER_ENABLE_CORS] = F_BOOL("server", "enable_cors", server.enable_cors, "false", NULL),
+    [CFG_F_SERVER_CORS_ALLOWED_ORIGINS] =
+        F_STR("server", "cors_allowed_origins", server.cors_allowed_origins, "", NULL),
     [CFG_F_SERVER_ENABLE_COMPRESSION] =
         F_BOOL("server", "enable_compression", server.enable_compression, "true", NULL),
     [CFG_F_SERVER_MAX_REQUEST_SIZE_BYTES] =

@@ -427,6 +427,163 @@ static void check_body_deadline(struct vctx *v)
                      (unsigned long long)(need >> 10));
 }
 
+/* ---- CORS (server.cors_allowed_origins) ------------------------------- */
+
+/* The origin's prefix up to end as a suggestion ("write 'https://x'"). */
+static const char *suggest(char *why, size_t cap, const char *reason, const char *o,
+                           const char *end)
+{
+    char q[CFG_CORS_ORIGIN_MAX + 8];
+    snprintf(why, cap, "%s: write '%s'", reason,
+             cfg_quote(q, sizeof(q), o, (size_t)(end - o), 120));
+    return why;
+}
+
+static bool origin_host_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+}
+
+/* The end of the host at h (a name, an IPv4 address or a bracketed IPv6
+ * address); h itself when there is none or an IPv6 literal is unclosed. */
+static const char *origin_host_end(const char *h, const char *end)
+{
+    const char *p = h;
+    if (p < end && *p == '[') {
+        for (p++; p < end && *p != ']'; p++) {
+            bool hex = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+            if (!hex && *p != ':' && *p != '.')
+                return h;
+        }
+        return p < end && p > h + 1 ? p + 1 : h;
+    }
+    while (p < end && origin_host_char(*p))
+        p++;
+    return p;
+}
+
+/*
+ * Why o[0..len) is not an origin as browsers send it in their Origin
+ * header: "http://" or "https://", a lower-case host, a port only when it
+ * is not the scheme's default, nothing after. NULL when it is one. The
+ * gateway compares the header with the list byte for byte, so an entry in
+ * a form browsers never send would silently match nothing.
+ */
+static const char *origin_problem(const char *o, size_t len, char *why, size_t cap)
+{
+    const char *end = o + len;
+    size_t skip = len > 7 && memcmp(o, "http://", 7) == 0    ? 7
+                  : len > 8 && memcmp(o, "https://", 8) == 0 ? 8
+                                                             : 0;
+    if (skip == 0)
+        return "it must start with http:// or https:// (in lower case)";
+    const char *h = o + skip;
+    for (const char *u = h; u < end && *u != '/' && *u != '?' && *u != '#'; u++) {
+        if (*u >= 'A' && *u <= 'Z')
+            return "the host must be in lower case, as browsers send it";
+    }
+    const char *p = origin_host_end(h, end), *host_end = p;
+    if (p == h && (p == end || *p == ':' || *p == '/' || *p == '['))
+        return "it has no host (a name, an IPv4 address or an IPv6 address in [...])";
+    if (p < end && *p == ':') {
+        const char *digits = ++p;
+        unsigned long port = 0;
+        while (p < end && *p >= '0' && *p <= '9' && p - digits < 6)
+            port = port * 10 + (unsigned long)(*p++ - '0');
+        if (p == digits || *digits == '0' || port > 65535)
+            return "the port must be a number 1..65535";
+        if (port == (skip == 8 ? 443u : 80u))
+            return suggest(why, cap, "browsers leave out the scheme's default port", o, host_end);
+    }
+    if (p < end && (*p == '/' || *p == '?' || *p == '#'))
+        return suggest(why, cap, "an origin has no path, query or trailing '/'", o, p);
+    if (p < end)
+        return "the host may hold only a-z, 0-9, '-' and '.' (no wildcards: list each origin)";
+    return NULL;
+}
+
+/* One entry of the list (n: its 1-based position). */
+static void check_cors_entry(struct vctx *v, const char *e, size_t len, size_t n)
+{
+    const struct cfg_src *at = src_of(v, CFG_F_SERVER_CORS_ALLOWED_ORIGINS);
+    char q[CFG_CORS_ORIGIN_MAX + 8], why[CFG_CORS_ORIGIN_MAX + 200];
+    if (len == 0) {
+        cfg_diag_src(v->d, CFG_ERROR, v->c, at,
+                     "server.cors_allowed_origins: entry %zu is empty: remove the extra comma "
+                     "(the list is comma-separated origins, e.g. "
+                     "https://wallet.example.com,http://localhost:5173)",
+                     n);
+        return;
+    }
+    if (len > CFG_CORS_ORIGIN_MAX) {
+        cfg_diag_src(v->d, CFG_ERROR, v->c, at,
+                     "server.cors_allowed_origins: entry %zu is %zu bytes long: at most %d "
+                     "allowed",
+                     n, len, CFG_CORS_ORIGIN_MAX);
+        return;
+    }
+    if (len == 1 && e[0] == '*')
+        return;
+    const char *problem = origin_problem(e, len, why, sizeof(why));
+    if (problem != NULL)
+        cfg_diag_src(v->d, CFG_ERROR, v->c, at,
+                     "server.cors_allowed_origins: '%s' is not an origin: %s (each entry is "
+                     "scheme://host[:port] with http or https and no path, e.g. "
+                     "https://wallet.example.com; or the whole list is \"*\")",
+                     cfg_quote(q, sizeof(q), e, len, 120), problem);
+}
+
+/*
+ * The list: comma-separated entries (spaces around each ignored), each an
+ * origin, or "*" alone. In production "*" lets every web site call the
+ * API from its visitors' browsers: a warning, like enable_cors alone.
+ */
+static void check_cors(struct vctx *v)
+{
+    const struct cfg_server *sv = &v->c->server;
+    const struct cfg_src *at = src_of(v, CFG_F_SERVER_CORS_ALLOWED_ORIGINS);
+    size_t n = 0;
+    bool star = false;
+    for (const char *p = sv->cors_allowed_origins; *p != '\0';) {
+        size_t len = strcspn(p, ","), skip = len;
+        const char *e = p;
+        while (len > 0 && (*e == ' ' || *e == '\t')) {
+            e++;
+            len--;
+        }
+        while (len > 0 && (e[len - 1] == ' ' || e[len - 1] == '\t'))
+            len--;
+        check_cors_entry(v, e, len, ++n);
+        star |= len == 1 && e[0] == '*';
+        if (p[skip] == '\0')
+            break;
+        p += skip + 1;
+        if (*p == '\0') /* a trailing comma: an empty last entry */
+            check_cors_entry(v, p, 0, ++n);
+    }
+    if (n > CFG_CORS_MAX_ORIGINS)
+        cfg_diag_src(v->d, CFG_ERROR, v->c, at,
+                     "server.cors_allowed_origins lists %zu origins: at most %d are allowed", n,
+                     CFG_CORS_MAX_ORIGINS);
+    if (star && n > 1)
+        cfg_diag_src(v->d, CFG_ERROR, v->c, at,
+                     "server.cors_allowed_origins: '*' (every origin) cannot be combined with "
+                     "other entries: give either \"*\" alone or the list of origins");
+    if (v->c->environment != CFG_PRODUCTION)
+        return;
+    if (star && n == 1)
+        cfg_diag_src(v->d, CFG_WARNING, v->c, at,
+                     "CORS allows every origin in production (server.cors_allowed_origins is "
+                     "\"*\"): any web site can call the API from its visitors' browsers; list "
+                     "the wallet origins instead (e.g. https://wallet.example.com)");
+    else if (n == 0 && sv->enable_cors)
+        cfg_diag_src(v->d, CFG_WARNING, v->c, src_of(v, CFG_F_SERVER_ENABLE_CORS),
+                     "CORS is enabled in production for every origin (server.enable_cors: true "
+                     "without server.cors_allowed_origins). This may not be intended: set "
+                     "server.enable_cors: false, or list the allowed origins in "
+                     "server.cors_allowed_origins");
+}
+
 /* ---- HTTPS (server.tls_*) ---------------------------------------------- */
 
 /* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or the name "localhost": only this
@@ -565,10 +722,6 @@ static void check_production(struct vctx *v)
                      "/var/lib/keymeld/keymeld.db, or set KEYMELD_DATABASE_PATH",
                      cfg_quote(q, sizeof(q), c->database.path, strlen(c->database.path), 60));
     }
-    if (c->server.enable_cors)
-        cfg_diag_src(v->d, CFG_WARNING, v->c, src_of(v, CFG_F_SERVER_ENABLE_CORS),
-                     "CORS is enabled in production. This may not be intended: set "
-                     "server.enable_cors: false");
 }
 
 int cfg_validate(struct cfg *c, struct cfg_diag *diag)
@@ -582,6 +735,7 @@ int cfg_validate(struct cfg *c, struct cfg_diag *diag)
     check_cids(&v);
     check_general(&v);
     check_body_deadline(&v);
+    check_cors(&v);
     check_tls(&v);
     if (c->environment == CFG_PRODUCTION)
         check_production(&v);

@@ -27,6 +27,19 @@
 /* Largest TLS certificate chain or key file read (PEM). */
 #define GW_TLS_FILE_MAX (1u << 20)
 
+/* Every list the configuration accepts fits the HTTP server. */
+_Static_assert(CFG_CORS_MAX_ORIGINS <= HTTP_CORS_MAX_ORIGINS, "CORS origin count");
+_Static_assert(CFG_CORS_ORIGIN_MAX <= HTTP_CORS_ORIGIN_MAX, "CORS origin length");
+
+/* The origins CORS allows: server.cors_allowed_origins, else "*" when the
+ * older server.enable_cors is true, else none. */
+static const char *cors_origins(const struct cfg *cfg)
+{
+    if (cfg->server.cors_allowed_origins[0] != '\0')
+        return cfg->server.cors_allowed_origins;
+    return cfg->server.enable_cors ? "*" : NULL;
+}
+
 /*
  * Reads a PEM file (server.tls_cert_file / server.tls_key_file, named by
  * key in messages) into a NUL-terminated heap buffer of *cap bytes. The
@@ -162,7 +175,7 @@ int gateway_start(struct gateway *gw, const struct cfg *cfg, struct km_error *er
         .body_timeout = cfg->server.body_timeout_secs,
         .per_ip_rate = cfg->server.requests_per_sec_per_ip,
         .per_ip_burst = cfg->server.request_burst_per_ip,
-        .cors = cfg->server.enable_cors,
+        .cors_origins = cors_origins(cfg),
     };
     /* HTTPS: the server keeps its own copies, so the key read here is
      * wiped as soon as it started (or failed to). */

@@ -24,13 +24,32 @@
 #define LOG_COMP      "http"
 #define HTTP_PATH_MAX 2048
 
+/* CORS: the request headers a browser may send cross-origin (besides the
+ * ones it always may): what the routes read, the API key (apikeys.c) and
+ * the request signature (auth.h), so signed requests work from a page. The
+ * reply headers its scripts may read: the request id to quote in a report,
+ * and how long to wait after a 429 or 503. */
+#define HTTP_CORS_ALLOW_HEADERS                                                                    \
+    "Content-Type, Authorization, X-KeyMeld-API-Key, X-KeyMeld-Timestamp, X-KeyMeld-Nonce, "       \
+    "X-KeyMeld-Signature"
+#define HTTP_CORS_EXPOSE_HEADERS "X-Request-Id, Retry-After"
+
+enum cors_mode {
+    CORS_OFF = 0,
+    CORS_ANY,  /* the list "*" */
+    CORS_LIST, /* the origins in cors_origins */
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct http_route *routes;
     size_t nroutes;
     void *ud;
     size_t max_body;
-    bool cors;
+    /* CORS (http_server_config.cors_origins), fixed once started. */
+    enum cors_mode cors;
+    size_t cors_n;
+    char cors_origins[HTTP_CORS_MAX_ORIGINS][HTTP_CORS_ORIGIN_MAX + 1];
     uint16_t port;
     pthread_mutex_t lock;
     struct http_route_stats *stats; /* nroutes + 1 */
@@ -274,14 +293,100 @@ void http_server_route_stats(struct http_server *s, size_t i, struct http_route_
     pthread_mutex_unlock(&s->lock);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp,
-                                     const char *request_id, bool cors)
+/* ---- CORS ------------------------------------------------------------- */
+
+/* Splits list (see http_server_config.cors_origins) into s->cors_origins. */
+static int cors_setup(struct http_server *s, const char *list, struct km_error *err)
+{
+    s->cors = CORS_OFF;
+    if (list == NULL || list[0] == '\0')
+        return KM_OK;
+    s->cors = CORS_LIST;
+    for (const char *p = list;; p++) {
+        size_t skip = strcspn(p, ","), len = skip;
+        const char *e = p;
+        while (len > 0 && (*e == ' ' || *e == '\t')) {
+            e++;
+            len--;
+        }
+        while (len > 0 && (e[len - 1] == ' ' || e[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            return km_error_set(err, KM_ERR_INVALID, 0,
+                                "CORS origin list refused: entry %zu is empty", s->cors_n + 1);
+        if (s->cors_n == HTTP_CORS_MAX_ORIGINS || len > HTTP_CORS_ORIGIN_MAX)
+            return km_error_set(err, KM_ERR_INVALID, 0,
+                                "CORS origin list refused: more than %d origins, or one longer "
+                                "than %d bytes",
+                                HTTP_CORS_MAX_ORIGINS, HTTP_CORS_ORIGIN_MAX);
+        memcpy(s->cors_origins[s->cors_n], e, len);
+        s->cors_origins[s->cors_n][len] = '\0';
+        if (len == 1 && e[0] == '*')
+            s->cors = CORS_ANY;
+        s->cors_n++;
+        p += skip;
+        if (*p == '\0')
+            break;
+    }
+    if (s->cors == CORS_ANY && s->cors_n > 1)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "CORS origin list refused: '*' (every origin) among other entries");
+    return KM_OK;
+}
+
+/* The Access-Control-Allow-Origin value for a request with this Origin
+ * header (NULL: none sent), or NULL when CORS does not allow it. The value
+ * is the server's copy, never the client's bytes. */
+static const char *cors_allowed(const struct http_server *s, const char *origin)
+{
+    if (s->cors == CORS_OFF || origin == NULL)
+        return NULL;
+    if (s->cors == CORS_ANY)
+        return "*";
+    for (size_t i = 0; i < s->cors_n; i++) {
+        if (strcmp(s->cors_origins[i], origin) == 0)
+            return s->cors_origins[i];
+    }
+    return NULL;
+}
+
+/*
+ * The CORS headers of a reply to a request from an allowed origin;
+ * methods non-NULL: a preflight's 204, which also says what the browser
+ * may send and how long it may remember that. Vary is only sent with the
+ * other headers: every reply is Cache-Control: no-store, so no cache could
+ * serve one origin's reply to another.
+ */
+static void cors_headers(const struct http_server *s, struct MHD_Connection *conn,
+                         struct MHD_Response *r, const char *methods)
+{
+    const char *allow =
+        cors_allowed(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
+    if (allow == NULL)
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", allow);
+    MHD_add_response_header(r, "Vary", "Origin");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", HTTP_CORS_EXPOSE_HEADERS);
+    if (methods == NULL)
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", methods);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", HTTP_CORS_ALLOW_HEADERS);
+    char age[16];
+    snprintf(age, sizeof(age), "%d", HTTP_CORS_MAX_AGE);
+    MHD_add_response_header(r, "Access-Control-Max-Age", age);
+}
+
+/* preflight: the reply answers OPTIONS with CORS on (cors_preflight). */
+static enum MHD_Result send_response(const struct http_server *s, struct MHD_Connection *conn,
+                                     struct http_response *resp, const char *request_id,
+                                     bool preflight)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         buf_len(&resp->body), (void *)(uintptr_t)buf_peek(&resp->body), MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", resp->content_type);
+    if (resp->status != 204) /* no content, no type */
+        MHD_add_response_header(r, "Content-Type", resp->content_type);
     MHD_add_response_header(r, "X-Request-Id", request_id);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     if (resp->allow[0] != '\0')
@@ -291,8 +396,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
         snprintf(ra, sizeof(ra), "%u", resp->retry_after);
         MHD_add_response_header(r, "Retry-After", ra);
     }
-    if (cors)
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    cors_headers(s, conn, r, preflight && resp->status == 204 ? resp->allow : NULL);
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -309,6 +413,37 @@ static void allowed_methods(const struct http_server *s, const char *path, char 
                                     s->routes[i].method,
                                     strcmp(s->routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
+}
+
+/*
+ * OPTIONS with CORS on: a browser's preflight, which it sends before a
+ * cross-origin request a plain HTML form could not make (JSON bodies,
+ * X-KeyMeld-* headers: nearly every API call). Browsers send it without
+ * credentials, so it needs no authentication and runs no handler. Without
+ * an Origin header it is a plain OPTIONS: 204 with Allow, no CORS headers.
+ */
+static void cors_preflight(const struct http_server *s, struct MHD_Connection *conn,
+                           const char *path, struct http_response *resp)
+{
+    char methods[sizeof(resp->allow) - sizeof(", OPTIONS") + 1];
+    if (strlen(path) > HTTP_PATH_MAX) {
+        http_reply_error(resp, 414, "uri_too_long", "path longer than %d bytes", HTTP_PATH_MAX);
+        return;
+    }
+    allowed_methods(s, path, methods, sizeof(methods));
+    if (methods[0] == '\0') {
+        http_reply_error(resp, 404, "not_found", "no route for %.200s", path);
+        return;
+    }
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (origin != NULL && cors_allowed(s, origin) == NULL) {
+        http_reply_error(resp, 403, "forbidden",
+                         "origin '%.200s' is not allowed: add it to server.cors_allowed_origins",
+                         origin);
+        return;
+    }
+    snprintf(resp->allow, sizeof(resp->allow), "%s, OPTIONS", methods);
+    http_reply_text(resp, 204, "text/plain", "", 0);
 }
 
 static void dispatch(struct http_server *s, struct MHD_Connection *conn, const char *method,
@@ -678,7 +813,7 @@ static bool refuse_early(struct http_server *s, struct MHD_Connection *conn,
         struct uuid u;
         if (uuid_v7_new(&u) == KM_OK)
             uuid_format(rid, &u);
-        (void)send_response(conn, &resp, rid, s->cors);
+        (void)send_response(s, conn, &resp, rid, false);
         count_status(s, -1, resp.status);
     }
     buf_release(&resp.body);
@@ -720,9 +855,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (uuid_v7_new(&rid) == KM_OK)
         uuid_format(req.request_id, &rid);
     log_context_set("request_id", req.request_id);
-    int route = -1;
-    dispatch(s, conn, method, url, rc, &resp, &req, &route);
-    enum MHD_Result ret = send_response(conn, &resp, req.request_id, s->cors);
+    int route = -1; /* a preflight is counted with the unmatched requests */
+    bool preflight = s->cors != CORS_OFF && strcmp(method, "OPTIONS") == 0;
+    if (preflight)
+        cors_preflight(s, conn, url, &resp);
+    else
+        dispatch(s, conn, method, url, rc, &resp, &req, &route);
+    enum MHD_Result ret = send_response(s, conn, &resp, req.request_id, preflight);
     count_status(s, route, resp.status);
     uint64_t us = (clock_now_ns() - rc->start_ns) / 1000u;
     log_debug(LOG_COMP, "%s %.200s -> %u (%llu us)", method, url, resp.status,
@@ -826,7 +965,9 @@ int http_server_start(struct http_server **out, const struct http_server_config 
                             gai_strerror(gai));
 
     struct http_server *s = xcalloc(1, sizeof(*s));
-    int r = tls_setup(s, cfg, err);
+    int r = cors_setup(s, cfg->cors_origins, err);
+    if (r == KM_OK)
+        r = tls_setup(s, cfg, err);
     if (r != KM_OK) {
         tls_free(s);
         free(s);
@@ -837,7 +978,6 @@ int http_server_start(struct http_server **out, const struct http_server_config 
     s->nroutes = nroutes;
     s->ud = ud;
     s->max_body = cfg->max_body ? cfg->max_body : (1u << 20);
-    s->cors = cfg->cors;
     if (cfg->per_ip_rate > 0)
         s->per_ip = rate_limiter_new(cfg->per_ip_rate, cfg->per_ip_burst ? cfg->per_ip_burst : 1,
                                      HTTP_RATE_SLOTS);

@@ -17,6 +17,18 @@
  * timeout alone restarts with every byte, so it cannot stop a client that
  * trickles its request.
  *
+ * CORS (docs/API.md "CORS"), when http_server_config.cors_origins is set:
+ * a reply to a request whose Origin header the list allows carries
+ * Access-Control-Allow-Origin (that origin, or "*" for the list "*"),
+ * Vary: Origin and Access-Control-Expose-Headers: X-Request-Id,
+ * Retry-After; other requests get none of them. OPTIONS is answered here,
+ * before any handler and without authentication: 204 with
+ * Access-Control-Allow-Methods (the path's methods and OPTIONS),
+ * -Allow-Headers (Content-Type, Authorization and the X-KeyMeld-* request
+ * headers) and -Max-Age for a path some route serves, 403 for an Origin the
+ * list does not allow, 404 for an unknown path; it is counted with the
+ * unmatched requests. Without CORS, OPTIONS is 405 like any unrouted method.
+ *
  * Handlers do not depend on libmicrohttpd: a struct http_request carries
  * everything they read (headers through a lookup callback), so the fuzz
  * target and unit tests call them directly.
@@ -37,6 +49,12 @@
 #define HTTP_MAX_QUERY_PARAMS 256            /* in one request line; more are answered 414 */
 #define HTTP_HEADER_MEMORY    (256u * 1024u) /* request line + headers of one request */
 #define HTTP_REQUEST_ID_LEN   36
+
+/* CORS: origins in http_server_config.cors_origins, bytes of one; seconds
+ * a browser may cache a preflight's answer (Access-Control-Max-Age). */
+#define HTTP_CORS_MAX_ORIGINS 32
+#define HTTP_CORS_ORIGIN_MAX  300
+#define HTTP_CORS_MAX_AGE     600
 
 struct http_request {
     const char *method;  /* "GET", "POST", ... */
@@ -63,7 +81,7 @@ struct http_response {
     unsigned status;
     const char *content_type; /* static string */
     struct buf body;
-    char allow[64];       /* Allow header of a 405, "" otherwise */
+    char allow[64];       /* Allow header of a 405 or an OPTIONS 204, "" otherwise */
     unsigned retry_after; /* seconds: a Retry-After header (429, 503); 0 = none */
 };
 
@@ -115,7 +133,16 @@ struct http_server_config {
     unsigned body_timeout;    /* seconds for its body after the headers; 0 = 30 */
     unsigned per_ip_rate;     /* requests per second from one address; 0 = no limit */
     unsigned per_ip_burst;    /* requests at once from one address (per_ip_rate > 0) */
-    bool cors;                /* add Access-Control-Allow-Origin: * */
+    /* CORS (see above): the origins whose pages may call the server from
+     * a browser, comma-separated ("https://wallet.example.com,
+     * http://localhost:5173"; spaces around an entry are ignored), each
+     * compared byte for byte with the Origin header, or "*" for every
+     * origin. NULL or "" = CORS off. The entries' syntax is the
+     * configuration's to check (src/config/validate.c); the server refuses
+     * only a list it cannot hold: an empty entry, "*" among others, more
+     * than HTTP_CORS_MAX_ORIGINS entries or one over HTTP_CORS_ORIGIN_MAX
+     * bytes. Copied: the string need not outlive http_server_start. */
+    const char *cors_origins;
     /* HTTPS: the certificate chain (PEM, leaf first) and its private key
      * (PEM), NUL-terminated contents, not paths. Both NULL = plain HTTP;
      * one without the other is refused. The server parses them into its
@@ -137,7 +164,8 @@ struct http_route_stats {
 /* Binds and starts serving. routes must outlive the server. *out is set
  * before the first request can arrive (handlers may read it). Returns KM_OK
  * or KM_ERR_IO with "cannot listen on HOST:PORT: cause" in *err (*out
- * NULL); with TLS also KM_ERR_INVALID (only one of cert and key, or text
+ * NULL); KM_ERR_INVALID for a cors_origins list it cannot hold; with TLS
+ * also KM_ERR_INVALID (only one of cert and key, or text
  * that is no PEM certificate / private key), KM_ERR_CRYPTO (the TLS library
  * refused the pair, e.g. a key that does not belong to the certificate)
  * or KM_ERR_UNSUPPORTED (libmicrohttpd built without TLS). */

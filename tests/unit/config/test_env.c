@@ -133,6 +133,42 @@ static void test_top_level_overrides(void **state)
     fx_free(f);
 }
 
+/* KEYMELD_CORS_ALLOWED_ORIGINS replaces the file's list, and is checked
+ * like it (the error names the variable). */
+static void test_cors_override(void **state)
+{
+    (void)state;
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml), "%sserver:\n  cors_allowed_origins: https://a.example\n",
+             cfgt_dev_yaml);
+    static const char *const envp[] = {
+        "KEYMELD_CORS_ALLOWED_ORIGINS=https://wallet.example.com, http://localhost:5173", NULL};
+    struct fx *f = fx_new();
+    CHECK_OK(apply(f, yaml, envp));
+    CHECK_OK(cfg_validate(&f->c, &f->d));
+    cfgt_clean(&f->d);
+    CHECK_STR_EQ(f->c.server.cors_allowed_origins,
+                 "https://wallet.example.com, http://localhost:5173");
+    CHECK_EQ(f->c.src[CFG_F_SERVER_CORS_ALLOWED_ORIGINS].kind, CFG_SRC_ENV);
+    CHECK_STR_EQ(f->c.src[CFG_F_SERVER_CORS_ALLOWED_ORIGINS].var, "KEYMELD_CORS_ALLOWED_ORIGINS");
+    fx_free(f);
+
+    static const char *const bad[] = {"KEYMELD_CORS_ALLOWED_ORIGINS=https://wallet.example.com/",
+                                      NULL};
+    f = fx_new();
+    CHECK_OK(apply(f, cfgt_dev_yaml, bad));
+    CHECK_ERR(cfg_validate(&f->c, &f->d), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "env KEYMELD_CORS_ALLOWED_ORIGINS",
+                   "'https://wallet.example.com/' is not an origin");
+    fx_free(f);
+
+    static const char *const empty[] = {"KEYMELD_CORS_ALLOWED_ORIGINS=", NULL};
+    f = fx_new();
+    CHECK_ERR(apply(f, cfgt_dev_yaml, empty), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "env KEYMELD_CORS_ALLOWED_ORIGINS", "set but empty");
+    fx_free(f);
+}
+
 static void test_bad_override_names_variable(void **state)
 {
     (void)state;
@@ -282,6 +318,7 @@ int main(void)
         TEST(test_seed_cid_overrides_with_sources),
         TEST(test_seed_tcp_mode_by_env),
         TEST(test_top_level_overrides),
+        TEST(test_cors_override),
         TEST(test_bad_override_names_variable),
         TEST(test_environment_override),
         TEST(test_unknown_enclave_variables_warn),

@@ -53,7 +53,10 @@ static void test_dev_defaults_and_sources(void **state)
     CHECK_EQ(f->c.server.port, 8090);
     CHECK_STR_EQ(f->c.server.host, "127.0.0.1");
     CHECK_EQ(f->c.src[CFG_F_SERVER_PORT].kind, CFG_SRC_DEFAULT);
-    CHECK(f->c.server.enable_cors);
+    /* CORS is off unless configured (docs/API.md "CORS"). */
+    CHECK(!f->c.server.enable_cors);
+    CHECK_STR_EQ(f->c.server.cors_allowed_origins, "");
+    CHECK_EQ(f->c.src[CFG_F_SERVER_CORS_ALLOWED_ORIGINS].kind, CFG_SRC_DEFAULT);
     CHECK_EQ(f->c.server.header_timeout_secs, 10);
     CHECK_EQ(f->c.server.body_timeout_secs, 30);
     CHECK_STR_EQ(f->c.database.path, "./data/keymeld-dev.db");
@@ -91,6 +94,7 @@ static void test_production_defaults(void **state)
     CHECK_EQ(f->c.server.port, 443);
     CHECK_STR_EQ(f->c.server.host, "0.0.0.0");
     CHECK(!f->c.server.enable_cors);
+    CHECK_STR_EQ(f->c.server.cors_allowed_origins, "");
     CHECK_STR_EQ(f->c.database.path, "/var/lib/keymeld/keymeld.db");
     CHECK_EQ(f->c.logging.format, LOG_FORMAT_JSON);
     CHECK(f->c.security.enable_attestation);
@@ -165,6 +169,50 @@ static void test_every_key_is_accepted(void **state)
     CHECK(f->c.development.present);
     free(yaml);
     fx_free(f);
+}
+
+/* server.cors_allowed_origins is one string: the list as written, with its
+ * line; "*" must be quoted (a plain * starts a YAML alias); the length
+ * limit is the field's. The entries are checked by cfg_validate. */
+static void test_cors_allowed_origins(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    CHECK_OK(parse_with(f,
+                        "server:\n  cors_allowed_origins: "
+                        "https://wallet.example.com,http://localhost:5173\n",
+                        NULL));
+    cfgt_clean(&f->d);
+    CHECK_STR_EQ(f->c.server.cors_allowed_origins,
+                 "https://wallet.example.com,http://localhost:5173");
+    CHECK_EQ(f->c.src[CFG_F_SERVER_CORS_ALLOWED_ORIGINS].kind, CFG_SRC_FILE);
+    CHECK_EQ(f->c.src[CFG_F_SERVER_CORS_ALLOWED_ORIGINS].line, 14);
+    fx_free(f);
+
+    f = fx_new();
+    CHECK_OK(parse_with(f, "server:\n  cors_allowed_origins: \"*\"\n  enable_cors: true\n", NULL));
+    CHECK_STR_EQ(f->c.server.cors_allowed_origins, "*");
+    CHECK(f->c.server.enable_cors);
+    fx_free(f);
+
+    f = fx_new();
+    CHECK(parse_with(f, "server:\n  cors_allowed_origins: *\n", NULL) != KM_OK);
+    cfgt_one_error(&f->d, "test.yaml:14", "while scanning an alias");
+    fx_free(f);
+
+    /* One byte over the list's capacity (CFG_CORS_LIST_MAX, the YAML
+     * scalar limit). */
+    char *yaml = malloc(CFG_CORS_LIST_MAX + 64);
+    CHECK_NOT_NULL(yaml);
+    int n = snprintf(yaml, 64, "server:\n  cors_allowed_origins: ");
+    memset(yaml + n, 'a', CFG_CORS_LIST_MAX + 1);
+    snprintf(yaml + n + CFG_CORS_LIST_MAX + 1, 4, "\n");
+    f = fx_new();
+    CHECK(parse_with(f, yaml, NULL) != KM_OK);
+    cfgt_one_error(&f->d, "test.yaml:14", "value longer than 4096 bytes");
+    CHECK_STR_EQ(f->c.server.cors_allowed_origins, "");
+    fx_free(f);
+    free(yaml);
 }
 
 static void test_wrong_types(void **state)
@@ -549,6 +597,7 @@ int main(void)
         TEST(test_dev_defaults_and_sources),
         TEST(test_production_defaults),
         TEST(test_every_key_is_accepted),
+        TEST(test_cors_allowed_origins),
         TEST(test_wrong_types),
         TEST(test_out_of_range),
         TEST(test_unknown_keys_warn_with_path),

@@ -332,7 +332,9 @@ static void test_production_rules(void **state)
     /* CORS: a warning only. */
     f = fx_new();
     CHECK_OK(full_with(f, cfgt_prod_yaml, "server:\n  enable_cors: true\n", prod_cids));
-    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING, "test.yaml:14: CORS is enabled in production"));
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING,
+                             "test.yaml:14: CORS is enabled in production for every origin "
+                             "(server.enable_cors: true without server.cors_allowed_origins)"));
     fx_free(f);
     /* The same file in development is accepted. */
     f = fx_new();
@@ -441,6 +443,126 @@ static void test_body_deadline_warns(void **state)
     CHECK_OK(full_with(f, cfgt_dev_yaml, "server:\n  header_timeout_secs: 5\n", NULL));
     CHECK_EQ(f->c.server.header_timeout_secs, 5);
     CHECK_NULL(cfgt_find(&f->d, CFG_WARNING, "body_timeout_secs"));
+    fx_free(f);
+}
+
+/* server.cors_allowed_origins: origins as browsers send them, or "*"
+ * alone; each refusal says what is wrong and what to write. */
+static void test_cors_origins(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "https://wallet.example.com",
+        "https://wallet.example.com,http://localhost:5173",
+        " https://a.example , http://127.0.0.1:8080 ",
+        "http://[::1]:5173",
+        "https://xn--bcher-kva.example:8443",
+        "\"*\"",
+        " \"  * \"",
+    };
+    for (size_t i = 0; i < KM_ARRAY_LEN(good); i++) {
+        char extra[256];
+        snprintf(extra, sizeof(extra), "server:\n  cors_allowed_origins: %s\n", good[i]);
+        struct fx *f = fx_new();
+        if (full_with(f, cfgt_dev_yaml, extra, NULL) != KM_OK) {
+            cfgt_dump(&f->d);
+            fail_msg("refused: %s", good[i]);
+        }
+        cfgt_clean(&f->d);
+        fx_free(f);
+    }
+
+    static const struct {
+        const char *list, *needle;
+    } bad[] = {
+        {"wallet.example.com", "'wallet.example.com' is not an origin: it must start with http:// "
+                               "or https://"},
+        {"ftp://wallet.example.com", "it must start with http:// or https://"},
+        {"HTTPS://wallet.example.com", "it must start with http:// or https://"},
+        {"https://Wallet.example.com", "the host must be in lower case"},
+        {"https://wallet.example.com/", "an origin has no path, query or trailing '/': write "
+                                        "'https://wallet.example.com'"},
+        {"https://wallet.example.com/app", "write 'https://wallet.example.com'"},
+        {"https://wallet.example.com:443", "browsers leave out the scheme's default port: write "
+                                           "'https://wallet.example.com'"},
+        {"http://localhost:80", "write 'http://localhost'"},
+        {"http://localhost:0", "the port must be a number 1..65535"},
+        {"http://localhost:65536", "the port must be a number 1..65535"},
+        {"\"http://localhost:\"", "the port must be a number 1..65535"},
+        {"https://*.example.com", "no wildcards: list each origin"},
+        {"https://wallet_x.example.com", "no wildcards: list each origin"},
+        {"https://", "it must start with http:// or https://"},
+        {"http://[::1", "it has no host"},
+        {"https://a.example,,https://b.example", "entry 2 is empty: remove the extra comma"},
+        {"https://a.example,", "entry 2 is empty"},
+        {"\"*,https://a.example\"", "'*' (every origin) cannot be combined with other entries"},
+    };
+    for (size_t i = 0; i < KM_ARRAY_LEN(bad); i++) {
+        char extra[256];
+        snprintf(extra, sizeof(extra), "server:\n  cors_allowed_origins: %s\n", bad[i].list);
+        struct fx *f = fx_new();
+        CHECK_ERR(full_with(f, cfgt_dev_yaml, extra, NULL), KM_ERR_CONFIG);
+        cfgt_one_error(&f->d, "test.yaml:14", bad[i].needle);
+        CHECK_CONTAINS(f->d.entries[0].msg, "server.cors_allowed_origins");
+        fx_free(f);
+    }
+
+    /* The limits: CFG_CORS_MAX_ORIGINS entries, CFG_CORS_ORIGIN_MAX bytes each. */
+    char *extra = malloc(CFG_CORS_LIST_MAX + 64);
+    CHECK_NOT_NULL(extra);
+    size_t n = (size_t)snprintf(extra, 64, "server:\n  cors_allowed_origins: ");
+    for (int i = 0; i <= CFG_CORS_MAX_ORIGINS; i++)
+        n += (size_t)snprintf(extra + n, 64, "%shttp://h%d.example", i ? "," : "", i);
+    snprintf(extra + n, 4, "\n");
+    struct fx *f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_dev_yaml, extra, NULL), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14", "lists 33 origins: at most 32 are allowed");
+    fx_free(f);
+    n = (size_t)snprintf(extra, 64, "server:\n  cors_allowed_origins: https://");
+    memset(extra + n, 'a', CFG_CORS_ORIGIN_MAX);
+    n += CFG_CORS_ORIGIN_MAX - 8 + 1; /* one byte over */
+    snprintf(extra + n, 4, "\n");
+    f = fx_new();
+    CHECK_ERR(full_with(f, cfgt_dev_yaml, extra, NULL), KM_ERR_CONFIG);
+    cfgt_one_error(&f->d, "test.yaml:14", "entry 1 is 301 bytes long: at most 300 allowed");
+    fx_free(f);
+    free(extra);
+}
+
+/* Production: every origin allowed ("*", or enable_cors without a list)
+ * is a warning at the value that does it; a list of origins is not. */
+static void test_cors_production(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    CHECK_OK(full_with(f, cfgt_prod_yaml, "server:\n  cors_allowed_origins: \"*\"\n", prod_cids));
+    CHECK_EQ(f->d.warnings, 1);
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING,
+                             "test.yaml:14: CORS allows every origin in production "
+                             "(server.cors_allowed_origins is \"*\")"));
+    fx_free(f);
+
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_prod_yaml,
+                       "server:\n  enable_cors: true\n  cors_allowed_origins: "
+                       "https://wallet.example.com\n",
+                       prod_cids));
+    cfgt_clean(&f->d);
+    fx_free(f);
+
+    static const char *const env_star[] = {
+        "KEYMELD_ENCLAVE_0_CID=16", "KEYMELD_ENCLAVE_1_CID=17",       "KEYMELD_ENCLAVE_2_CID=18",
+        "KEYMELD_HOST=127.0.0.1",   "KEYMELD_CORS_ALLOWED_ORIGINS=*", NULL};
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_prod_yaml, "", env_star));
+    CHECK_NOT_NULL(cfgt_find(&f->d, CFG_WARNING,
+                             "env KEYMELD_CORS_ALLOWED_ORIGINS: CORS allows every origin"));
+    fx_free(f);
+
+    /* "*" in development: no warning. */
+    f = fx_new();
+    CHECK_OK(full_with(f, cfgt_dev_yaml, "server:\n  cors_allowed_origins: \"*\"\n", NULL));
+    cfgt_clean(&f->d);
     fx_free(f);
 }
 
@@ -682,6 +804,8 @@ int main(void)
         TEST(test_general_rules),
         TEST(test_database_url),
         TEST(test_body_deadline_warns),
+        TEST(test_cors_origins),
+        TEST(test_cors_production),
         TEST(test_validate_on_defaults),
         TEST(test_tls_plain_http_production),
         TEST(test_tls_files),
