@@ -83,7 +83,12 @@ int gw_auth_check(struct gateway *gw, const struct http_request *req, const char
         return r;
     }
     if (r != KM_OK) {
-        http_reply_error(resp, 500, "internal_error", "database error while checking the nonce");
+        /* The database is down or busy: the request did nothing yet. */
+        http_reply_error(resp, 503, "service_unavailable",
+                         "the replay cache cannot reach the database (%s): nothing was done, "
+                         "retry shortly",
+                         km_strerror(r));
+        resp->retry_after = 2;
         return r;
     }
     return KM_OK;

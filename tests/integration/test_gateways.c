@@ -275,8 +275,11 @@ static void test_kill_one_gateway_under_load(void **state)
            LEASE_SECS);
     CHECK(accepted > 0);
     CHECK_EQ(completed, accepted);
-    CHECK_EQ(rows, (int64_t)accepted); /* none lost, none created twice */
-    CHECK_EQ(done, (int64_t)accepted);
+    /* None lost, none created twice. A create the dying gateway committed
+     * but could not answer is a row its client never heard of: it must
+     * complete too. */
+    CHECK(rows >= (int64_t)accepted && rows <= (int64_t)(accepted + refused));
+    CHECK_EQ(done, rows);
     /* Within the lease, the sweep (2 s) and its 2 s quiet rule, and a step. */
     CHECK(last - killed_ms < (LEASE_SECS + 10) * 1000u);
     CHECK(stack_log_contains(&st, "gateway.log", "taking over"));
