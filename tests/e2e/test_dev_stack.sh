@@ -9,52 +9,11 @@
 # socket is ever connected.
 set -euo pipefail
 
-SRC=${KEYMELD_SOURCE_DIR:?run through ctest}
-BIN=${KEYMELD_BIN_DIR:?run through ctest}
-DEV=$SRC/scripts/keymeld-dev
-KM=$BIN/keymeld
-WORK=$(mktemp -d /tmp/keymeld-e2e.XXXXXX)
+# shellcheck source=tests/e2e/dev_stack_common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/dev_stack_common.sh"
+dev_stack_env sqlite
+dev_stack_traps
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "== [${SECONDS}s] $*"; }
-
-# A run of `count` consecutive TCP ports nobody listens on, from base up.
-free_ports() {
-    local base=$1 count=$2 p listening
-    listening=$(ss -Htln | awk '{print $4}' | sed 's/.*://')
-    for ((; base < 60000; base += count + 1)); do
-        for ((p = base; p < base + count; p++)); do
-            grep -qx "$p" <<< "$listening" && continue 2
-        done
-        echo "$base"; return
-    done
-    fail "no free ports"
-}
-
-export KEYMELD_DEV_TRANSPORT=tcp KEYMELD_DEV_DIR=$WORK KEYMELD_DEV_PROXY_DIR=$WORK/proxies
-export KEYMELD_BIN_DIR=$BIN KEYMELD_DEV_TIMEOUT=60
-# Random-ish bases so parallel runs on one machine rarely collide.
-KEYMELD_DEV_ENCLAVE_PORT=$(free_ports $((21000 + RANDOM % 4000)) 3)
-KEYMELD_DEV_PROXY_PORT=$(free_ports $((KEYMELD_DEV_ENCLAVE_PORT + 4)) 3)
-KEYMELD_DEV_GATEWAY_PORT=$(free_ports $((KEYMELD_DEV_PROXY_PORT + 4)) 1)
-export KEYMELD_DEV_ENCLAVE_PORT KEYMELD_DEV_PROXY_PORT KEYMELD_DEV_GATEWAY_PORT
-GW=http://127.0.0.1:$KEYMELD_DEV_GATEWAY_PORT
-
-cleanup() {
-    local rc=$?
-    "$DEV" stop > /dev/null 2>&1 || true
-    if [[ $rc -ne 0 ]]; then
-        for f in "$WORK"/logs/*.log; do
-            [[ -f $f ]] && { echo "--- $f (last 20 lines)"; tail -n 20 "$f"; }
-        done
-    fi
-    rm -rf "$WORK"
-    exit $rc
-}
-trap cleanup EXIT
-
-# Gone or a zombie (init reaps the stack's processes, sometimes late).
-running() { local st; st=$(cat "/proc/$1/stat" 2> /dev/null) && [[ ${st##*) } != Z* ]]; }
 pids() { cat "$WORK"/run/*.pid "$WORK"/proxies/*.pid 2> /dev/null || true; }
 
 step "start"

@@ -17,6 +17,10 @@
  *    demand, every one signs, and the enclaves' memory stays bounded.
  *    KEYMELD_DURABLE_KEYGENS / KEYMELD_DURABLE_MAX_SESSIONS size it
  *    (default 300 / 20; the issue's figure is 5000 / 100).
+ *
+ * Backend-neutral: CTest runs it on SQLite (integration.durable) and on a
+ * throwaway PostgreSQL cluster (integration.durable.pg); the sealed key
+ * rows are read from whichever database the stack's gateway uses.
  */
 #include "test.h"
 
@@ -29,6 +33,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "client/session.h"
@@ -483,42 +488,91 @@ static void sealed_row_clear(struct sealed_row *r)
     memset(r, 0, sizeof(*r));
 }
 
-static char *col_text(sqlite3_stmt *st, int i)
+/* ---- the gateway's database, whichever engine the stack runs ---- */
+
+/* Called for each row with its columns as text (NULL for an SQL NULL);
+ * returns 0 to go on (sqlite3_exec's callback shape). */
+typedef int (*db_row_fn)(void *ctx, int ncols, char **vals, char **names);
+
+static void db_query_sqlite(const struct stack *s, const char *sql, db_row_fn row, void *ctx)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return strdup(t ? (const char *)t : "(null)");
+    char path[256];
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    snprintf(path, sizeof(path), "%s/data/keymeld.db", s->dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        fail_msg("open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_exec(db, sql, row, ctx, &msg) != SQLITE_OK)
+        fail_msg("%s: %s: %s", path, sql, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static void db_query_pg(const struct stack *s, const char *sql, db_row_fn row, void *ctx)
+{
+    PGconn *pg = PQconnectdb(s->db_url);
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("connect %s: %s", s->db_url, PQerrorMessage(pg));
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    int ncols = PQnfields(res);
+    char **vals = calloc((size_t)ncols + 1, sizeof(*vals));
+    CHECK_NOT_NULL(vals);
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < ncols; c++)
+            vals[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+        if (row(ctx, ncols, vals, NULL) != 0)
+            fail_msg("%s: aborted at row %d", sql, r);
+    }
+    free(vals);
+    PQclear(res);
+    PQfinish(pg);
+}
+
+/* Runs a query on the stack's database: PostgreSQL when the stack runs
+ * one (KEYMELD_TEST_DB=postgres), else the gateway's SQLite file, read
+ * only. The SQL must be in the subset both accept (values as literals). */
+static void db_query(const struct stack *s, const char *sql, db_row_fn row, void *ctx)
+{
+    if (s->pg != NULL)
+        db_query_pg(s, sql, row, ctx);
+    else
+        db_query_sqlite(s, sql, row, ctx);
+}
+
+static char *col_text(const char *v)
+{
+    return strdup(v ? v : "(null)");
+}
+
+/* Keeps the last row's columns: key_epoch, sealed_key, public_key, state. */
+static int sealed_row_add(void *ctx, int ncols, char **vals, char **names)
+{
+    struct sealed_row *out = ctx;
+    (void)names;
+    if (ncols != 4)
+        return 1; /* the query fails (no longjmp through the engine) */
+    size_t n = out->nrows;
+    sealed_row_clear(out);
+    out->nrows = n + 1;
+    out->key_epoch = vals[0] ? strtoll(vals[0], NULL, 10) : -1;
+    out->sealed_key = col_text(vals[1]);
+    out->public_key = col_text(vals[2]);
+    out->state = col_text(vals[3]);
+    return 0;
 }
 
 /* enclave_sealed_keys rows of an enclave (the last one's columns). */
 static void read_sealed_row(const struct env *e, uint32_t enclave_id, struct sealed_row *out)
 {
-    char path[256];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    char sql[160];
     memset(out, 0, sizeof(*out));
-    snprintf(path, sizeof(path), "%s/data/keymeld.db", e->stack.dir);
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg("open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT key_epoch, sealed_key, public_key, state FROM "
-                           "enclave_sealed_keys WHERE enclave_id = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", path, sqlite3_errmsg(db));
-    sqlite3_bind_int64(st, 1, enclave_id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        sealed_row_clear(out);
-        out->nrows++;
-        out->key_epoch = sqlite3_column_int64(st, 0);
-        out->sealed_key = col_text(st, 1);
-        out->public_key = col_text(st, 2);
-        out->state = col_text(st, 3);
-    }
-    if (rc != SQLITE_DONE)
-        fail_msg("%s: %s", path, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    snprintf(sql, sizeof(sql),
+             "SELECT key_epoch, sealed_key, public_key, state FROM enclave_sealed_keys "
+             "WHERE enclave_id = %u ORDER BY key_epoch",
+             enclave_id);
+    db_query(&e->stack, sql, sealed_row_add, out);
 }
 
 static void write_kek(const struct env *e, const uint8_t kek[32])
