@@ -227,6 +227,16 @@ static void participant(struct store_participant *p, const char *user, uint32_t 
     p->require_signing_approval = approval;
 }
 
+/* doc as the JSON text the store keeps (the gateway's form); takes doc. */
+static char *doc_text(json_t *doc)
+{
+    char *text = coord_doc_dump(doc);
+    json_decref(doc);
+    if (text == NULL)
+        must(KM_ERR_NOMEM, "seed document");
+    return text;
+}
+
 /* Reserves id with A (coordinator, enclave 0), B (enclave 1; requires
  * signing approval if approval), C (enclave 0) and one subset {A, B}; then
  * initializes it (and registers everyone) as far as upto says. */
@@ -247,13 +257,14 @@ static void seed_keygen(struct fuzz_state *s, const char *id, enum store_keygen_
     participant(&slots[2], U_C, 0, &s->user_key[2], false);
     k.participants = slots;
     k.nparticipants = 3;
-    k.enclave_keys = json_pack("{s:s, s:s}", "0", ENCLAVE0_KEY, "1", ENCLAVE1_KEY);
-    k.subsets = json_pack("[{s:s, s:[s, s]}]", "subset_id", SUBSET, "participants", U_A, U_B);
+    must(store_keygen_set_enclave_key(&k, 0, ENCLAVE0_KEY), "enclave key");
+    must(store_keygen_set_enclave_key(&k, 1, ENCLAVE1_KEY), "enclave key");
+    k.subsets =
+        doc_text(json_pack("[{s:s, s:[s, s]}]", "subset_id", SUBSET, "participants", U_A, U_B));
     static char tweak_ct[] = "abababababababababababababababab";
     k.encrypted_taproot_tweak = tweak_ct;
     must(store_keygen_reserve(st, &k, NULL, NULL), "reserve");
-    json_decref(k.enclave_keys);
-    json_decref(k.subsets);
+    free(k.subsets);
     if (upto == STORE_KEYGEN_RESERVED)
         return;
 
@@ -268,9 +279,9 @@ static void seed_keygen(struct fuzz_state *s, const char *id, enum store_keygen_
     bool running;
     must(store_keygen_register(st, id, &slots[1], &registered, &expected, &running), "register");
     must(store_keygen_register(st, id, &slots[2], &registered, &expected, &running), "register");
-    json_t *state_json = json_object();
-    json_t *subsets = json_pack("[{s:s, s:s}]", "subset_id", SUBSET,
-                                "encrypted_aggregate_public_key", "5555555555555555");
+    char *state_json = doc_text(json_object());
+    char *subsets = doc_text(json_pack("[{s:s, s:s}]", "subset_id", SUBSET,
+                                       "encrypted_aggregate_public_key", "5555555555555555"));
     struct store_keygen_progress done = {
         .from_step = 0,
         .to_step = 5,
@@ -281,8 +292,8 @@ static void seed_keygen(struct fuzz_state *s, const char *id, enum store_keygen_
         .subset_results = subsets,
     };
     must(store_keygen_advance(st, id, &done), "complete keygen");
-    json_decref(state_json);
-    json_decref(subsets);
+    free(state_json);
+    free(subsets);
 }
 
 static void seed_signing(struct fuzz_state *s, const char *id, const char *keygen, bool completed)
@@ -294,15 +305,16 @@ static void seed_signing(struct fuzz_state *s, const char *id, const char *keyge
     snprintf(sg.keygen_session_id, sizeof(sg.keygen_session_id), "%s", keygen);
     sg.status = completed ? STORE_SIGNING_RUNNING : STORE_SIGNING_AWAITING_APPROVALS;
     sg.timeout_secs = 86400;
-    sg.items = json_pack("[{s:s, s:s}]", "item_id", "0190f5e3-1000-7000-8000-000000000001",
-                         "encrypted_message", "5a5a5a5a5a5a5a5a");
+    sg.items = doc_text(json_pack("[{s:s, s:s}]", "item_id", "0190f5e3-1000-7000-8000-000000000001",
+                                  "encrypted_message", "5a5a5a5a5a5a5a5a"));
     must(store_signing_create(st, &sg), "create signing");
-    json_decref(sg.items);
+    free(sg.items);
     if (!completed)
         return;
-    json_t *state_json = json_object();
-    json_t *results = json_pack("[{s:s, s:s}]", "item_id", "0190f5e3-1000-7000-8000-000000000001",
-                                "encrypted_signature", "9999999999999999");
+    char *state_json = doc_text(json_object());
+    char *results =
+        doc_text(json_pack("[{s:s, s:s}]", "item_id", "0190f5e3-1000-7000-8000-000000000001",
+                           "encrypted_signature", "9999999999999999"));
     struct store_signing_progress done = {
         .from_step = 0,
         .to_step = 3,
@@ -311,8 +323,8 @@ static void seed_signing(struct fuzz_state *s, const char *id, const char *keyge
         .results = results,
     };
     must(store_signing_advance(st, id, &done), "complete signing");
-    json_decref(state_json);
-    json_decref(results);
+    free(state_json);
+    free(results);
 }
 
 /* (Re)creates the seeded sessions; deleting a keygen deletes its signing

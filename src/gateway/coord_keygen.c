@@ -42,11 +42,36 @@ static const char *const kg_step_names[] = {
 struct kg_ctx {
     struct coord *c;
     struct store_keygen k;
+    /* k's JSON texts, each parsed at most once per load: the subsets when
+     * first needed (kg_subsets); the state, for a restore (a step parses
+     * its own copy, which it adds its outputs to). */
+    json_t *subsets;
+    bool subsets_loaded;
+    json_t *state;
     uint32_t enclaves[PROTO_MAX_ENCLAVES]; /* distinct, ascending */
     size_t nenclaves;
     struct uuid session_uuid;
     char err[COORD_ERR_MAX];
 };
+
+/* The subsets stored at reserve (NULL: none); step 1 needs them once per
+ * enclave. */
+static const json_t *kg_subsets(struct kg_ctx *x)
+{
+    if (!x->subsets_loaded) {
+        x->subsets = coord_doc_load(x->k.subsets);
+        x->subsets_loaded = true;
+    }
+    return x->subsets;
+}
+
+static void kg_ctx_free(struct kg_ctx *x)
+{
+    json_decref(x->subsets);
+    json_decref(x->state);
+    store_keygen_clear(&x->k);
+    free(x);
+}
 
 static const char *snapshot_key(const struct kg_ctx *x, uint32_t eid)
 {
@@ -86,9 +111,10 @@ static int build_init_args(struct kg_ctx *x, struct proto_keygen_init_args *a, b
     a->n_participants = x->k.nparticipants;
     for (size_t i = 0; r == KM_OK && i < x->k.nparticipants; i++)
         r = uuid_parse(&a->participants[i], x->k.participants[i].user_id, 36);
-    if (r == KM_OK && x->k.subsets != NULL) {
+    const json_t *subsets = r == KM_OK ? kg_subsets(x) : NULL;
+    if (subsets != NULL) {
         /* Stored as validated at reserve: [{"subset_id","participants":[...]}]. */
-        json_t *wrap = json_pack("{s:O}", "subsets", x->k.subsets);
+        json_t *wrap = json_pack("{s:O}", "subsets", subsets);
         struct proto_keygen_init_args tmp;
         json_t *full = proto_keygen_init_args_encode(a);
         json_object_update(full, wrap);
@@ -443,7 +469,11 @@ static enum calls_verdict step_aggregate(struct kg_ctx *x, json_t *state,
                 res.encrypted_aggregate_public_key.p, res.encrypted_aggregate_public_key.len);
             done->aggregate_check = coord_hex(res.aggregate_check, PROTO_CHECK_LEN);
             json_t *subsets = json_object_get(call.reply.result, "subsets");
-            done->subset_results = subsets ? json_incref(subsets) : json_array();
+            done->subset_results = subsets ? coord_doc_dump(subsets) : xstrdup("[]");
+            if (done->subset_results == NULL) {
+                snprintf(x->err, sizeof(x->err), "cannot record the subset results");
+                v = CALLS_RETRY;
+            }
         }
         proto_keygen_get_aggregate_result_clear(&res);
     }
@@ -461,8 +491,10 @@ static enum step_result finish(struct kg_ctx *x, enum calls_verdict v, json_t *s
         p->from_step = x->k.step;
         p->to_step = x->k.step + 1;
         p->status = p->to_step == KG_DONE ? STORE_KEYGEN_COMPLETED : STORE_KEYGEN_RUNNING;
-        p->state = state;
-        int r = store_keygen_advance(c->store, x->k.id, p);
+        char *text = coord_doc_dump(state);
+        p->state = text;
+        int r = text != NULL ? store_keygen_advance(c->store, x->k.id, p) : KM_ERR_NOMEM;
+        free(text);
         if (r == KM_ERR_STATE) /* another writer moved it (failed, expired): look again */
             return STEP_ADVANCED;
         if (r != KM_OK) { /* the database hiccuped: the step re-runs idempotently */
@@ -515,7 +547,10 @@ enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *re
     if (uuid_parse(&x->session_uuid, x->k.id, 36) != KM_OK || collect_enclaves(x) != KM_OK)
         KM_BUG("stored keygen session %s is malformed", x->k.id);
 
-    json_t *state = x->k.state ? json_deep_copy(x->k.state) : json_object();
+    /* Parsed once: this attempt's outputs are added to it in place. */
+    json_t *state = coord_doc_load(x->k.state);
+    if (state == NULL)
+        state = json_object();
     struct store_keygen_progress done = {0};
     enum calls_verdict v =
         coord_claim_enclaves(c, x->enclaves, x->nenclaves, x->err, sizeof(x->err));
@@ -554,10 +589,9 @@ enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *re
     json_decref(state);
     free((char *)(uintptr_t)done.encrypted_aggregate_public_key);
     free((char *)(uintptr_t)done.aggregate_check);
-    json_decref((json_t *)(uintptr_t)done.subset_results);
+    free((char *)(uintptr_t)done.subset_results);
 out:
-    store_keygen_clear(&x->k);
-    free(x);
+    kg_ctx_free(x);
     return result;
 }
 
@@ -587,7 +621,7 @@ static enum calls_verdict restore_call(struct kg_ctx *x, struct fanout_call *cal
 static enum calls_verdict restore_init(struct kg_ctx *x, uint32_t eid, bool *present)
 {
     bool coordinator = eid == x->k.coordinator_enclave_id;
-    char *secret = coordinator ? NULL : secret_for(x->k.state, eid);
+    char *secret = coordinator ? NULL : secret_for(x->state, eid);
     struct proto_keygen_init_args a;
     int r = coordinator ? build_init_args(x, &a, true, x->k.encrypted_session_secret)
             : secret    ? build_init_args(x, &a, false, secret)
@@ -648,7 +682,7 @@ static enum calls_verdict restore_keys(struct kg_ctx *x, uint32_t eid,
 
     struct proto_keygen_distribute_public_keys_args d = {0};
     d.keygen_session_id = x->session_uuid;
-    if (gather_public_keys(x->k.state, eid, &d) != KM_OK || d.n_public_keys == 0) {
+    if (gather_public_keys(x->state, eid, &d) != KM_OK || d.n_public_keys == 0) {
         proto_keygen_distribute_public_keys_args_clear(&d);
         snprintf(x->err, sizeof(x->err), "stored public keys for enclave %u are unreadable", eid);
         return CALLS_FAIL;
@@ -681,8 +715,9 @@ enum calls_verdict coord_keygen_restore(struct coord *c, const char *keygen_id, 
     enum calls_verdict v = CALLS_FAIL;
     uint8_t want[PROTO_CHECK_LEN], got[PROTO_CHECK_LEN];
     bool present = false;
-    if (store_keygen_get_with_state(c->store, keygen_id, &x->k) != KM_OK ||
-        x->k.status != STORE_KEYGEN_COMPLETED || x->k.state == NULL ||
+    if (store_keygen_get_with_state(c->store, keygen_id, &x->k) == KM_OK)
+        x->state = coord_doc_load(x->k.state);
+    if (x->state == NULL || x->k.status != STORE_KEYGEN_COMPLETED ||
         coord_bytes_from_hex(want, PROTO_CHECK_LEN, x->k.aggregate_check) != KM_OK ||
         uuid_parse(&x->session_uuid, x->k.id, 36) != KM_OK || collect_enclaves(x) != KM_OK) {
         snprintf(x->err, sizeof(x->err), "keygen %s has no stored data to restore from", keygen_id);
@@ -706,7 +741,6 @@ enum calls_verdict coord_keygen_restore(struct coord *c, const char *keygen_id, 
 out:
     if (v != CALLS_OK)
         snprintf(err, errcap, "restoring keygen %s on enclave %u: %s", keygen_id, eid, x->err);
-    store_keygen_clear(&x->k);
-    free(x);
+    kg_ctx_free(x);
     return v;
 }

@@ -37,6 +37,7 @@ static const char *const sg_step_names[] = {"signing_init", "signing_distribute_
 struct sg_ctx {
     struct coord *c;
     struct store_signing sg;
+    json_t *items; /* sg.items parsed, once per load */
     struct store_keygen k;
     uint32_t enclaves[PROTO_MAX_ENCLAVES];
     size_t nenclaves;
@@ -152,7 +153,7 @@ static enum calls_verdict step_init(struct sg_ctx *x, json_t *state)
 {
     json_t *args = json_pack("{s:s, s:s, s:i, s:O}", "signing_session_id", x->sg.id,
                              "keygen_session_id", x->sg.keygen_session_id, "timeout_secs",
-                             (int)x->sg.timeout_secs, "items", x->sg.items);
+                             (int)x->sg.timeout_secs, "items", x->items);
     if (x->sg.napprovals > 0)
         json_object_set_new(args, "approvals", approvals_json(&x->sg));
     json_t *nonces = json_object();
@@ -195,9 +196,9 @@ static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t 
             snprintf(x->err, sizeof(x->err), "enclave %u: bad signing_finalize result: %s",
                      call.enclave_id, e.msg);
             v = CALLS_FAIL;
-        } else if (res.n_results != json_array_size(x->sg.items)) {
+        } else if (res.n_results != json_array_size(x->items)) {
             snprintf(x->err, sizeof(x->err), "enclave %u returned %zu results for %zu items",
-                     call.enclave_id, res.n_results, json_array_size(x->sg.items));
+                     call.enclave_id, res.n_results, json_array_size(x->items));
             v = CALLS_FAIL;
         } else {
             *results = json_incref(json_object_get(call.reply.result, "results"));
@@ -241,14 +242,22 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
     struct coord *c = x->c;
     const char *step = x->sg.step < SG_DONE ? sg_step_names[x->sg.step] : "?";
     if (v == CALLS_OK) {
+        char *state_text = coord_doc_dump(state);
+        char *results_text = coord_doc_dump(results);
         struct store_signing_progress p = {
             .from_step = x->sg.step,
             .to_step = x->sg.step + 1,
             .status = x->sg.step + 1 == SG_DONE ? STORE_SIGNING_COMPLETED : STORE_SIGNING_RUNNING,
-            .state = state,
-            .results = results,
+            .state = state_text,
+            .results = results_text,
         };
-        int r = store_signing_advance(c->store, x->sg.id, &p);
+        /* A document that cannot be written is retried as a database
+         * error would be. */
+        int r = state_text == NULL || (results != NULL && results_text == NULL)
+                    ? KM_ERR_NOMEM
+                    : store_signing_advance(c->store, x->sg.id, &p);
+        free(state_text);
+        free(results_text);
         if (r == KM_ERR_STATE)
             return STEP_ADVANCED;
         if (r != KM_OK) {
@@ -260,7 +269,7 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
             coord_count_end(c, COORD_SIGNING, true, false);
             coord_changed(c, x->sg.id);
             log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id,
-                     json_array_size(x->sg.items));
+                     json_array_size(x->items));
             return STEP_IDLE;
         }
         *in_memory = true;
@@ -341,7 +350,11 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
         result = STEP_RETRY;
         goto out;
     }
-    json_t *state = x->sg.state ? json_deep_copy(x->sg.state) : json_object();
+    /* Parsed once; each step adds its outputs to it in place. */
+    json_t *state = coord_doc_load(x->sg.state);
+    if (state == NULL)
+        state = json_object();
+    x->items = coord_doc_load(x->sg.items);
     json_t *results = NULL;
     enum calls_verdict v = CALLS_OK;
     if (kr != KM_OK || x->k.status != STORE_KEYGEN_COMPLETED) {
@@ -378,6 +391,7 @@ done:
     json_decref(state);
     json_decref(results);
 out:
+    json_decref(x->items);
     store_signing_clear(&x->sg);
     store_keygen_clear(&x->k);
     free(x);

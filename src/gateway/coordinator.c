@@ -682,9 +682,17 @@ int coord_session_enclaves(const struct store_keygen *k, uint32_t *out, size_t *
 
 const char *coord_snapshot_key(const struct store_keygen *k, uint32_t eid)
 {
-    char key[16];
-    coord_eid_key(key, eid);
-    return json_string_value(json_object_get(k->enclave_keys, key));
+    return store_keygen_enclave_key(k, eid);
+}
+
+json_t *coord_doc_load(const char *text)
+{
+    return text != NULL ? json_loads(text, 0, NULL) : NULL;
+}
+
+char *coord_doc_dump(const json_t *doc)
+{
+    return doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 }
 
 /* Whether enclave eid is being rotated to key_hex. */

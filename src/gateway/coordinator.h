@@ -32,6 +32,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "gateway/enclaves.h"
 #include "store/store.h"
@@ -73,6 +75,17 @@ void coord_changed(struct coord *c, const char *id);
  * or timeout_ms passes. Returns true if it changed. */
 uint64_t coord_generation(struct coord *c, const char *id);
 bool coord_wait(struct coord *c, const char *id, uint64_t seen, uint32_t timeout_ms);
+
+/*
+ * The JSON documents the store keeps as text (a session's state, subsets,
+ * items, results: store/store.h). coord_doc_load parses one: NULL for
+ * NULL or malformed text (as an absent document). coord_doc_dump writes
+ * one as the gateway has always stored them (compact, keys in insertion
+ * order): malloc'd, NULL for a NULL doc or one that cannot be written (a
+ * doc must be an object or array).
+ */
+json_t *coord_doc_load(const char *text);
+char *coord_doc_dump(const json_t *doc);
 
 /* Called by the enclave manager when an enclave restarted: its sessions
  * have been failed in the store; wake their waiters. */

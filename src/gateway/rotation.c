@@ -100,7 +100,8 @@ static void collect_blobs(struct slots *s, json_t *arr, uint32_t eid)
     }
 }
 
-static void collect(struct slots *s, struct store_keygen *k, uint32_t eid)
+/* state: k's step outputs, parsed; the slots found there point into it. */
+static void collect(struct slots *s, struct store_keygen *k, json_t *state, uint32_t eid)
 {
     for (size_t i = 0; i < k->nparticipants; i++)
         if (k->participants[i].enclave_id == eid && k->participants[i].registered)
@@ -108,11 +109,11 @@ static void collect(struct slots *s, struct store_keygen *k, uint32_t eid)
                                        .hex = k->participants[i].encrypted_private_key});
     if (k->coordinator_enclave_id == eid)
         slots_add(s, (struct slot){.session_secret = true, .hex = k->encrypted_session_secret});
-    collect_blobs(
-        s, json_object_get(json_object_get(k->state, "init"), "encrypted_session_secrets"), eid);
+    collect_blobs(s, json_object_get(json_object_get(state, "init"), "encrypted_session_secrets"),
+                  eid);
     const char *key;
     json_t *added;
-    json_object_foreach(json_object_get(k->state, "added"), key, added)
+    json_object_foreach(json_object_get(state, "added"), key, added)
     {
         size_t i;
         json_t *p;
@@ -160,9 +161,10 @@ static int rekey_keygen(struct gateway *gw, uint32_t eid, const char *id, const 
     int r = store_keygen_get_with_state(gw->store, id, &k);
     if (r != KM_OK)
         return km_error_set(err, r, 0, "cannot load keygen %s", id);
-    if (k.state == NULL)
-        k.state = json_object();
-    collect(&s, &k, eid);
+    json_t *state = coord_doc_load(k.state);
+    if (state == NULL)
+        state = json_object();
+    collect(&s, &k, state, eid);
     char **fresh = xcalloc(s.n ? s.n : 1, sizeof(*fresh));
     r = rekey_all(gw, eid, epoch, &s, fresh, err);
     struct store_keygen_rekey rk = {.keygen_id = id, .enclave_id = eid, .old_public_key = old_pub};
@@ -179,13 +181,18 @@ static int rekey_keygen(struct gateway *gw, uint32_t eid, const char *id, const 
             rk.slots[rk.nslots++].encrypted_private_key = fresh[i];
         }
     }
-    json_t *keys = json_deep_copy(k.enclave_keys ? k.enclave_keys : json_object());
-    char ekey[16];
-    snprintf(ekey, sizeof(ekey), "%u", eid);
-    json_object_set_new(keys, ekey, json_string(new_pub));
+    /* The keygen now relies on the new key: replaced in place, so the
+     * column keeps its order. */
+    if (r == KM_OK && store_keygen_set_enclave_key(&k, eid, new_pub) != KM_OK)
+        r = km_error_set(err, KM_ERR_INVALID, 0, "cannot record key %.16s... of enclave %u",
+                         new_pub, eid);
+    char *state_text = r == KM_OK ? coord_doc_dump(state) : NULL;
+    if (r == KM_OK && state_text == NULL)
+        r = km_error_set(err, KM_ERR_NOMEM, 0, "cannot write keygen %s's state", id);
     rk.encrypted_session_secret = secret;
-    rk.state = k.state;
-    rk.enclave_keys = keys;
+    rk.state = state_text;
+    rk.enclave_keys = k.enclave_keys;
+    rk.nenclave_keys = k.nenclave_keys;
     if (r == KM_OK) {
         r = store_keygen_rekey(gw->store, &rk);
         if (r == KM_ERR_STATE) /* done by an earlier run: fine */
@@ -193,7 +200,8 @@ static int rekey_keygen(struct gateway *gw, uint32_t eid, const char *id, const 
         else if (r != KM_OK)
             km_error_set(err, r, 0, "cannot store the re-encrypted keygen %s", id);
     }
-    json_decref(keys);
+    free(state_text);
+    json_decref(state);
     for (size_t i = 0; i < s.n; i++)
         free(fresh[i]);
     free(fresh);

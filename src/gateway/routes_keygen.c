@@ -24,6 +24,10 @@
 
 #define LOG_COMP "api"
 
+/* A reserve records the key of every enclave it assigns (up to
+ * PROTO_MAX_ENCLAVES) in the session's typed enclave keys. */
+_Static_assert(STORE_MAX_ENCLAVES == PROTO_MAX_ENCLAVES, "a keygen's enclave keys");
+
 /* Enclaves that can take part in a new session: reachable, key known. */
 static size_t available_enclaves(struct gateway *gw, struct enclave_status *out, size_t cap,
                                  char *why, size_t whycap)
@@ -118,7 +122,6 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
     k.nparticipants = body.n_expected_participants;
     k.participants = XALLOC_ARRAY(struct store_participant, k.nparticipants);
     size_t next = 1;
-    k.enclave_keys = json_object();
     json_t *assignments = json_array(), *enclaves = json_array();
     for (size_t i = 0; i < k.nparticipants; i++) {
         struct store_participant *p = &k.participants[i];
@@ -127,10 +130,11 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
         if (!uuid_equal(&body.expected_participants[i], &body.coordinator_user_id))
             e = (coord + next++) % navail;
         p->enclave_id = avail[e].id;
-        char key[16];
-        snprintf(key, sizeof(key), "%u", avail[e].id);
-        if (json_object_get(k.enclave_keys, key) == NULL) {
-            json_object_set_new(k.enclave_keys, key, json_string(avail[e].public_key));
+        if (store_keygen_enclave_key(&k, avail[e].id) == NULL) {
+            /* Cannot fail: at most PROTO_MAX_ENCLAVES keys of
+             * ENCLAVE_PUBKEY_HEX_LEN characters. */
+            if (store_keygen_set_enclave_key(&k, avail[e].id, avail[e].public_key) != KM_OK)
+                KM_BUG("enclave %u's key does not fit a keygen", avail[e].id);
             json_array_append_new(enclaves,
                                   json_pack("{s:I, s:s}", "enclave_id", (json_int_t)avail[e].id,
                                             "public_key", avail[e].public_key));
@@ -146,7 +150,7 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
                 body.encrypted_taproot_tweak.p, body.encrypted_taproot_tweak.len);
     if (body.n_subset_definitions > 0) {
         json_t *all = proto_encode(&api_reserve_schema, &body);
-        k.subsets = json_incref(json_object_get(all, "subset_definitions"));
+        k.subsets = coord_doc_dump(json_object_get(all, "subset_definitions"));
         json_decref(all);
     }
 
@@ -155,7 +159,10 @@ void api_keygen_reserve(void *ud, const struct http_request *req, struct http_re
             PROTO_XONLY_LEN);
     struct store_reserve_quota quota = {apikey.keygens_per_hour, apikey.live_keygens};
     const char *which = NULL;
-    int r = store_keygen_reserve(gw->store, &k, apikey.id[0] ? &quota : NULL, &which);
+    /* Subsets that could not be written fail as the store's write would. */
+    int r = body.n_subset_definitions > 0 && k.subsets == NULL
+                ? KM_ERR_NOMEM
+                : store_keygen_reserve(gw->store, &k, apikey.id[0] ? &quota : NULL, &which);
     if (r == KM_ERR_LIMIT) {
         json_decref(assignments);
         json_decref(enclaves);
@@ -250,9 +257,7 @@ static int check_enclave_key(struct gateway *gw, const struct store_keygen *k, u
 {
     char given_hex[2 * PROTO_PUBKEY_LEN + 1], now[ENCLAVE_PUBKEY_HEX_LEN + 1];
     api_hex(given_hex, sizeof(given_hex), given, PROTO_PUBKEY_LEN);
-    char key[16];
-    snprintf(key, sizeof(key), "%u", eid);
-    const char *then = json_string_value(json_object_get(k->enclave_keys, key));
+    const char *then = store_keygen_enclave_key(k, eid);
     if (then == NULL || strcmp(then, given_hex) != 0) {
         http_reply_error(resp, 409, "conflict",
                          "%s must encrypt to enclave %u's key %.16s..., not %.16s...: fetch the "
@@ -413,12 +418,11 @@ void api_keygen_slots(void *ud, const struct http_request *req, struct http_resp
     json_t *slots = json_array();
     for (size_t i = 0; i < k.nparticipants; i++) {
         const struct store_participant *p = &k.participants[i];
-        char key[16];
-        snprintf(key, sizeof(key), "%u", p->enclave_id);
-        json_array_append_new(
-            slots, json_pack("{s:s, s:I, s:O, s:b}", "user_id", p->user_id, "enclave_id",
-                             (json_int_t)p->enclave_id, "enclave_public_key",
-                             json_object_get(k.enclave_keys, key), "registered", p->registered));
+        json_array_append_new(slots,
+                              json_pack("{s:s, s:I, s:s, s:b}", "user_id", p->user_id, "enclave_id",
+                                        (json_int_t)p->enclave_id, "enclave_public_key",
+                                        store_keygen_enclave_key(&k, p->enclave_id), "registered",
+                                        p->registered));
     }
     http_reply_json(resp, 200,
                     json_pack("{s:s, s:s, s:I, s:o}", "keygen_session_id", k.id, "status",
@@ -524,7 +528,8 @@ static json_t *keygen_status_json(const struct store_keygen *k)
                                             ? k->encrypted_aggregate_public_key
                                             : ""));
         json_object_set_new(o, "aggregate_check", json_string(k->aggregate_check));
-        json_object_set(o, "subsets", k->subset_results ? k->subset_results : json_array());
+        json_t *subsets = coord_doc_load(k->subset_results);
+        json_object_set_new(o, "subsets", subsets ? subsets : json_array());
         json_object_set_new(o, "completed_at", json_integer(k->completed_at));
     }
     if (k->error != NULL)

@@ -20,12 +20,16 @@
 
 #define LOG_COMP "api"
 
-/* Whether user is a member of the keygen subset named subset_id. */
-static bool in_subset(const struct store_keygen *k, const char *subset_id, const char *user)
+/* The routes parse a keygen's subsets and a signing's items (JSON text in
+ * the store) once per request and pass them on. */
+
+/* Whether user is a member of the keygen subset named subset_id (subsets:
+ * the keygen's, parsed). */
+static bool in_subset(const json_t *subsets, const char *subset_id, const char *user)
 {
     size_t i, j;
     json_t *s, *m;
-    json_array_foreach(k->subsets, i, s)
+    json_array_foreach(subsets, i, s)
     {
         const char *sid = json_string_value(json_object_get(s, "subset_id"));
         if (sid == NULL || strcmp(sid, subset_id) != 0)
@@ -42,14 +46,14 @@ static bool in_subset(const struct store_keygen *k, const char *subset_id, const
 
 /* Whether user signs some item: an item without a subset is signed by
  * everyone, a subset item by its members (docs/PROTOCOL.md). */
-static bool takes_part(const struct store_keygen *k, const json_t *items, const char *user)
+static bool takes_part(const json_t *subsets, const json_t *items, const char *user)
 {
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item)
     {
         const char *sid = json_string_value(json_object_get(item, "subset_id"));
-        if (sid == NULL || in_subset(k, sid, user))
+        if (sid == NULL || in_subset(subsets, sid, user))
             return true;
     }
     return false;
@@ -58,25 +62,25 @@ static bool takes_part(const struct store_keygen *k, const json_t *items, const 
 /* Participants that must approve before signing starts: those registered
  * with require_signing_approval that take part in some item (the enclaves
  * check exactly these). */
-static size_t required_approvers(const struct store_keygen *k, const json_t *items,
-                                 const char **out)
+static size_t required_approvers(const struct store_keygen *k, const json_t *subsets,
+                                 const json_t *items, const char **out)
 {
     size_t n = 0;
     for (size_t i = 0; i < k->nparticipants; i++) {
         const struct store_participant *p = &k->participants[i];
-        if (p->require_signing_approval && takes_part(k, items, p->user_id))
+        if (p->require_signing_approval && takes_part(subsets, items, p->user_id))
             out[n++] = p->user_id;
     }
     return n;
 }
 
-static bool subset_known(const struct store_keygen *k, const struct uuid *id)
+static bool subset_known(const json_t *subsets, const struct uuid *id)
 {
     char text[UUID_STR_LEN + 1];
     uuid_format(text, id);
     size_t i;
     json_t *s;
-    json_array_foreach(k->subsets, i, s)
+    json_array_foreach(subsets, i, s)
     {
         const char *sid = json_string_value(json_object_get(s, "subset_id"));
         if (sid != NULL && strcmp(sid, text) == 0)
@@ -148,8 +152,8 @@ static void add_outcome(struct gateway *gw, json_t *reply, const char *sid,
     if (signing_final(&now))
         json_object_set_new(reply, "expires_at", json_integer(0));
     if (now.status == STORE_SIGNING_COMPLETED) {
-        json_object_set_new(reply, "results",
-                            now.results ? json_incref(now.results) : json_array());
+        json_t *results = coord_doc_load(now.results);
+        json_object_set_new(reply, "results", results ? results : json_array());
         json_object_set_new(reply, "completed_at", json_integer(now.completed_at));
     }
     if (now.error != NULL)
@@ -162,6 +166,7 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     struct gateway *gw = ud;
     struct proto_signing_init_args body;
     struct store_keygen k = {0};
+    json_t *subsets = NULL;
     struct km_error err;
     const char **approvers = NULL;
     uint32_t wait_ms;
@@ -211,8 +216,10 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
                          k.error ? k.error : "");
         goto out;
     }
+    subsets = coord_doc_load(k.subsets);
     for (size_t i = 0; i < body.n_items; i++) {
-        if (!uuid_is_nil(&body.items[i].subset_id) && !subset_known(&k, &body.items[i].subset_id)) {
+        if (!uuid_is_nil(&body.items[i].subset_id) &&
+            !subset_known(subsets, &body.items[i].subset_id)) {
             http_reply_error(resp, 400, "bad_request",
                              "items[%zu].subset_id is not a subset of keygen session %s", i, kid);
             goto out;
@@ -224,13 +231,15 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     memcpy(sg.keygen_session_id, kid, sizeof(sg.keygen_session_id));
     sg.timeout_secs = body.timeout_secs;
     json_t *encoded = proto_signing_init_args_encode(&body);
-    sg.items = json_incref(json_object_get(encoded, "items"));
-    json_decref(encoded);
+    const json_t *items = json_object_get(encoded, "items");
+    sg.items = coord_doc_dump(items);
     approvers = xcalloc(k.nparticipants + 1, sizeof(*approvers));
-    size_t nreq = required_approvers(&k, sg.items, approvers);
+    size_t nreq = required_approvers(&k, subsets, items, approvers);
     sg.status = nreq > 0 ? STORE_SIGNING_AWAITING_APPROVALS : STORE_SIGNING_RUNNING;
-    r = store_signing_create(gw->store, &sg);
-    json_decref(sg.items);
+    /* Items that could not be written fail as the store's write would. */
+    r = sg.items != NULL ? store_signing_create(gw->store, &sg) : KM_ERR_NOMEM;
+    free(sg.items);
+    json_decref(encoded);
     if (r == KM_ERR_LIMIT) {
         http_reply_error(resp, 409, "conflict",
                          "quota exceeded: keygen session %s allows %u signing sessions", kid,
@@ -266,6 +275,7 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     http_reply_json(resp, 200, reply);
 out:
     free(approvers);
+    json_decref(subsets);
     store_keygen_clear(&k);
     proto_signing_init_args_clear(&body);
 }
@@ -327,9 +337,12 @@ void api_signing_approve(void *ud, const struct http_request *req, struct http_r
     if (load_for_user(gw, req, resp, &sg, &k, &user) != KM_OK)
         return;
     const char **approvers = xcalloc(k.nparticipants + 1, sizeof(*approvers));
+    json_t *subsets = NULL, *items = NULL;
     if (api_body(&api_approve_schema, &body, req, resp) != KM_OK)
         goto out;
-    size_t nreq = required_approvers(&k, sg.items, approvers);
+    subsets = coord_doc_load(k.subsets);
+    items = coord_doc_load(sg.items);
+    size_t nreq = required_approvers(&k, subsets, items, approvers);
     bool needed = false;
     for (size_t i = 0; i < nreq && !needed; i++)
         needed = strcmp(approvers[i], user->user_id) == 0;
@@ -381,6 +394,8 @@ void api_signing_approve(void *ud, const struct http_request *req, struct http_r
                               user->user_id, "status", running ? "running" : "awaiting_approvals"));
 out:
     free(approvers);
+    json_decref(subsets);
+    json_decref(items);
     proto_clear(&api_approve_schema, &body);
     store_signing_clear(&sg);
     store_keygen_clear(&k);
@@ -389,8 +404,9 @@ out:
 static json_t *signing_status_json(const struct store_signing *sg, const struct store_keygen *k)
 {
     json_t *required = json_array(), *approved = json_array();
+    json_t *subsets = coord_doc_load(k->subsets), *items = coord_doc_load(sg->items);
     const char **need = xcalloc(k->nparticipants + 1, sizeof(*need));
-    size_t nneed = required_approvers(k, sg->items, need);
+    size_t nneed = required_approvers(k, subsets, items, need);
     for (size_t i = 0; i < nneed; i++)
         json_array_append_new(required, json_string(need[i]));
     free(need);
@@ -399,11 +415,14 @@ static json_t *signing_status_json(const struct store_signing *sg, const struct 
     json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:{s:o, s:o}, s:I, s:I}", "signing_session_id",
                           sg->id, "keygen_session_id", sg->keygen_session_id, "status",
                           store_signing_status_name(sg->status), "items",
-                          (int)json_array_size(sg->items), "approvals", "required", required,
+                          (int)json_array_size(items), "approvals", "required", required,
                           "approved", approved, "created_at", (json_int_t)sg->created_at,
                           "expires_at", (json_int_t)(signing_final(sg) ? 0 : sg->expires_at));
+    json_decref(subsets);
+    json_decref(items);
     if (sg->status == STORE_SIGNING_COMPLETED) {
-        json_object_set_new(o, "results", sg->results ? json_incref(sg->results) : json_array());
+        json_t *results = coord_doc_load(sg->results);
+        json_object_set_new(o, "results", results ? results : json_array());
         json_object_set_new(o, "completed_at", json_integer(sg->completed_at));
     }
     if (sg->error != NULL)

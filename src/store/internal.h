@@ -86,15 +86,27 @@ int store_step(struct store_conn *c, struct db_stmt *st);
  * what, and a row or end where none was expected becomes KM_ERR_IO. */
 int store_db_err(struct store_conn *c, int rc, const char *what);
 
-/* Binds: text (NULL binds NULL), JSON (serialized; NULL binds NULL). */
+/* Binds text (NULL binds NULL): also the JSON documents the store keeps
+ * as they were given. */
 int store_bind_text(struct db_stmt *st, int idx, const char *v) KM_WUR;
-int store_bind_json(struct db_stmt *st, int idx, const json_t *v) KM_WUR;
 
-/* Column readers: a heap copy (NULL for SQL NULL), a copy into a fixed
- * buffer (truncating), and parsed JSON (NULL for SQL NULL or bad JSON). */
+/* Column readers: a heap copy (NULL for SQL NULL) and a copy into a fixed
+ * buffer (truncating). */
 char *store_col_strdup(struct db_stmt *st, int col);
 void store_col_copy(char *dst, size_t cap, struct db_stmt *st, int col);
-json_t *store_col_json(struct db_stmt *st, int col);
+
+/* A keygen's enclave_keys column (enclave_keys.c): the JSON object text
+ * {"<id>":"<pubkey hex>"}, keys in the order given, written as the store
+ * always wrote it (compact; n == 0 binds NULL). KM_ERR_LIMIT beyond
+ * STORE_MAX_ENCLAVES, KM_ERR_NOMEM if it cannot be written. */
+int store_bind_enclave_keys(struct db_stmt *st, int idx, const struct store_enclave_key *keys,
+                            size_t n) KM_WUR;
+
+/* Reads that column into keys (room for STORE_MAX_ENCLAVES), in its
+ * order; *n = 0 for SQL NULL or text that is no JSON object. Entries that
+ * are no "<decimal id>":"<key that fits>" pair, and any beyond
+ * STORE_MAX_ENCLAVES, are left out (logged): the gateway wrote none. */
+void store_col_enclave_keys(struct db_stmt *st, int col, struct store_enclave_key *keys, size_t *n);
 
 int64_t store_now(void);
 
@@ -123,7 +135,7 @@ enum lifecycle_kind {
     " completed_at = CASE WHEN ?4 = 'completed' THEN ?6 ELSE completed_at END"                     \
     " WHERE id = ?1 AND step = ?2 AND status = 'running'"
 int lifecycle_bind_advance(struct db_stmt *st, const char *id, int from_step, int to_step,
-                           const char *status, const json_t *state) KM_WUR;
+                           const char *status, const char *state) KM_WUR;
 
 /* Runs st (an UPDATE or DELETE of one session) if r, its binding, is
  * KM_OK, and resets it: KM_ERR_STATE when no row changed (the session is

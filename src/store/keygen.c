@@ -29,10 +29,9 @@ static int keygen_status_parse(const char *s, enum store_keygen_status *out)
 
 void store_keygen_clear(struct store_keygen *k)
 {
-    json_decref(k->subsets);
-    json_decref(k->enclave_keys);
-    json_decref(k->state);
-    json_decref(k->subset_results);
+    free(k->subsets);
+    free(k->state);
+    free(k->subset_results);
     free(k->encrypted_taproot_tweak);
     free(k->encrypted_session_secret);
     free(k->encrypted_aggregate_public_key);
@@ -169,7 +168,7 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
     if (r == KM_OK)
         r = db_bind_int64(st, 3, k->coordinator_enclave_id);
     if (r == KM_OK)
-        r = store_bind_json(st, 4, k->subsets);
+        r = store_bind_text(st, 4, k->subsets);
     if (r == KM_OK)
         r = store_bind_text(st, 5, k->encrypted_taproot_tweak);
     if (r == KM_OK)
@@ -181,7 +180,7 @@ int store_keygen_reserve(struct store *s, const struct store_keygen *k,
     if (r == KM_OK)
         r = db_bind_int64(st, 9, now + (int64_t)k->timeout_secs);
     if (r == KM_OK)
-        r = store_bind_json(st, 10, k->enclave_keys);
+        r = store_bind_enclave_keys(st, 10, k->enclave_keys, k->nenclave_keys);
     if (r == KM_OK)
         r = store_bind_text(st, 11, k->session_public_key);
     if (r == KM_OK)
@@ -234,21 +233,21 @@ static void keygen_from_row(struct store_keygen *k, struct db_stmt *st, bool wit
     k->step = (int)db_col_int64(st, 2);
     store_col_copy(k->coordinator_user_id, sizeof(k->coordinator_user_id), st, 3);
     k->coordinator_enclave_id = (uint32_t)db_col_int64(st, 4);
-    k->subsets = store_col_json(st, 5);
+    k->subsets = store_col_strdup(st, 5);
     k->encrypted_taproot_tweak = store_col_strdup(st, 6);
     k->timeout_secs = (uint32_t)db_col_int64(st, 7);
     k->max_signing_sessions = (uint32_t)db_col_int64(st, 8);
     store_col_copy(k->session_public_key, sizeof(k->session_public_key), st, 9);
     k->encrypted_session_secret = store_col_strdup(st, 10);
-    k->enclave_keys = store_col_json(st, 11);
+    store_col_enclave_keys(st, 11, k->enclave_keys, &k->nenclave_keys);
     /* Step outputs matter to the coordinator only while it runs the steps;
-     * every signing and status read of a completed session would parse
-     * them for nothing. */
+     * every signing and status read of a completed session would copy
+     * them (the largest column) for nothing. */
     if (k->status == STORE_KEYGEN_RUNNING || with_state)
-        k->state = store_col_json(st, 12);
+        k->state = store_col_strdup(st, 12);
     k->encrypted_aggregate_public_key = store_col_strdup(st, 13);
     store_col_copy(k->aggregate_check, sizeof(k->aggregate_check), st, 14);
-    k->subset_results = store_col_json(st, 15);
+    k->subset_results = store_col_strdup(st, 15);
     k->error = store_col_strdup(st, 16);
     k->attempts = (int)db_col_int64(st, 17);
     k->next_attempt_at = db_col_int64(st, 18);
@@ -498,7 +497,7 @@ int store_keygen_advance(struct store *s, const char *id, const struct store_key
     if (r == KM_OK)
         r = store_bind_text(st, 8, p->aggregate_check);
     if (r == KM_OK)
-        r = store_bind_json(st, 9, p->subset_results);
+        r = store_bind_text(st, 9, p->subset_results);
     r = lifecycle_exec(c, st, r, "advance keygen session");
     store_conn_release(s, c);
     return r;

@@ -106,7 +106,7 @@ int lifecycle_start(struct store_conn *c, enum lifecycle_kind kind, const char *
 }
 
 int lifecycle_bind_advance(struct db_stmt *st, const char *id, int from_step, int to_step,
-                           const char *status, const json_t *state)
+                           const char *status, const char *state)
 {
     int r = st == NULL ? KM_ERR_INTERNAL : store_bind_text(st, 1, id);
     if (r == KM_OK)
@@ -116,7 +116,7 @@ int lifecycle_bind_advance(struct db_stmt *st, const char *id, int from_step, in
     if (r == KM_OK)
         r = store_bind_text(st, 4, status);
     if (r == KM_OK)
-        r = store_bind_json(st, 5, state);
+        r = store_bind_text(st, 5, state);
     if (r == KM_OK)
         r = db_bind_int64(st, 6, store_now());
     return r;

@@ -250,9 +250,9 @@ int store_keygen_rekey(struct store *s, const struct store_keygen_rekey *rk)
         if (r == KM_OK)
             r = store_bind_text(st, 3, rk->encrypted_session_secret);
         if (r == KM_OK)
-            r = store_bind_json(st, 4, rk->state);
+            r = store_bind_text(st, 4, rk->state);
         if (r == KM_OK)
-            r = store_bind_json(st, 5, rk->enclave_keys);
+            r = store_bind_enclave_keys(st, 5, rk->enclave_keys, rk->nenclave_keys);
         if (r == KM_OK)
             r = db_bind_int64(st, 6, store_now());
         if (r == KM_OK)

@@ -28,9 +28,9 @@ static enum store_signing_status signing_status_parse(const char *s)
 
 void store_signing_clear(struct store_signing *sg)
 {
-    json_decref(sg->items);
-    json_decref(sg->state);
-    json_decref(sg->results);
+    free(sg->items);
+    free(sg->state);
+    free(sg->results);
     free(sg->error);
     free(sg->approvals);
     memset(sg, 0, sizeof(*sg));
@@ -91,7 +91,7 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
     if (r == KM_OK)
         r = store_bind_text(st, 3, store_signing_status_name(sg->status));
     if (r == KM_OK)
-        r = store_bind_json(st, 4, sg->items);
+        r = store_bind_text(st, 4, sg->items);
     if (r == KM_OK)
         r = db_bind_int64(st, 5, sg->timeout_secs);
     if (r == KM_OK)
@@ -139,10 +139,10 @@ static int signing_load(struct store_conn *c, const char *id, struct store_signi
         store_col_copy(out->keygen_session_id, sizeof(out->keygen_session_id), st, 1);
         out->status = signing_status_parse(db_col_text(st, 2));
         out->step = (int)db_col_int64(st, 3);
-        out->items = store_col_json(st, 4);
+        out->items = store_col_strdup(st, 4);
         out->timeout_secs = (uint32_t)db_col_int64(st, 5);
-        out->state = store_col_json(st, 6);
-        out->results = store_col_json(st, 7);
+        out->state = store_col_strdup(st, 6);
+        out->results = store_col_strdup(st, 7);
         out->error = store_col_strdup(st, 8);
         out->attempts = (int)db_col_int64(st, 9);
         out->next_attempt_at = db_col_int64(st, 10);
@@ -276,7 +276,7 @@ int store_signing_advance(struct store *s, const char *id, const struct store_si
     int r = lifecycle_bind_advance(st, id, p->from_step, p->to_step,
                                    store_signing_status_name(p->status), p->state);
     if (r == KM_OK)
-        r = store_bind_json(st, 7, p->results);
+        r = store_bind_text(st, 7, p->results);
     r = lifecycle_exec(c, st, r, "advance signing session");
     store_conn_release(s, c);
     return r;

@@ -302,19 +302,6 @@ int store_bind_text(struct db_stmt *st, int idx, const char *v)
     return db_bind_text(st, idx, v);
 }
 
-int store_bind_json(struct db_stmt *st, int idx, const json_t *v)
-{
-    if (v == NULL)
-        return db_bind_null(st, idx);
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL)
-        return KM_ERR_NOMEM;
-    /* db_bind_text copies the text. */
-    int r = db_bind_text(st, idx, text);
-    free(text);
-    return r;
-}
-
 char *store_col_strdup(struct db_stmt *st, int col)
 {
     const char *t = db_col_text(st, col);
@@ -325,14 +312,6 @@ void store_col_copy(char *dst, size_t cap, struct db_stmt *st, int col)
 {
     const char *t = db_col_text(st, col);
     snprintf(dst, cap, "%s", t ? t : "");
-}
-
-json_t *store_col_json(struct db_stmt *st, int col)
-{
-    const char *t = db_col_text(st, col);
-    if (t == NULL)
-        return NULL;
-    return json_loadb(t, db_col_bytes(st, col), 0, NULL);
 }
 
 int store_list_ids(struct store *s, const char *sql, int64_t param, char (**ids)[37], size_t *n)

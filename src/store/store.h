@@ -30,8 +30,14 @@
  * Statements: prepared once per connection and reused; values are always
  * bound, never formatted into SQL.
  *
- * JSON columns are exchanged as jansson values: functions taking json_t*
- * borrow it; rows returned own theirs (released by the row's _clear).
+ * JSON columns. The documents the store only keeps (a session's step
+ * outputs, subsets, items, results) are exchanged as JSON text, stored
+ * as is and returned as stored: the store never parses them, the gateway
+ * does where it needs their structure. Inputs borrow their text (NULL
+ * stores SQL NULL); rows returned own theirs (released by the row's
+ * _clear). A keygen's enclave keys are typed (struct store_enclave_key);
+ * their column keeps its JSON object text {"<enclave id>":"<pubkey hex>"}
+ * (the queries on it and `keymeld db migrate` read that format).
  */
 #ifndef KM_STORE_STORE_H
 #define KM_STORE_STORE_H
@@ -39,8 +45,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 #include "common/err.h"
 
@@ -87,6 +91,18 @@ struct store_stats {
 int store_stats(struct store *s, struct store_stats *out) KM_WUR;
 
 /* ---- enclaves -------------------------------------------------------- */
+
+/* The most enclaves one keygen relies on (the protocol's limit,
+ * PROTO_MAX_ENCLAVES: the gateway asserts they agree; the store does not
+ * depend on the protocol). */
+#define STORE_MAX_ENCLAVES 64
+
+/* An enclave's public key as a keygen recorded it: hex of the compressed
+ * point (66 characters). */
+struct store_enclave_key {
+    uint32_t enclave_id;
+    char public_key[67];
+};
 
 /*
  * Records the public key an enclave reported. Returns KM_OK and sets
@@ -177,8 +193,11 @@ struct store_keygen_rekey {
     uint32_t enclave_id;
     const char *old_public_key;           /* compare-and-set on enclave_keys */
     const char *encrypted_session_secret; /* the whole column (changed or not) */
-    const json_t *state;                  /* the whole step-output JSON */
-    const json_t *enclave_keys;           /* with the enclave's new key */
+    const char *state;                    /* the whole step-output JSON text */
+    /* Every key the keygen relies on, with the enclave's new one (at most
+     * STORE_MAX_ENCLAVES; in the order to record them). */
+    const struct store_enclave_key *enclave_keys;
+    size_t nenclave_keys;
     size_t nslots;
     struct {
         const char *user_id;
@@ -221,19 +240,24 @@ struct store_keygen {
     int step;
     char coordinator_user_id[37];
     uint32_t coordinator_enclave_id;
-    json_t *subsets;               /* JSON array or NULL */
+    char *subsets;                 /* JSON text (an array) as stored, or NULL */
     char *encrypted_taproot_tweak; /* NULL = none */
     uint32_t timeout_secs;
     uint32_t max_signing_sessions;
     char session_public_key[65];    /* "" until reserved with one, or initialized */
     char api_key_id[40];            /* who reserved it ("" in open mode) */
     char *encrypted_session_secret; /* NULL until initialized */
-    json_t *enclave_keys;           /* {"<id>":"<pubkey hex>"}: keys the session relies on */
-    /* Coordinator step outputs (ciphertext): loaded while running only. */
-    json_t *state;
+    /* The enclave keys the session relies on (the keys handed to its
+     * clients at reserve), in the order recorded; look one up with
+     * store_keygen_enclave_key. */
+    struct store_enclave_key enclave_keys[STORE_MAX_ENCLAVES];
+    size_t nenclave_keys;
+    /* Coordinator step outputs (ciphertext; JSON text as stored, or NULL):
+     * loaded while running only. */
+    char *state;
     char *encrypted_aggregate_public_key;
     char aggregate_check[65];
-    json_t *subset_results;
+    char *subset_results; /* JSON text (an array) as stored, or NULL */
     char *error;
     int attempts;
     int64_t next_attempt_at;
@@ -245,8 +269,19 @@ struct store_keygen {
 
 void store_keygen_clear(struct store_keygen *k);
 
+/* The public key (hex) k recorded for enclave_id, or NULL when none. */
+const char *store_keygen_enclave_key(const struct store_keygen *k, uint32_t enclave_id);
+
+/* Records public_key_hex as enclave_id's key in k: replaces the one
+ * recorded (keeping its place) or appends it. KM_ERR_LIMIT when k holds
+ * STORE_MAX_ENCLAVES keys already, KM_ERR_INVALID when the key does not
+ * fit struct store_enclave_key. */
+int store_keygen_set_enclave_key(struct store_keygen *k, uint32_t enclave_id,
+                                 const char *public_key_hex) KM_WUR;
+
 /* Inserts a reserved session, the enclave keys it relies on (k->enclave_keys:
- * the keys handed to its clients), the session key given at reserve and the
+ * the keys handed to its clients; none: the column stays NULL), the
+ * subsets (JSON text, stored as is), the session key given at reserve and the
  * API key that reserved it, and its participant slots (user -> enclave) in
  * one transaction. KM_ERR_EXISTS if the id is taken; KM_ERR_LIMIT (with
  * *which = "keygens_per_hour" / "live_keygens") when quota (may be NULL)
@@ -288,10 +323,10 @@ struct store_keygen_progress {
     int from_step;
     int to_step;
     enum store_keygen_status status;
-    const json_t *state;
+    const char *state;                          /* JSON text, stored as is */
     const char *encrypted_aggregate_public_key; /* COMPLETED only */
     const char *aggregate_check;
-    const json_t *subset_results;
+    const char *subset_results; /* JSON text, stored as is; NULL keeps the stored one */
 };
 int store_keygen_advance(struct store *s, const char *id,
                          const struct store_keygen_progress *p) KM_WUR;
@@ -334,10 +369,11 @@ struct store_signing {
     char keygen_session_id[37];
     enum store_signing_status status;
     int step;
-    json_t *items; /* JSON array as accepted from the client (ciphertext) */
+    /* JSON text, stored as is (owned; NULL when the column is NULL): */
+    char *items; /* the array as accepted from the client (ciphertext) */
     uint32_t timeout_secs;
-    json_t *state;   /* coordinator step outputs (ciphertext) */
-    json_t *results; /* JSON array of per-item results (ciphertext) */
+    char *state;   /* coordinator step outputs (ciphertext) */
+    char *results; /* the array of per-item results (ciphertext) */
     char *error;
     int attempts;
     int64_t next_attempt_at;
@@ -373,8 +409,8 @@ struct store_signing_progress {
     int from_step;
     int to_step;
     enum store_signing_status status;
-    const json_t *state;
-    const json_t *results; /* COMPLETED only */
+    const char *state;   /* JSON text, stored as is */
+    const char *results; /* COMPLETED only: JSON text, stored as is */
 };
 int store_signing_advance(struct store *s, const char *id,
                           const struct store_signing_progress *p) KM_WUR;

@@ -83,10 +83,44 @@ static void reserve_three(struct store *s)
     k.max_signing_sessions = 2;
     k.participants = slots;
     k.nparticipants = 3;
-    k.enclave_keys = json_pack("{s:s, s:s, s:s}", "0", "02aa", "1", "02bb", "2", "02cc");
+    CHECK_OK(store_keygen_set_enclave_key(&k, 0, "02aa"));
+    CHECK_OK(store_keygen_set_enclave_key(&k, 1, "02bb"));
+    CHECK_OK(store_keygen_set_enclave_key(&k, 2, "02cc"));
     CHECK_OK(store_keygen_reserve(s, &k, NULL, NULL));
     CHECK_ERR(store_keygen_reserve(s, &k, NULL, NULL), KM_ERR_EXISTS);
-    json_decref(k.enclave_keys);
+}
+
+/* The text of one column of one row, read past the API (what the
+ * database holds); NULL for SQL NULL. sql: a static "SELECT col FROM t
+ * WHERE id = ?1". */
+static char *column_text(struct store *s, const char *sql, const char *id)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    struct db_stmt *st = store_stmt(c, sql);
+    CHECK(st != NULL);
+    CHECK_OK(store_bind_text(st, 1, id));
+    CHECK_EQ(store_step(c, st), DB_ROW);
+    char *text = store_col_strdup(st, 0);
+    db_reset(st);
+    store_conn_release(s, c);
+    return text;
+}
+
+static const char SQL_TEST_ENCLAVE_KEYS[] =
+    "SELECT enclave_keys FROM keygen_sessions WHERE id = ?1";
+static const char SQL_TEST_STATE[] = "SELECT state FROM keygen_sessions WHERE id = ?1";
+static const char SQL_TEST_ITEMS[] = "SELECT items FROM signing_sessions WHERE id = ?1";
+static const char SQL_TEST_KEYS_SET[] =
+    "UPDATE keygen_sessions SET enclave_keys = ?2 WHERE id = ?1";
+
+static void check_column(struct store *s, const char *sql, const char *id, const char *want)
+{
+    char *got = column_text(s, sql, id);
+    if (want == NULL)
+        CHECK_NULL(got);
+    else
+        CHECK_STR_EQ(got, want);
+    free(got);
 }
 
 static struct store_participant reg(const char *user, const char *key)
@@ -239,9 +273,10 @@ static void test_keygen_lifecycle(void **state)
     free(ids);
 
     /* Steps are compare-and-set. */
-    json_t *st1 = json_pack("{s:s}", "secrets", "ct");
-    struct store_keygen_progress p = {
-        .from_step = 0, .to_step = 1, .status = STORE_KEYGEN_RUNNING, .state = st1};
+    struct store_keygen_progress p = {.from_step = 0,
+                                      .to_step = 1,
+                                      .status = STORE_KEYGEN_RUNNING,
+                                      .state = "{\"secrets\":\"ct\"}"};
     CHECK_OK(store_keygen_advance(s, K1, &p));
     CHECK_ERR(store_keygen_advance(s, K1, &p), KM_ERR_STATE);
     CHECK_OK(store_keygen_retry_later(s, K1, 1, 12345, "enclave 2 unreachable"));
@@ -249,11 +284,10 @@ static void test_keygen_lifecycle(void **state)
     CHECK_EQ(k.step, 1);
     CHECK_EQ(k.attempts, 1);
     CHECK_STR_EQ(k.error, "enclave 2 unreachable");
-    CHECK_STR_EQ(json_string_value(json_object_get(k.state, "secrets")), "ct");
+    CHECK_STR_EQ(k.state, "{\"secrets\":\"ct\"}");
     CHECK(k.participants[0].registered);
     CHECK_STR_EQ(k.participants[0].encrypted_private_key, "c1");
     store_keygen_clear(&k);
-    json_decref(st1);
 
     struct store_keygen_progress done = {.from_step = 1,
                                          .to_step = 5,
@@ -277,14 +311,14 @@ static void test_keygen_lifecycle(void **state)
     store_close(s);
 }
 
-/* Signing session S1 of keygen K1 with one item (caller decrefs items). */
+/* Signing session S1 of keygen K1 with one item (sg->items: static text). */
 static void signing_of_k1(struct store_signing *sg, enum store_signing_status status)
 {
     memset(sg, 0, sizeof(*sg));
     snprintf(sg->id, sizeof(sg->id), S1);
     snprintf(sg->keygen_session_id, sizeof(sg->keygen_session_id), K1);
     sg->status = status;
-    sg->items = json_pack("[{s:s}]", "item_id", "x");
+    sg->items = (char *)(uintptr_t) "[{\"item_id\":\"x\"}]";
     sg->timeout_secs = 60;
 }
 
@@ -323,11 +357,11 @@ static void test_signing_lifecycle(void **state)
     CHECK_EQ(status, STORE_SIGNING_RUNNING);
     CHECK_ERR(store_signing_approve(s, S1, &a, 2, required, &running), KM_ERR_STATE);
 
-    json_t *results = json_pack("[{s:s}]", "item_id", "x");
-    struct store_signing_progress p = {
-        .from_step = 0, .to_step = 3, .status = STORE_SIGNING_COMPLETED, .results = results};
+    struct store_signing_progress p = {.from_step = 0,
+                                       .to_step = 3,
+                                       .status = STORE_SIGNING_COMPLETED,
+                                       .results = "[{\"item_id\":\"x\",\"sig\":\"ct\"}]"};
     CHECK_OK(store_signing_advance(s, S1, &p));
-    json_decref(results);
     struct store_signing got;
     CHECK_OK(store_signing_get(s, S1, &got));
     CHECK_EQ(got.status, STORE_SIGNING_COMPLETED);
@@ -335,7 +369,8 @@ static void test_signing_lifecycle(void **state)
     CHECK_STR_EQ(got.approvals[0].user_id, U2);
     CHECK_STR_EQ(got.approvals[0].signature, "sig2");
     CHECK_EQ(got.approvals[0].timestamp, 2);
-    CHECK_EQ(json_array_size(got.results), 1);
+    CHECK_STR_EQ(got.results, "[{\"item_id\":\"x\",\"sig\":\"ct\"}]");
+    CHECK_STR_EQ(got.items, "[{\"item_id\":\"x\"}]");
     store_signing_clear(&got);
 
     /* Quota of 2: one more allowed, then refused. */
@@ -348,7 +383,6 @@ static void test_signing_lifecycle(void **state)
     CHECK_OK(store_prune_finished(s, INT64_MAX, &pruned));
     CHECK_EQ(pruned, 1);
     CHECK_ERR(store_signing_create(s, &sg), KM_ERR_LIMIT);
-    json_decref(sg.items);
 
     /* Expiry lists only unfinished sessions. */
     char(*ids)[37];
@@ -409,9 +443,8 @@ static void signing_in(struct store *s, const char *id, const char *kid,
     snprintf(sg.id, sizeof(sg.id), "%s", id);
     snprintf(sg.keygen_session_id, sizeof(sg.keygen_session_id), "%s", kid);
     sg.status = st == STORE_SIGNING_AWAITING_APPROVALS ? st : STORE_SIGNING_RUNNING;
-    sg.items = json_pack("[{s:s}]", "item_id", "x");
+    sg.items = (char *)(uintptr_t) "[{\"item_id\":\"x\"}]";
     CHECK_OK(store_signing_create(s, &sg));
-    json_decref(sg.items);
     struct store_signing_progress done = {
         .from_step = 0, .to_step = 3, .status = STORE_SIGNING_COMPLETED};
     if (st == STORE_SIGNING_COMPLETED)
@@ -519,10 +552,8 @@ static void test_migration_1_to_2_keeps_quota(void **state)
         "ALTER TABLE signing_sessions DROP COLUMN lease_expires_at; "
         "PRAGMA user_version=1' 2>/dev/null",
         db_path);
-    if (system(cmd) != 0) {
-        json_decref(sg.items);
+    if (system(cmd) != 0)
         fail_msg("no sqlite3 command: scripts/install-deps installs it");
-    }
     s = reopen();
     int v;
     CHECK_OK(store_schema_version(s, &v));
@@ -532,7 +563,6 @@ static void test_migration_1_to_2_keeps_quota(void **state)
     CHECK_OK(store_signing_create(s, &sg));
     snprintf(sg.id, sizeof(sg.id), "0190f4a2-0000-7000-8000-0000000000a3");
     CHECK_ERR(store_signing_create(s, &sg), KM_ERR_LIMIT);
-    json_decref(sg.items);
     store_close(s);
 }
 
@@ -600,7 +630,6 @@ static void test_leases(void **state)
     struct store_signing sg;
     signing_of_k1(&sg, STORE_SIGNING_RUNNING);
     CHECK_OK(store_signing_create(s, &sg));
-    json_decref(sg.items);
     int64_t t = store_now();
 
     CHECK_OK(store_lease_claim(s, STORE_SIGNING, S1, "gw-a:8080", t, 30));
@@ -685,7 +714,8 @@ static void test_hourly_quota_survives_delete(void **state)
     k.timeout_secs = 600;
     k.participants = slots;
     k.nparticipants = 2;
-    k.enclave_keys = json_pack("{s:s, s:s}", "0", "02aa", "1", "02bb");
+    CHECK_OK(store_keygen_set_enclave_key(&k, 0, "02aa"));
+    CHECK_OK(store_keygen_set_enclave_key(&k, 1, "02bb"));
     struct store_reserve_quota q = {.keygens_per_hour = 2, .live_keygens = 0};
     const char *which = NULL;
     const char *ids[] = {"0190f4a2-0000-7000-8000-0000000000c1",
@@ -702,7 +732,6 @@ static void test_hourly_quota_survives_delete(void **state)
     /* Another key is not affected. */
     snprintf(k.api_key_id, sizeof(k.api_key_id), "kmk_fedcba9876543210");
     CHECK_OK(store_keygen_reserve(s, &k, &q, &which));
-    json_decref(k.enclave_keys);
     store_close(s);
 }
 
@@ -762,12 +791,16 @@ static void test_sealed_keys_and_rotation(void **state)
     CHECK_OK(store_sealed_key_add_next(s, &next));
     CHECK_ERR(store_sealed_key_add_next(s, &next), KM_ERR_EXISTS);
 
-    json_t *keys = json_pack("{s:s, s:s, s:s}", "0", "02aa", "1", "02dd", "2", "02cc");
+    struct store_keygen kg;
+    CHECK_OK(store_keygen_get_with_state(s, K1, &kg));
+    CHECK_OK(store_keygen_set_enclave_key(&kg, 1, "02dd")); /* replaced in place */
     struct store_keygen_rekey rk = {.keygen_id = K1,
                                     .enclave_id = 1,
                                     .old_public_key = "02bb",
                                     .encrypted_session_secret = "secret-ct2",
-                                    .enclave_keys = keys,
+                                    .state = "{\"init\":{}}",
+                                    .enclave_keys = kg.enclave_keys,
+                                    .nenclave_keys = kg.nenclave_keys,
                                     .nslots = 1};
     rk.slots = calloc(1, sizeof(*rk.slots));
     rk.slots[0].user_id = U2;
@@ -775,11 +808,12 @@ static void test_sealed_keys_and_rotation(void **state)
     CHECK_OK(store_keygen_rekey(s, &rk));
     CHECK_ERR(store_keygen_rekey(s, &rk), KM_ERR_STATE); /* its snapshot moved on */
     free(rk.slots);
-    json_decref(keys);
-    struct store_keygen kg;
+    store_keygen_clear(&kg);
+    check_column(s, SQL_TEST_ENCLAVE_KEYS, K1, "{\"0\":\"02aa\",\"1\":\"02dd\",\"2\":\"02cc\"}");
+    check_column(s, SQL_TEST_STATE, K1, "{\"init\":{}}");
     CHECK_OK(store_keygen_get(s, K1, &kg));
     CHECK_STR_EQ(kg.encrypted_session_secret, "secret-ct2");
-    CHECK_STR_EQ(json_string_value(json_object_get(kg.enclave_keys, "1")), "02dd");
+    CHECK_STR_EQ(store_keygen_enclave_key(&kg, 1), "02dd");
     CHECK_EQ(kg.nparticipants, 3);
     CHECK_STR_EQ(kg.participants[1].encrypted_private_key, "c2-new");
     store_keygen_clear(&kg);
@@ -798,6 +832,122 @@ static void test_sealed_keys_and_rotation(void **state)
     store_sealed_key_clear(&got);
     CHECK_ERR(store_sealed_key_next(s, 1, &got), KM_ERR_NOT_FOUND);
     store_sealed_key_clear(&got);
+    store_close(s);
+}
+
+/* Writes text to K1's enclave_keys column past the API. */
+static void set_enclave_keys_column(struct store *s, const char *text)
+{
+    struct store_conn *c = store_conn_acquire(s);
+    struct db_stmt *st = store_stmt(c, SQL_TEST_KEYS_SET);
+    CHECK(st != NULL);
+    CHECK_OK(store_bind_text(st, 1, K1));
+    CHECK_OK(store_bind_text(st, 2, text));
+    CHECK_EQ(store_step(c, st), DB_DONE);
+    db_reset(st);
+    store_conn_release(s, c);
+}
+
+/* A keygen's enclave keys are typed in the API and a JSON object in the
+ * database, in the order recorded: the engines' JSON queries, existing
+ * databases and `keymeld db migrate` read that text. The documents the
+ * store only keeps are stored and returned byte for byte as given. */
+static void test_enclave_keys_and_documents(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    struct store_participant slots[2] = {0};
+    snprintf(slots[0].user_id, 37, U1);
+    slots[0].enclave_id = 1;
+    snprintf(slots[1].user_id, 37, U2);
+    slots[1].enclave_id = 0;
+    struct store_keygen k = {
+        .timeout_secs = 600, .max_signing_sessions = 2, .participants = slots, .nparticipants = 2};
+    snprintf(k.id, sizeof(k.id), K1);
+    snprintf(k.coordinator_user_id, 37, U1);
+    CHECK_NULL(store_keygen_enclave_key(&k, 1));
+    CHECK_OK(store_keygen_set_enclave_key(&k, 1, "02bb"));
+    CHECK_OK(store_keygen_set_enclave_key(&k, 0, "02aa"));
+    CHECK_OK(store_keygen_set_enclave_key(&k, 1, "03bb")); /* replaced where it was */
+    CHECK_EQ(k.nenclave_keys, 2);
+    char too_long[80];
+    memset(too_long, 'a', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = '\0';
+    CHECK_ERR(store_keygen_set_enclave_key(&k, 2, too_long), KM_ERR_INVALID);
+    CHECK_EQ(k.nenclave_keys, 2);
+    k.subsets = (char *)(uintptr_t) "[{\"subset_id\": \"s\", \"participants\": [\"u\"]}]";
+    CHECK_OK(store_keygen_reserve(s, &k, NULL, NULL));
+    check_column(s, SQL_TEST_ENCLAVE_KEYS, K1, "{\"1\":\"03bb\",\"0\":\"02aa\"}");
+
+    struct store_keygen got;
+    CHECK_OK(store_keygen_get(s, K1, &got));
+    CHECK_EQ(got.nenclave_keys, 2);
+    CHECK_EQ(got.enclave_keys[0].enclave_id, 1);
+    CHECK_STR_EQ(got.enclave_keys[0].public_key, "03bb");
+    CHECK_EQ(got.enclave_keys[1].enclave_id, 0);
+    CHECK_STR_EQ(store_keygen_enclave_key(&got, 0), "02aa");
+    CHECK_NULL(store_keygen_enclave_key(&got, 2));
+    CHECK_STR_EQ(got.subsets, k.subsets);
+    CHECK_NULL(got.subset_results);
+    store_keygen_clear(&got);
+
+    /* Completed, with documents in any spacing. */
+    struct store_participant p1 = reg(U1, "c1"), p2 = reg(U2, "c2");
+    size_t n, expected;
+    bool running;
+    CHECK_OK(store_keygen_initialize(s, K1, "ab", "secret-ct", &p1));
+    CHECK_OK(store_keygen_register(s, K1, &p2, &n, &expected, &running));
+    CHECK(running);
+    struct store_keygen_progress done = {.from_step = 0,
+                                         .to_step = 5,
+                                         .status = STORE_KEYGEN_COMPLETED,
+                                         .state = "{ \"init\" : {} }",
+                                         .encrypted_aggregate_public_key = "aggct",
+                                         .aggregate_check = "chk",
+                                         .subset_results = "[{\"subset_id\":\"s\"}]"};
+    CHECK_OK(store_keygen_advance(s, K1, &done));
+    check_column(s, SQL_TEST_STATE, K1, "{ \"init\" : {} }");
+    CHECK_OK(store_keygen_get_with_state(s, K1, &got));
+    CHECK_STR_EQ(got.state, "{ \"init\" : {} }");
+    CHECK_STR_EQ(got.subset_results, "[{\"subset_id\":\"s\"}]");
+    store_keygen_clear(&got);
+
+    /* The engines' JSON queries read the column. */
+    CHECK_EQ(keygens_using(s, 1, "03bb"), 1);
+    CHECK_EQ(keygens_using(s, 0, "02aa"), 1);
+    CHECK_EQ(keygens_using(s, 1, "02bb"), 0);
+
+    struct store_signing sg;
+    signing_of_k1(&sg, STORE_SIGNING_RUNNING);
+    sg.items = (char *)(uintptr_t) "[ {\"item_id\": \"x\"} ]";
+    CHECK_OK(store_signing_create(s, &sg));
+    check_column(s, SQL_TEST_ITEMS, S1, "[ {\"item_id\": \"x\"} ]");
+
+    /* Entries the gateway never writes are left out when read. */
+    set_enclave_keys_column(s, "{\"1\":\"03bb\",\"x\":\"02cc\",\"2\":5,\"007\":\"02dd\","
+                               "\"4294967296\":\"02ee\",\"3\":\"02ff\"}");
+    CHECK_OK(store_keygen_get(s, K1, &got));
+    CHECK_EQ(got.nenclave_keys, 2);
+    CHECK_STR_EQ(store_keygen_enclave_key(&got, 1), "03bb");
+    CHECK_STR_EQ(store_keygen_enclave_key(&got, 3), "02ff");
+    CHECK_NULL(store_keygen_enclave_key(&got, 7));
+    store_keygen_clear(&got);
+    set_enclave_keys_column(s, "not json");
+    CHECK_OK(store_keygen_get(s, K1, &got));
+    CHECK_EQ(got.nenclave_keys, 0);
+    store_keygen_clear(&got);
+
+    /* No keys: the column stays NULL. */
+    keygen_in(s, "0190f4a2-0000-7000-8000-0000000000d1", STORE_KEYGEN_RESERVED);
+    check_column(s, SQL_TEST_ENCLAVE_KEYS, "0190f4a2-0000-7000-8000-0000000000d1", NULL);
+
+    /* At most STORE_MAX_ENCLAVES. */
+    struct store_keygen full = {0};
+    for (uint32_t i = 0; i < STORE_MAX_ENCLAVES; i++)
+        CHECK_OK(store_keygen_set_enclave_key(&full, i, "02aa"));
+    CHECK_ERR(store_keygen_set_enclave_key(&full, STORE_MAX_ENCLAVES, "02aa"), KM_ERR_LIMIT);
+    CHECK_OK(store_keygen_set_enclave_key(&full, 5, "02bb"));
+    CHECK_STR_EQ(store_keygen_enclave_key(&full, 5), "02bb");
     store_close(s);
 }
 
@@ -973,6 +1123,7 @@ int main(void)
         TEST(test_leases),
         TEST(test_commits_survive_sigkill),
         TEST(test_sealed_keys_and_rotation),
+        TEST(test_enclave_keys_and_documents),
         TEST(test_api_keys),
     };
     /* Everything that does not need the SQLite file, on PostgreSQL. */
@@ -986,6 +1137,7 @@ int main(void)
         TEST(test_auth_nonces),
         TEST(test_leases),
         TEST(test_sealed_keys_and_rotation),
+        TEST(test_enclave_keys_and_documents),
         TEST(test_api_keys),
         TEST(test_pg_log_hides_password),
         TEST(test_pg_gateways_migrate_together),
