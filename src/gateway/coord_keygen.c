@@ -436,6 +436,45 @@ static enum calls_verdict step_distribute(struct kg_ctx *x, json_t *state)
     return v;
 }
 
+static enum calls_verdict restore_init(struct kg_ctx *x, uint32_t eid, bool *present);
+static enum calls_verdict restore_keys(struct kg_ctx *x, uint32_t eid,
+                                       uint8_t check[PROTO_CHECK_LEN]);
+
+static bool keygen_missing(const struct fanout_call *call)
+{
+    return call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, "not_found") == 0 &&
+           strncmp(call->reply.error.message, "keygen session", 14) == 0;
+}
+
+/*
+ * An enclave may evict a keygen as soon as it completed it, to make room
+ * (ENCLAVE_MAX_SESSIONS): also between keygen_distribute_public_keys and
+ * keygen_get_aggregate. The aggregate step then puts it back from steps
+ * 0-3, as a restore does, and asks again (the same command id runs anew:
+ * the enclave dropped its cached reply with the session).
+ */
+static enum calls_verdict restore_for_aggregate(struct kg_ctx *x, json_t *state, uint32_t eid,
+                                                const uint8_t agreed[PROTO_CHECK_LEN])
+{
+    bool present = false;
+    uint8_t got[PROTO_CHECK_LEN];
+    x->state = json_incref(state);
+    enum calls_verdict v = restore_init(x, eid, &present);
+    if (v == CALLS_OK && !present)
+        v = restore_keys(x, eid, got);
+    if (v == CALLS_OK && !present && memcmp(got, agreed, PROTO_CHECK_LEN) != 0) {
+        snprintf(x->err, sizeof(x->err),
+                 "enclave %u put keygen %s back with another aggregate key than agreed", eid,
+                 x->k.id);
+        v = CALLS_FAIL;
+    }
+    json_decref(x->state);
+    x->state = NULL;
+    if (v == CALLS_OK)
+        log_info(LOG_COMP, "keygen %s: put back on enclave %u, which had evicted it", x->k.id, eid);
+    return v;
+}
+
 static enum calls_verdict step_aggregate(struct kg_ctx *x, json_t *state,
                                          struct store_keygen_progress *done)
 {
@@ -450,6 +489,15 @@ static enum calls_verdict step_aggregate(struct kg_ctx *x, json_t *state,
     call.args = proto_keygen_ref_args_encode(&a);
     fanout_command_id(&call.command_id, x->k.id, kg_step_names[KG_AGGREGATE], call.enclave_id);
     fanout_run(x->c->em, &call, 1, x->c->call_timeout_ms);
+    if (keygen_missing(&call)) {
+        env_reply_clear(&call.reply);
+        v = restore_for_aggregate(x, state, call.enclave_id, agreed);
+        if (v != CALLS_OK) {
+            fanout_clear(&call, 1);
+            return v;
+        }
+        fanout_run(x->c->em, &call, 1, x->c->call_timeout_ms);
+    }
     v = coord_calls_verdict(x->c, &call, 1, x->err, sizeof(x->err));
     if (v == CALLS_OK) {
         struct proto_keygen_get_aggregate_result res;
