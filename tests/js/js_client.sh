@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# js_client.sh unit|stack - CTest driver of the JavaScript client (clients/js).
+#
+#   unit   node --test test/unit.test.js: the docs/CRYPTO.md "Client formulas"
+#          vectors (no stack).
+#   stack  starts scripts/keymeld-dev in a throwaway directory on free TCP
+#          ports (tests/e2e/dev_stack_common.sh), then runs
+#          node --test test/integration.test.js and the README example
+#          (examples/readme.mjs) against its gateway, and stops the stack.
+#
+# The pinned dependencies (clients/js/package-lock.json) are installed with
+# `npm ci` into clients/js/node_modules when missing or stale (one install at
+# a time). Without node, npm or the npm registry the test is skipped (77),
+# except under CI=true, where that is a failure.
+#
+# SAFETY: KEYMELD_DEV_TRANSPORT=tcp, everything on 127.0.0.1; no VSock
+# socket is ever connected.
+set -uo pipefail
+
+mode=${1:?usage: js_client.sh unit|stack}
+SRC=${KEYMELD_SOURCE_DIR:?run through ctest}
+PKG=$SRC/clients/js
+
+unavailable() {
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "FAIL: $* (CI=true requires the JavaScript client tests)" >&2
+        exit 1
+    fi
+    echo "SKIP: $*; JavaScript client not tested" >&2
+    exit 77
+}
+
+command -v node > /dev/null 2>&1 || unavailable "node not found (scripts/install-deps installs nodejs)"
+command -v npm > /dev/null 2>&1 || unavailable "npm not found (scripts/install-deps installs npm)"
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+    unavailable "node $(node --version) is older than 20.19 (@noble/curves 2 needs it)"
+
+# npm ci when node_modules does not match the lock file (npm's own record
+# of the installed tree, node_modules/.package-lock.json, is compared).
+(
+    exec 9> "${TMPDIR:-/tmp}/keymeld-npm-ci-js.lock"
+    flock 9
+    if ! cmp -s <(node -e "const l=require('$PKG/package-lock.json');delete l.name;delete l.version;const p=l.packages;delete p[''];console.log(JSON.stringify(Object.keys(p).sort().map(k=>[k,p[k].version])))") \
+        <(node -e "try{const p=require('$PKG/node_modules/.package-lock.json').packages;console.log(JSON.stringify(Object.keys(p).sort().map(k=>[k,p[k].version])))}catch(e){}"); then
+        echo "installing clients/js dependencies with npm ci"
+        timeout 300 npm ci --prefix "$PKG" --no-audit --no-fund --loglevel=error \
+            --fetch-retries=1 --fetch-timeout=60000 || exit 3
+    fi
+) || unavailable "npm ci failed (is the npm registry reachable?)"
+
+cd "$PKG" || exit 1
+case $mode in
+    unit) exec node --test test/unit.test.js ;;
+    stack) ;;
+    *) echo "usage: js_client.sh unit|stack" >&2; exit 2 ;;
+esac
+
+# shellcheck source=tests/e2e/dev_stack_common.sh
+. "$SRC/tests/e2e/dev_stack_common.sh"
+dev_stack_env sqlite
+dev_stack_traps
+
+step "start the stack (TCP, $WORK)"
+"$DEV" start > "$WORK/start.out" || { cat "$WORK/start.out"; fail "keymeld-dev start failed"; }
+grep -q "Transport: TCP" "$WORK/start.out" || fail "the stack is not on TCP"
+
+export KEYMELD_GATEWAY=$GW
+step "node --test test/integration.test.js against $GW"
+node --test test/integration.test.js || fail "integration tests failed"
+
+step "README example (examples/readme.mjs)"
+node examples/readme.mjs | tee "$WORK/readme.out" || fail "the README example failed"
+grep -q "^signature 0 verifies" "$WORK/readme.out" || fail "the README example printed no verified signature"
+step "done"
