@@ -9,6 +9,8 @@
 #   make fuzz       build the libFuzzer targets (build-fuzz/); run them with
 #                   make fuzz-run FUZZ_SECONDS=60
 #   make bench      build with optimizations and run the benchmarks
+#   make install    build, then install the binaries and libkeymeld-client
+#                   under PREFIX (/usr/local; DESTDIR is honoured)
 #   make format     clang-format every C file;  make lint: style checks
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -17,6 +19,7 @@ CTEST ?= ctest
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 BUILD_TYPE ?= RelWithDebInfo
 FUZZ_SECONDS ?= 30
+PREFIX ?= /usr/local
 
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
@@ -24,7 +27,7 @@ export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all build deps test test-release test-asan fuzz fuzz-run bench demo \
-        format format-check lint clean start stop restart status
+        format format-check lint clean start stop restart status install
 
 all: build
 
@@ -63,6 +66,10 @@ fuzz-run: fuzz
 	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	        build-fuzz/corpus/$$name fuzz/corpus/$$name || exit 1; \
 	done
+
+# docs/INTEGRATION.md "Using the C library"; Debian packages: cd build && cpack -G DEB
+install: build
+	DESTDIR=$(DESTDIR) $(CMAKE) --install build --prefix $(PREFIX)
 
 bench:
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DKM_BUILD_TESTS=OFF
