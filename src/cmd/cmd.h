@@ -66,9 +66,10 @@ int cmd_sign(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_attest(int argc, char **argv); /* cmd_attest.c */
 int cmd_dev_ca(int argc, char **argv);
-int cmd_audit(int argc, char **argv);  /* cmd_audit.c */
-int cmd_apikey(int argc, char **argv); /* cmd_apikey.c */
-int cmd_db(int argc, char **argv);     /* cmd_db.c */
+int cmd_audit(int argc, char **argv);      /* cmd_audit.c */
+int cmd_apikey(int argc, char **argv);     /* cmd_apikey.c */
+int cmd_db(int argc, char **argv);         /* cmd_db.c */
+int cmd_descriptor(int argc, char **argv); /* cmd_descriptor.c */
 
 /*
  * Trust options of the commands that encrypt to enclave keys (keygen,

@@ -37,6 +37,8 @@ static const struct cmd_entry commands[] = {
      cmd_apikey},
     {"db", "migrate --from URL --to URL", "copy the database into a new one (SQLite to PostgreSQL)",
      cmd_db},
+    {"descriptor", "--session FILE [--network NAME]", "the group's tr(musig(...)) and address",
+     cmd_descriptor},
 };
 
 int main(int argc, char **argv)
