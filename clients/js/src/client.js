@@ -4,22 +4,13 @@
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { Address, NETWORK, Transaction } from '@scure/btc-signer';
 import * as c from './crypto.js';
+import { KeyMeldError } from './errors.js';
+
+export { KeyMeldError };
 
 const { bytesToHex: hex, hexToBytes, bytes } = c;
 const MAX_WAIT_MS = 30000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** An error reply of the gateway ({"error":{type,message,code}}) or a failed flow. */
-export class KeyMeldError extends Error {
-  constructor(message, { status = 0, type = 'client_error', requestId, body } = {}) {
-    super(message);
-    this.name = 'KeyMeldError';
-    this.status = status;
-    this.type = type;
-    this.requestId = requestId;
-    this.body = body;
-  }
-}
 
 /** What one party of a keygen holds for one participant. */
 function makeParticipant(keygenId, p) {
@@ -109,13 +100,16 @@ export class KeyMeldClient {
    * @param {string} [o.apiKey] operator API key for reserve (kmk_...)
    * @param {typeof fetch} [o.fetch]
    * @param {number} [o.retries] retries of 429/503 replies (2), each signed afresh
+   * @param {Function} [o.verifyEnclave] the default verifyEnclave hook of
+   *   createKeygen / joinKeygen, e.g. attestationVerifier({root, pcrs})
    */
-  constructor({ gateway, apiKey, fetch: f = globalThis.fetch, retries = 2 } = {}) {
+  constructor({ gateway, apiKey, fetch: f = globalThis.fetch, retries = 2, verifyEnclave } = {}) {
     if (!gateway) throw new TypeError('gateway URL required');
     this.gateway = gateway.replace(/\/+$/, '');
     this.apiKey = apiKey;
     this.fetch = f;
     this.retries = retries;
+    this.verifyEnclave = verifyEnclave;
   }
 
   /**
@@ -225,7 +219,15 @@ export class KeyMeldClient {
     const enclaveKey = assigned.get(coord.userId);
     if (enclaveKey !== kg.reservation.coordinator_public_key)
       throw new KeyMeldError('reserve assigned the coordinator to another enclave than coordinator_public_key');
-    if (opts.verifyEnclave) await opts.verifyEnclave(kg.reservation.enclaves);
+    // Attestation: every enclave a local participant's key (or the session
+    // secret) is about to be encrypted to, before anything is encrypted.
+    const verify = opts.verifyEnclave ?? this.verifyEnclave;
+    if (verify) {
+      const seen = new Map();
+      for (const a of kg.reservation.assignments)
+        if (kg.participants.get(a.user_id)?.privateKey) seen.set(`${a.enclave_id}:${a.enclave_public_key}`, { enclave_id: a.enclave_id, public_key: a.enclave_public_key });
+      await verify([...seen.values()], this);
+    }
     const ek = hexToBytes(enclaveKey);
     const init = {
       session_public_key: hex(kg.sessionAuth.pubkey),
@@ -283,7 +285,8 @@ export class KeyMeldClient {
     const me = kg.participants.get(c.uuidText(opts.userId));
     const slot = slots.slots.find((s) => s.user_id === me.userId);
     if (!slot) throw new KeyMeldError(`user ${me.userId} is not an expected participant of keygen ${kg.id}`);
-    if (opts.verifyEnclave) await opts.verifyEnclave([{ enclave_id: slot.enclave_id, public_key: slot.enclave_public_key }]);
+    const verify = opts.verifyEnclave ?? this.verifyEnclave;
+    if (verify) await verify([{ enclave_id: slot.enclave_id, public_key: slot.enclave_public_key }], this);
     kg.status = await this.register(kg, me, slot.enclave_public_key);
     if (opts.wait) await this.waitKeygen(kg, { timeoutMs: opts.waitMs });
     return kg;

@@ -201,8 +201,12 @@ export interface CreateKeygenOptions {
   /** Wait for completion (default: when every participant is local). */
   wait?: boolean;
   waitMs?: number;
-  /** Called with the enclaves before anything is encrypted to them (attestation check). */
-  verifyEnclave?: (enclaves: { enclave_id: number; public_key: string }[]) => Promise<void> | void;
+  /**
+   * Called with the enclaves a key is about to be encrypted to (and this client)
+   * before anything is encrypted to them: attestationVerifier({root, pcrs}).
+   * Default: the client's verifyEnclave. Throwing aborts before anything is sent.
+   */
+  verifyEnclave?: VerifyEnclave;
 }
 
 export interface JoinKeygenOptions {
@@ -230,8 +234,11 @@ export interface SignOptions {
 }
 
 export declare class KeyMeldClient {
-  constructor(o: { gateway: string; apiKey?: string; fetch?: typeof fetch; retries?: number });
+  constructor(o: { gateway: string; apiKey?: string; fetch?: typeof fetch; retries?: number;
+    /** Default verifyEnclave hook of createKeygen / joinKeygen. */
+    verifyEnclave?: VerifyEnclave });
   gateway: string;
+  verifyEnclave?: VerifyEnclave;
   request(method: 'GET' | 'POST' | 'DELETE', path: string,
     o?: { body?: unknown; signer?: Uint8Array; apiKey?: string }): Promise<any>;
 
@@ -264,3 +271,89 @@ export declare class KeyMeldClient {
   /** Signs the Taproot key-path inputs paying to the keygen's output key; returns an @scure/btc-signer Transaction. */
   signPsbt(kg: Keygen, psbt: BytesLike | import('@scure/btc-signer').Transaction, opts?: SignOptions): Promise<import('@scure/btc-signer').Transaction>;
 }
+
+// ---- attestation (docs/ATTESTATION.md) --------------------------------------
+
+export interface EnclaveKey { enclave_id: number; public_key: string }
+export type VerifyEnclave = (enclaves: EnclaveKey[], client: KeyMeldClient) => Promise<void> | void;
+
+/** The AWS Nitro Enclaves Root-G1 (the default pinned root). */
+export declare const AWS_NITRO_ROOT_G1_PEM: string;
+/** A root: PEM text holding exactly one certificate, DER bytes, or an X509Certificate. */
+export type RootLike = string | Uint8Array | import('node:crypto').X509Certificate;
+/** A PCR policy: the JSON text of a policy file, its parsed object, or parsePcrPolicy's result. */
+export type PcrPolicyLike = string | Uint8Array | { pcr_sets: Record<string, string>[] } | Map<number, Uint8Array>[];
+
+/** One failed check of verifyAttestation. */
+export declare class AttestationCheckError extends Error {
+  check: 'decode' | 'signature' | 'root' | 'chain' | 'validity' | 'freshness' | 'debug' | 'pcrs' | 'public_key' | 'nonce';
+}
+/** An enclave refused by attestationVerifier (type 'attestation_failed' unless the fetch failed); nothing was encrypted to it. */
+export declare class AttestationError extends KeyMeldError {
+  enclaveId: number;
+  /** The failed check, or 'fetch' when the document could not be fetched (status/type are then the HTTP error's). */
+  check: AttestationCheckError['check'] | 'fetch';
+}
+
+export interface AttestationDocument {
+  moduleId: string;
+  digest: 'SHA384';
+  timestampMs: number;
+  pcrs: Map<number, Bytes>;
+  certificate: Bytes;
+  /** [root, intermediate_1, ..., intermediate_n] (DER). */
+  cabundle: Bytes[];
+  /** null when absent or CBOR null. */
+  publicKey: Bytes | null;
+  userData: Bytes | null;
+  nonce: Bytes | null;
+  protectedHeader: Bytes;
+  payload: Bytes;
+  signature: Bytes;
+  raw: Bytes;
+}
+
+export interface VerifyAttestationOptions {
+  /** The pinned root (default the AWS Nitro root). */
+  root?: RootLike;
+  /** The PCR policy; absent = PCRs not checked. */
+  pcrs?: PcrPolicyLike;
+  /** Verification time: Unix seconds or a Date (default now). */
+  at?: number | Date;
+  /** Maximum age of the document in seconds (0/absent = not checked). */
+  maxAgeSecs?: number;
+  allowDebug?: boolean;
+  /** Expected public_key / nonce (bytes or hex; absent = not checked). */
+  publicKey?: BytesLike;
+  nonce?: BytesLike;
+}
+
+export interface AttestationVerifierOptions {
+  /** The pinned root (default the AWS Nitro root; the development stack: DEV_DIR/dev-ca/root.pem). */
+  root?: RootLike;
+  /** Required: the PCR policy (DEV_DIR/pcrs.json on the development stack; deploy/nitro writes /etc/keymeld/pcrs.json). */
+  pcrs: PcrPolicyLike;
+  /** Default 300. */
+  maxAgeSecs?: number;
+  /** Default false. */
+  allowDebug?: boolean;
+  /** The client to fetch documents with (default: the client calling the hook). */
+  client?: KeyMeldClient;
+}
+
+/** A verifyEnclave hook; `documents` holds the last verified document of each enclave id. */
+export declare function attestationVerifier(o: AttestationVerifierOptions): VerifyEnclave & { documents: Map<number, AttestationDocument> };
+export declare function verifyAttestation(document: string | Uint8Array | AttestationDocument, o?: VerifyAttestationOptions): AttestationDocument;
+export declare function parseAttestationDocument(document: string | Uint8Array): AttestationDocument;
+/** The raw bytes of a document given as CBOR or standard base64. */
+export declare function readAttestationDocument(document: string | Uint8Array): Bytes;
+export declare function parsePcrPolicy(policy: PcrPolicyLike): Map<number, Bytes>[];
+export declare function rootDer(root?: RootLike): Bytes;
+/** The CBOR of the COSE Sig_structure the document's signature covers. */
+export declare function sigStructure(doc: AttestationDocument): Bytes;
+/** PCRs of a document as {PCR0: hex, ...} (default PCR0-2: what a policy set pins). */
+export declare function documentPcrs(doc: AttestationDocument, which?: number[]): Record<string, string>;
+export declare class CborMap { entries: [unknown, unknown][]; readonly size: number }
+export declare class CborTag { tag: number; value: unknown }
+/** Strict CBOR decoding of exactly one item (docs/ATTESTATION.md "Strict CBOR"). */
+export declare function decodeCbor(bytes: Uint8Array, what?: string): unknown;

@@ -6,12 +6,25 @@
 // @noble/curves (BIP-340), every aggregate key recomputed (BIP-327).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import * as btc from '@scure/btc-signer';
 import * as km from '../src/index.js';
 
 const gateway = process.env.KEYMELD_GATEWAY;
-const client = gateway && new km.KeyMeldClient({ gateway, apiKey: process.env.KEYMELD_API_KEY });
+// The stack's attestation trust (scripts/keymeld-dev writes DEV_DIR/dev-ca/root.pem
+// and DEV_DIR/pcrs.json; KEYMELD_TRUST_ROOT / KEYMELD_PCR_POLICY of run/client.env
+// win): every keygen below verifies every enclave before encrypting to it.
+const devDir = process.env.KEYMELD_DEV_DIR ?? new URL('../../..', import.meta.url).pathname;
+const rootPath = process.env.KEYMELD_TRUST_ROOT ?? `${devDir}/dev-ca/root.pem`;
+const pcrsPath = process.env.KEYMELD_PCR_POLICY ?? `${devDir}/pcrs.json`;
+const trust = gateway && existsSync(rootPath) && existsSync(pcrsPath)
+  ? { root: readFileSync(rootPath, 'utf8'), pcrs: readFileSync(pcrsPath, 'utf8') } : undefined;
+// Every request path, to check what was sent before a refusal.
+const sent = [];
+const recording = (url, init) => { sent.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`); return fetch(url, init); };
+const verifier = trust && km.attestationVerifier(trust);
+const client = gateway && new km.KeyMeldClient({ gateway, apiKey: process.env.KEYMELD_API_KEY, fetch: recording, verifyEnclave: verifier });
 const skip = gateway ? false : 'KEYMELD_GATEWAY not set (tests/js/js_client.sh starts a stack)';
 const msgs = (n, tag) => Array.from({ length: n }, (_, i) => km.taggedHash('test', new TextEncoder().encode(`${tag} ${i}`)));
 
@@ -27,9 +40,19 @@ before(async () => {
   throw new Error(`${gateway} not ready`);
 });
 
+const noTrust = skip || (trust ? false : `no attestation trust at ${rootPath} / ${pcrsPath} (a stack with KEYMELD_DEV_ATTESTATION=development)`);
+
 test('keygen with 3 local participants, batch signing, delete', { skip }, async () => {
   const t0 = Date.now();
+  sent.length = 0;
   const kg = await client.createKeygen({ participants: 3 });
+  if (trust) {
+    // Every enclave a key went to was attested (with a fresh nonce) before initialize.
+    const init = sent.indexOf(`POST /api/v1/keygen/${kg.id}/initialize`);
+    const attested = new Set(sent.slice(0, init).filter((p) => p.includes('/attestation')).map((p) => Number(p.split('/')[4])));
+    for (const a of kg.reservation.assignments) assert.ok(attested.has(a.enclave_id) || verifier.documents.has(a.enclave_id), `enclave ${a.enclave_id} attested`);
+    for (const a of kg.reservation.assignments) assert.match(verifier.documents.get(a.enclave_id).moduleId, /^development-enclave/);
+  }
   assert.equal(kg.status.status, 'completed');
   assert.equal(kg.aggregate.plain.length, 33);
   // The same key, computed here from the three public keys (BIP-327).
@@ -155,4 +178,39 @@ test('gateway errors are KeyMeldError with type and request id', { skip }, async
     assert.match(e.requestId, /^[0-9a-f-]{36}$/);
     return true;
   });
+});
+
+test('attestation: every enclave verifies with the stack\'s development CA and PCR policy', { skip: noTrust }, async () => {
+  const { enclaves } = await client.enclaves();
+  const v = km.attestationVerifier(trust);
+  await v(enclaves.map((e) => ({ enclave_id: e.enclave_id, public_key: e.public_key })), client);
+  assert.equal(v.documents.size, enclaves.length);
+  const policy = km.parsePcrPolicy(trust.pcrs)[0];
+  for (const d of v.documents.values()) assert.deepEqual(d.pcrs.get(0), policy.get(0));
+  // The AWS root (the default) refuses the development CA's documents.
+  await assert.rejects(km.attestationVerifier({ pcrs: trust.pcrs })([enclaves[0]], client), (e) => e.check === 'root');
+  // A key other than the attested one is refused.
+  await assert.rejects(v([{ enclave_id: enclaves[0].enclave_id, public_key: '02' + '11'.repeat(32) }], client),
+    (e) => e.check === 'public_key' && /the attested key differs from the key given for this enclave/.test(e.message));
+});
+
+test('attestation: a wrong PCR policy makes createKeygen refuse before sending any key', { skip: noTrust }, async () => {
+  const wrong = { pcr_sets: [{ PCR0: 'ab'.repeat(48), PCR1: '00'.repeat(48), PCR2: '00'.repeat(48) }] };
+  sent.length = 0;
+  await assert.rejects(client.createKeygen({ participants: 3, verifyEnclave: km.attestationVerifier({ root: trust.root, pcrs: wrong }) }), (e) => {
+    assert.ok(e instanceof km.AttestationError);
+    assert.equal(e.check, 'pcrs');
+    assert.match(e.message, /^enclave \d+'s key is not attested; nothing was encrypted to it: pcrs: the document matches none of the 1 allowed PCR sets; closest is set 0, where PCR0 differs: expected abababababababab\.\.\., got /);
+    return true;
+  });
+  assert.equal(sent[0], 'POST /api/v1/keygen/reserve');
+  assert.ok(sent.slice(1).every((p) => p.startsWith('GET /api/v1/enclaves/')), sent.join(', '));
+  // A joining party with the wrong policy refuses too, before registering.
+  const joinerId = km.uuidv7();
+  const kg = await client.createKeygen({ participants: [{ local: true }, { userId: joinerId }] });
+  sent.length = 0;
+  await assert.rejects(client.joinKeygen({ keygenSessionId: kg.id, sessionSecret: kg.sessionSecret, userId: joinerId,
+    verifyEnclave: km.attestationVerifier({ root: trust.root, pcrs: wrong }) }), (e) => e instanceof km.AttestationError && e.check === 'pcrs');
+  assert.ok(!sent.some((p) => p.endsWith('/participants')), sent.join(', '));
+  await client.deleteKeygen(kg);
 });

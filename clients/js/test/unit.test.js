@@ -146,3 +146,4 @@ test('the README example is examples/readme.mjs, verbatim', () => {
   const example = readFileSync(here + '../examples/readme.mjs', 'utf8');
   assert.equal(example.slice(example.indexOf('import ')), block);
 });
+import './attest.test.js';
