@@ -70,6 +70,7 @@ int cmd_audit(int argc, char **argv);      /* cmd_audit.c */
 int cmd_apikey(int argc, char **argv);     /* cmd_apikey.c */
 int cmd_db(int argc, char **argv);         /* cmd_db.c */
 int cmd_descriptor(int argc, char **argv); /* cmd_descriptor.c */
+int cmd_psbt(int argc, char **argv);       /* cmd_psbt.c */
 
 /*
  * Trust options of the commands that encrypt to enclave keys (keygen,

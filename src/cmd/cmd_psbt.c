@@ -1,0 +1,723 @@
+/*
+ * cmd_psbt.c - `keymeld psbt sign`: signs the inputs of a PSBT that spend
+ * the group's Taproot key (key path), with the session saved by
+ * `keymeld keygen` (src/client/keyfile.h):
+ *
+ *   keymeld psbt sign --session FILE --psbt FILE|- [--out FILE|-] [--finalize]
+ *                     [--approve] [--gateway URL]
+ *
+ * The PSBT stays on this machine: the gateway sees only the 32-byte BIP-341
+ * sighashes, sealed with the session secret like every signing message, all
+ * in one signing session. Each signature comes back verified by the client
+ * (client_sign_create) and is checked again here against the input's output
+ * key before it is written. docs/INTEGRATION.md "Signing PSBTs".
+ */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitcoin/psbt.h"
+#include "bitcoin/ser.h"
+#include "client/keyfile.h"
+#include "cmd/opts.h"
+#include "common/base64.h"
+#include "common/hex.h"
+#include "common/xmalloc.h"
+#include "crypto/schnorr.h"
+#include "crypto/taproot.h"
+#include "common/banned.h"
+
+#define PROG "keymeld psbt sign"
+/* The base64 form of the largest PSBT, with room for surrounding space. */
+#define PSBT_INPUT_MAX  (PSBT_MAX_SIZE / 3 * 4 + 4096)
+#define PSBT_OUTPUT_MAX (2 * PSBT_MAX_SIZE)
+#define DEFAULT_GATEWAY "http://127.0.0.1:8090"
+
+static const uint8_t psbt_magic[5] = {'p', 's', 'b', 't', 0xff};
+
+struct psbt_sign_args {
+    const char *session, *in, *out, *gateway;
+    bool finalize, approve;
+};
+
+/* What the session file says about the group's key. */
+struct group {
+    struct client_keygen k;
+    char gateway[512];
+    uint8_t internal[PROTO_PUBKEY_LEN];  /* KeyAgg of the participants, untweaked */
+    uint8_t internal_x[PROTO_XONLY_LEN]; /* its x-only form */
+    uint8_t (*keys)[PROTO_PUBKEY_LEN];   /* participants' keys in KeyAgg (KeySort) order */
+    /* The BIP-373 fields can describe the key: no tweak, or a BIP-341 one. */
+    bool musig_fields;
+};
+
+/* The inputs to sign, in input order. */
+struct plan {
+    size_t n;
+    size_t idx[PROTO_MAX_ITEMS];
+    uint32_t hash_type[PROTO_MAX_ITEMS];
+    uint8_t msgs[PROTO_MAX_ITEMS][PROTO_MSG_LEN];
+};
+
+static void psbt_sign_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: " PROG " --session FILE --psbt FILE|- [--out FILE|-] [--finalize]\n"
+            "                         [--approve] [--gateway URL]\n"
+            "\n"
+            "Signs every input of the PSBT (base64 or binary, version 0 or 2) that spends the\n"
+            "P2TR output of the group key of FILE (from keymeld keygen), by the key path,\n"
+            "in one signing session: only the BIP-341 sighashes reach the gateway. Writes\n"
+            "PSBT_IN_TAP_KEY_SIG and the BIP-373 participant keys on those inputs and on\n"
+            "outputs paying the group, and the PSBT in base64 to --out (default stdout).\n"
+            "Other inputs are left untouched; with none of the group's, nothing is signed\n"
+            "(exit 1). Script path spends are not supported.\n"
+            "  --finalize  also set the final witness of the signed inputs; when every\n"
+            "              input is final, print the transaction in hex on stdout (after\n"
+            "              the PSBT when that goes to stdout too)\n"
+            "  --approve   approve the signing for every participant that requires it and\n"
+            "              whose private key FILE holds\n"
+            "  --gateway   default: the one saved in FILE, else $KEYMELD_GATEWAY_URL\n");
+}
+
+static int usage_error(void)
+{
+    fputc('\n', stderr);
+    psbt_sign_usage(stderr);
+    return CMD_EXIT_USAGE;
+}
+
+/* Returns -1 when the arguments are good, else the exit code. */
+static int parse_args(struct psbt_sign_args *a, int argc, char **argv)
+{
+    struct opts o;
+    bool bad = false;
+    memset(a, 0, sizeof(*a));
+    a->out = "-";
+    opts_init(&o, PROG, argc, argv);
+    for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
+        if (r == OPT_OPERAND)
+            bad = fprintf(stderr, PROG ": unexpected '%.60s'\n", o.operand) > 0;
+        else if (opts_flag(&o, "--help", "-h")) {
+            psbt_sign_usage(stdout);
+            return CMD_EXIT_OK;
+        } else if (opts_value(&o, "--session", &bad))
+            a->session = o.value;
+        else if (opts_value(&o, "--psbt", &bad))
+            a->in = o.value;
+        else if (opts_value(&o, "--out", &bad))
+            a->out = o.value;
+        else if (opts_value(&o, "--gateway", &bad))
+            a->gateway = o.value;
+        else if (opts_flag(&o, "--finalize", NULL))
+            a->finalize = true;
+        else if (opts_flag(&o, "--approve", NULL))
+            a->approve = true;
+        else
+            bad = fprintf(stderr, PROG ": unknown option '%.60s'\n", opts_current(&o)) > 0;
+    }
+    if (!bad && (a->session == NULL || a->in == NULL))
+        bad = fprintf(stderr, PROG ": --session FILE and --psbt FILE|- are required\n") > 0;
+    return bad ? usage_error() : -1;
+}
+
+/* ---- reading and writing the PSBT --------------------------------------- */
+
+/* Reads path ("-" = stdin), at most PSBT_INPUT_MAX bytes; *out malloc'ed. */
+static int read_input(uint8_t **out, size_t *len, const char *path, struct km_error *err)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "stdin" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    *out = NULL;
+    *len = 0;
+    if (f == NULL)
+        return km_error_set(err, KM_ERR_IO, errno, "%.200s: cannot open: %s", path,
+                            strerror(errno));
+    uint8_t *p = xmalloc(PSBT_INPUT_MAX + 1);
+    size_t n = fread(p, 1, PSBT_INPUT_MAX + 1, f);
+    int r = KM_OK;
+    if (ferror(f))
+        r = km_error_set(err, KM_ERR_IO, 0, "%.200s: read error", name);
+    else if (n > PSBT_INPUT_MAX)
+        r = km_error_set(err, KM_ERR_TOO_LARGE, 0, "%.200s: over %u bytes, too large for a PSBT",
+                         name, (unsigned)PSBT_INPUT_MAX);
+    if (!is_stdin)
+        fclose(f);
+    if (r != KM_OK) {
+        free(p);
+        return r;
+    }
+    *out = p;
+    *len = n;
+    return KM_OK;
+}
+
+static bool is_space(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Parses the binary form, or the base64 text form (surrounding white space
+ * allowed), told apart by the binary magic. */
+static int decode_psbt(struct psbt **out, const uint8_t *p, size_t len, struct km_error *err)
+{
+    if (len >= sizeof(psbt_magic) && memcmp(p, psbt_magic, sizeof(psbt_magic)) == 0)
+        return psbt_parse(out, p, len, err);
+    while (len > 0 && is_space(p[0])) {
+        p++;
+        len--;
+    }
+    while (len > 0 && is_space(p[len - 1]))
+        len--;
+    uint8_t *bin;
+    size_t bin_len;
+    *out = NULL;
+    if (base64_decode(&bin, &bin_len, (const char *)p, len, PSBT_MAX_SIZE, false) != KM_OK)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "not a PSBT: neither binary (magic \"psbt\" 0xff) nor base64");
+    int r = psbt_parse(out, bin, bin_len, err);
+    free(bin);
+    return r;
+}
+
+/* Writes text to path ("-" = stdout). */
+static int write_text(const char *path, const char *text, struct km_error *err)
+{
+    bool is_stdout = strcmp(path, "-") == 0;
+    FILE *f = is_stdout ? stdout : fopen(path, "w");
+    if (f == NULL)
+        return km_error_set(err, KM_ERR_IO, errno, "%.200s: cannot create: %s", path,
+                            strerror(errno));
+    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = (is_stdout ? fflush(f) : fclose(f)) == 0 && ok;
+    if (!ok)
+        return km_error_set(err, KM_ERR_IO, errno, "%.200s: write error", path);
+    return KM_OK;
+}
+
+static int write_psbt(const char *path, const struct psbt *psbt, struct km_error *err)
+{
+    struct buf b;
+    buf_init(&b, PSBT_OUTPUT_MAX);
+    int r = psbt_serialize(&b, psbt);
+    if (r != KM_OK) {
+        buf_release(&b);
+        return km_error_set(err, r, 0, "cannot serialize the PSBT");
+    }
+    char *text = base64_encode(buf_peek(&b), buf_len(&b));
+    buf_release(&b);
+    r = write_text(path, text, err);
+    free(text);
+    return r;
+}
+
+/* ---- the group --------------------------------------------------------- */
+
+static int cmp_key(const void *a, const void *b)
+{
+    return memcmp(a, b, PROTO_PUBKEY_LEN);
+}
+
+static const char *tweak_name(int type)
+{
+    switch (type) {
+    case PROTO_TWEAK_NONE:
+        return "none";
+    case PROTO_TWEAK_UNSPENDABLE_TAPROOT:
+        return "bip86";
+    case PROTO_TWEAK_TAPROOT_MERKLE_ROOT:
+        return "taproot_with_merkle_root";
+    case PROTO_TWEAK_PLAIN:
+        return "plain_tweak";
+    default:
+        return "x_only_tweak";
+    }
+}
+
+/* Loads the session and derives the untweaked aggregate (the Taproot
+ * internal key of a BIP-341 tweak) and the participants in KeyAgg order. */
+static int group_load(struct group *g, const char *path, struct km_error *err)
+{
+    memset(g, 0, sizeof(*g));
+    int r = keyfile_load(path, &g->k, g->gateway, sizeof(g->gateway), err);
+    if (r != KM_OK)
+        return r;
+    g->keys = xcalloc(g->k.nusers, PROTO_PUBKEY_LEN);
+    for (size_t i = 0; i < g->k.nusers; i++)
+        memcpy(g->keys[i], g->k.users[i].kp.pubkey, PROTO_PUBKEY_LEN);
+    qsort(g->keys, g->k.nusers, PROTO_PUBKEY_LEN, cmp_key);
+    r = participant_aggregate_key(g->internal, g->internal_x,
+                                  (const uint8_t(*)[PROTO_PUBKEY_LEN])g->keys, g->k.nusers, NULL);
+    if (r != KM_OK)
+        return km_error_set(err, r, 0, "%.200s: cannot aggregate the participants' keys", path);
+    int t = g->k.tweak.type;
+    g->musig_fields = t == PROTO_TWEAK_NONE || t == PROTO_TWEAK_UNSPENDABLE_TAPROOT ||
+                      t == PROTO_TWEAK_TAPROOT_MERKLE_ROOT;
+    return KM_OK;
+}
+
+static void group_clear(struct group *g)
+{
+    free(g->keys);
+    g->keys = NULL;
+    client_keygen_clear(&g->k);
+}
+
+/* 1 if script is a P2TR scriptPubKey with output key xonly. */
+static bool is_p2tr_of(const uint8_t *script, size_t len, const uint8_t xonly[32])
+{
+    return len == TAPROOT_SPK_LEN && script[0] == 0x51 && script[1] == 0x20 &&
+           memcmp(script + 2, xonly, 32) == 0;
+}
+
+static bool is_group_key(const struct group *g, const uint8_t xonly[32])
+{
+    return memcmp(xonly, g->k.xonly, 32) == 0 || memcmp(xonly, g->internal_x, 32) == 0;
+}
+
+static bool contains(const uint8_t *p, size_t len, const uint8_t needle[32])
+{
+    for (size_t i = 0; i + 32 <= len; i++) {
+        if (memcmp(p + i, needle, 32) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool has_record(const struct psbt *psbt, enum psbt_scope scope, size_t i, uint64_t type)
+{
+    size_t n = psbt_record_count(psbt, scope, i);
+    for (size_t k = 0; k < n; k++) {
+        struct psbt_record rec;
+        psbt_record_get(psbt, scope, i, k, &rec);
+        if (rec.type == type)
+            return true;
+    }
+    return false;
+}
+
+/* Whether input i names one of the group's keys in a script path. */
+static bool group_script_path(const struct group *g, const struct psbt *psbt, size_t i)
+{
+    struct psbt_tap_leaf_script leaf;
+    for (size_t k = 0; psbt_in_tap_leaf_script(psbt, i, k, &leaf) == KM_OK; k++) {
+        if (contains(leaf.script, leaf.script_len, g->k.xonly) ||
+            contains(leaf.script, leaf.script_len, g->internal_x))
+            return true;
+    }
+    struct psbt_tap_bip32 d;
+    for (size_t k = 0; psbt_in_tap_bip32(psbt, i, k, &d) == KM_OK; k++) {
+        if (d.n_leaf_hashes > 0 && is_group_key(g, d.xonly))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Whether input i is the group's to sign (*mine). Refuses the spends of the
+ * group's key this session cannot make: a Taproot output whose internal
+ * key is the group's key under a tweak the keygen did not apply, and
+ * script paths.
+ */
+static int classify_input(bool *mine, const struct group *g, const struct psbt *psbt, size_t i,
+                          struct km_error *err)
+{
+    struct sighash_spent spent;
+    *mine = false;
+    int r = psbt_in_spent_output(psbt, i, &spent, err);
+    if (r == KM_ERR_NOT_FOUND)
+        return KM_OK; /* not ours to judge; the sighash will need it if we sign */
+    if (r != KM_OK)
+        return r;
+    if (is_p2tr_of(spent.script, spent.script_len, g->k.xonly)) {
+        *mine = true;
+        return KM_OK;
+    }
+    uint8_t ik[32];
+    if (psbt_in_tap_internal_key(psbt, i, ik) == KM_OK && is_group_key(g, ik))
+        return km_error_set(err, KM_ERR_UNSUPPORTED, 0,
+                            "input %zu: its Taproot internal key is the group's key but its "
+                            "output key is not the one this session signs for (keygen tweak "
+                            "%s): the session cannot apply another tweak; make the keygen with "
+                            "the tweak of this output",
+                            i, tweak_name(g->k.tweak.type));
+    if (group_script_path(g, psbt, i))
+        return km_error_set(err, KM_ERR_UNSUPPORTED, 0,
+                            "input %zu: spends the group's key by a Taproot script path, which "
+                            "is not supported (key path only)",
+                            i);
+    return KM_OK;
+}
+
+/* The inputs to sign and their sighashes. Inputs already finalized are
+ * left as they are. */
+static int plan_build(struct plan *p, const struct group *g, const struct psbt *psbt,
+                      struct km_error *err)
+{
+    p->n = 0;
+    for (size_t i = 0; i < psbt_input_count(psbt); i++) {
+        bool mine;
+        int r = classify_input(&mine, g, psbt, i, err);
+        if (r != KM_OK)
+            return r;
+        if (!mine || has_record(psbt, PSBT_SCOPE_INPUT, i, PSBT_IN_FINAL_SCRIPTWITNESS))
+            continue;
+        if (p->n == PROTO_MAX_ITEMS)
+            return km_error_set(err, KM_ERR_LIMIT, 0,
+                                "more than %d inputs spend the group's key: one signing session "
+                                "signs at most %d",
+                                PROTO_MAX_ITEMS, PROTO_MAX_ITEMS);
+        uint32_t ht = SIGHASH_DEFAULT;
+        if (psbt_in_sighash_type(psbt, i, &ht) != KM_OK)
+            ht = SIGHASH_DEFAULT;
+        r = psbt_sighash(p->msgs[p->n], psbt, i, NULL, err);
+        if (r != KM_OK)
+            return r;
+        p->idx[p->n] = i;
+        p->hash_type[p->n] = ht;
+        p->n++;
+    }
+    return KM_OK;
+}
+
+/* ---- signing ----------------------------------------------------------- */
+
+static const char *gateway_url(const struct psbt_sign_args *a, const struct group *g)
+{
+    if (a->gateway != NULL)
+        return a->gateway;
+    if (g->gateway[0] != '\0')
+        return g->gateway;
+    const char *env = getenv("KEYMELD_GATEWAY_URL");
+    return env ? env : DEFAULT_GATEWAY;
+}
+
+/* Whether this file holds user u's keys: a party's own session file
+ * (keymeld keygen join) carries the other participants' public keys only,
+ * their secret and auth keys zero. */
+static bool user_is_local(const struct client_user *u)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < sizeof(u->auth.seckey); i++)
+        acc |= u->auth.seckey[i];
+    return acc != 0;
+}
+
+/* One signing session for every sighash of the plan; s->sigs verified. */
+static int sign_plan(struct client_signing *s, const struct psbt_sign_args *a,
+                     const struct group *g, const struct plan *p, struct km_error *err)
+{
+    bool approvals = false;
+    size_t me = g->k.nusers; /* the first participant whose keys are here reads the result */
+    for (size_t i = 0; i < g->k.nusers; i++) {
+        approvals |= g->k.users[i].require_approval;
+        if (me == g->k.nusers && user_is_local(&g->k.users[i]))
+            me = i;
+    }
+    if (me == g->k.nusers)
+        return km_error_set(err, KM_ERR_INVALID, 0, "the session file holds no participant's keys");
+    int r = client_signing_new(s, (const uint8_t(*)[PROTO_MSG_LEN])p->msgs, p->n);
+    if (r != KM_OK)
+        return km_error_set(err, r, 0, "cannot make the signing session");
+    struct rest_client *c = cmd_rest_client(gateway_url(a, g), 30000);
+    /* Without approvals to send, the create request waits for the result. */
+    r = client_sign_create(c, &g->k, s, 600, approvals ? 0 : 30000, err);
+    for (size_t i = 0; r == KM_OK && a->approve && i < g->k.nusers; i++) {
+        if (g->k.users[i].require_approval && user_is_local(&g->k.users[i]))
+            r = client_sign_approve(c, &g->k, s, i, err);
+    }
+    if (r == KM_OK && !client_signing_done(s))
+        r = client_sign_wait(c, &g->k, s, me, 60000, err);
+    rest_client_free(c);
+    return r;
+}
+
+/* Adds the BIP-373 participant keys (and, for a BIP-341 tweak, the
+ * internal key and merkle root when absent) to signed input i. */
+static int describe_input(struct psbt *psbt, const struct group *g, size_t i, struct km_error *err)
+{
+    uint8_t ik[32];
+    bool has_ik = psbt_in_tap_internal_key(psbt, i, ik) == KM_OK;
+    int t = g->k.tweak.type;
+    bool bip341 = t == PROTO_TWEAK_UNSPENDABLE_TAPROOT || t == PROTO_TWEAK_TAPROOT_MERKLE_ROOT;
+    if (!g->musig_fields || (has_ik && (!bip341 || memcmp(ik, g->internal_x, 32) != 0)))
+        return KM_OK; /* the PSBT says something else: leave it be */
+    int r = KM_OK;
+    if (bip341 && !has_ik)
+        r = psbt_in_set_tap_internal_key(psbt, i, g->internal_x, err);
+    if (r == KM_OK && t == PROTO_TWEAK_TAPROOT_MERKLE_ROOT &&
+        !has_record(psbt, PSBT_SCOPE_INPUT, i, PSBT_IN_TAP_MERKLE_ROOT))
+        r = psbt_in_set_tap_merkle_root(psbt, i, g->k.tweak.merkle_root, err);
+    if (r == KM_OK)
+        r = psbt_in_set_musig2_participants(psbt, i, g->internal, &g->keys[0][0], g->k.nusers, err);
+    return r;
+}
+
+/* Writes each signature (64 bytes, || hash type unless SIGHASH_DEFAULT)
+ * after checking it against the input's output key. */
+static int apply_sigs(struct psbt *psbt, const struct group *g, const struct plan *p,
+                      const struct client_signing *s, struct km_error *err)
+{
+    for (size_t j = 0; j < p->n; j++) {
+        size_t i = p->idx[j];
+        uint8_t sig[65];
+        memcpy(sig, s->sigs[j], 64);
+        if (schnorr_verify(sig, 64, p->msgs[j], 32, g->k.xonly, 32) != KM_OK)
+            return km_error_set(err, KM_ERR_CRYPTO, 0,
+                                "input %zu: the signature does not verify under the output key", i);
+        size_t len = 64;
+        if (p->hash_type[j] != SIGHASH_DEFAULT)
+            sig[len++] = (uint8_t)p->hash_type[j];
+        int r = psbt_in_set_tap_key_sig(psbt, i, sig, len, err);
+        if (r == KM_OK)
+            r = describe_input(psbt, g, i, err);
+        if (r != KM_OK)
+            return r;
+    }
+    return KM_OK;
+}
+
+/* BIP-373 participant keys on every output paying the group's key. */
+static int describe_outputs(struct psbt *psbt, const struct group *g, struct km_error *err)
+{
+    const struct tx *tx = psbt_tx_direct(psbt);
+    for (size_t o = 0; g->musig_fields && o < tx->n_out; o++) {
+        if (!is_p2tr_of(tx->out[o].script.p, tx->out[o].script.len, g->k.xonly))
+            continue;
+        int r = psbt_out_set_musig2_participants(psbt, o, g->internal, &g->keys[0][0], g->k.nusers,
+                                                 err);
+        if (r != KM_OK)
+            return r;
+        tx = psbt_tx_direct(psbt);
+    }
+    return KM_OK;
+}
+
+/* ---- finalizing -------------------------------------------------------- */
+
+/* Input fields a finalizer clears (BIP-174: all but the UTXOs, the final
+ * scripts, the version 2 transaction fields and unknown ones). */
+static bool cleared_on_finalize(uint64_t type)
+{
+    switch (type) {
+    case PSBT_IN_PARTIAL_SIG:
+    case PSBT_IN_SIGHASH_TYPE:
+    case PSBT_IN_REDEEM_SCRIPT:
+    case PSBT_IN_WITNESS_SCRIPT:
+    case PSBT_IN_BIP32_DERIVATION:
+    case PSBT_IN_RIPEMD160:
+    case PSBT_IN_SHA256:
+    case PSBT_IN_HASH160:
+    case PSBT_IN_HASH256:
+    case PSBT_IN_TAP_KEY_SIG:
+    case PSBT_IN_TAP_SCRIPT_SIG:
+    case PSBT_IN_TAP_LEAF_SCRIPT:
+    case PSBT_IN_TAP_BIP32_DERIVATION:
+    case PSBT_IN_TAP_INTERNAL_KEY:
+    case PSBT_IN_TAP_MERKLE_ROOT:
+    case PSBT_IN_MUSIG2_PARTICIPANT_PUBKEYS:
+    case PSBT_IN_MUSIG2_PUB_NONCE:
+    case PSBT_IN_MUSIG2_PARTIAL_SIG:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Sets the key path witness (the signature alone) of input i and clears
+ * what the finalizer must. */
+static int finalize_input(struct psbt *psbt, size_t i, struct km_error *err)
+{
+    const uint8_t *sig;
+    size_t sig_len;
+    if (psbt_in_tap_key_sig(psbt, i, &sig, &sig_len) != KM_OK)
+        KM_BUG("signed input without PSBT_IN_TAP_KEY_SIG");
+    uint8_t key = PSBT_IN_FINAL_SCRIPTWITNESS, wit[67];
+    wit[0] = 1; /* one stack element */
+    wit[1] = (uint8_t)sig_len;
+    memcpy(wit + 2, sig, sig_len);
+    int r = psbt_record_set(psbt, PSBT_SCOPE_INPUT, i, &key, 1, wit, sig_len + 2, err);
+    for (size_t k = psbt_record_count(psbt, PSBT_SCOPE_INPUT, i); r == KM_OK && k-- > 0;) {
+        struct psbt_record rec;
+        psbt_record_get(psbt, PSBT_SCOPE_INPUT, i, k, &rec);
+        if (!cleared_on_finalize(rec.type))
+            continue;
+        uint8_t *copy = xmalloc(rec.key_len);
+        memcpy(copy, rec.key, rec.key_len);
+        r = psbt_record_remove(psbt, PSBT_SCOPE_INPUT, i, copy, rec.key_len, err);
+        free(copy);
+    }
+    return r;
+}
+
+/* Moves input i's final witness (BIP-141 stack serialization) into tx. */
+static int extract_witness(struct tx *tx, size_t i, const struct psbt_record *rec,
+                           struct km_error *err)
+{
+    struct buf b;
+    uint64_t n;
+    buf_view(&b, rec->value, rec->value_len);
+    int r = ser_get_compact(&b, &n);
+    for (uint64_t k = 0; r == KM_OK && k < n; k++) {
+        uint64_t len;
+        const uint8_t *item;
+        r = ser_get_compact(&b, &len);
+        if (r == KM_OK)
+            r = len > buf_len(&b) ? KM_ERR_INCOMPLETE : ser_get_direct(&b, &item, (size_t)len);
+        if (r == KM_OK)
+            tx_push_witness(tx, i, item, (size_t)len);
+    }
+    if (r == KM_OK && buf_len(&b) != 0)
+        r = KM_ERR_TRAILING_DATA;
+    if (r != KM_OK)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "input %zu: malformed "
+                            "PSBT_IN_FINAL_SCRIPTWITNESS",
+                            i);
+    return KM_OK;
+}
+
+/* The network serialization, in hex, of the finalized transaction, or NULL
+ * (*err unset) when some input is not final. */
+static int extract_tx(char **hex, const struct psbt *psbt, struct km_error *err)
+{
+    struct tx *tx = tx_dup(psbt_tx_direct(psbt));
+    int r = KM_OK;
+    *hex = NULL;
+    for (size_t i = 0; r == KM_OK && i < tx->n_in; i++) {
+        bool final = false;
+        for (size_t k = 0; r == KM_OK && k < psbt_record_count(psbt, PSBT_SCOPE_INPUT, i); k++) {
+            struct psbt_record rec;
+            psbt_record_get(psbt, PSBT_SCOPE_INPUT, i, k, &rec);
+            if (rec.type == PSBT_IN_FINAL_SCRIPTSIG) {
+                tx_set_script_sig(tx, i, rec.value, rec.value_len);
+                final = true;
+            } else if (rec.type == PSBT_IN_FINAL_SCRIPTWITNESS) {
+                r = extract_witness(tx, i, &rec, err);
+                final = true;
+            }
+        }
+        if (r == KM_OK && !final) {
+            tx_free(tx);
+            return KM_OK;
+        }
+    }
+    struct buf b;
+    buf_init(&b, 2 * TX_MAX_SIZE);
+    if (r == KM_OK && tx_serialize(&b, tx, 0) != KM_OK)
+        r = km_error_set(err, KM_ERR_TOO_LARGE, 0, "cannot serialize the transaction");
+    if (r == KM_OK) {
+        size_t cap = 2 * buf_len(&b) + 1;
+        *hex = xmalloc(cap);
+        hex_encode(*hex, cap, buf_peek(&b), buf_len(&b));
+    }
+    buf_release(&b);
+    tx_free(tx);
+    return r;
+}
+
+/* --finalize: final witnesses of the signed inputs, then the transaction
+ * if every input is final. */
+static int finalize(char **tx_hex, struct psbt *psbt, const struct plan *p, struct km_error *err)
+{
+    for (size_t j = 0; j < p->n; j++) {
+        int r = finalize_input(psbt, p->idx[j], err);
+        if (r != KM_OK)
+            return r;
+    }
+    return extract_tx(tx_hex, psbt, err);
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+static void report_signed(const struct plan *p, const struct client_signing *s)
+{
+    fprintf(stderr, PROG ": signed input%s", p->n == 1 ? "" : "s");
+    for (size_t j = 0; j < p->n; j++)
+        fprintf(stderr, "%s %zu", j ? "," : "", p->idx[j]);
+    fprintf(stderr, " (signing session %s)\n", s->id_s);
+}
+
+static int no_input_error(const struct group *g, struct km_error *err)
+{
+    char key[65];
+    hex_encode(key, sizeof(key), g->k.xonly, 32);
+    return km_error_set(err, KM_ERR_NOT_FOUND, 0,
+                        "no input of this PSBT left to sign spends the group's key (P2TR output "
+                        "key %s): nothing signed",
+                        key);
+}
+
+static int sign_and_write(const struct psbt_sign_args *a, struct group *g, struct psbt *psbt,
+                          struct km_error *err)
+{
+    struct plan *p = xcalloc(1, sizeof(*p));
+    struct client_signing s = {0};
+    char *tx_hex = NULL;
+    int r = plan_build(p, g, psbt, err);
+    if (r == KM_OK && p->n == 0)
+        r = no_input_error(g, err);
+    if (r == KM_OK)
+        r = sign_plan(&s, a, g, p, err);
+    if (r == KM_OK)
+        r = apply_sigs(psbt, g, p, &s, err);
+    if (r == KM_OK)
+        r = describe_outputs(psbt, g, err);
+    if (r == KM_OK && a->finalize)
+        r = finalize(&tx_hex, psbt, p, err);
+    if (r == KM_OK)
+        r = write_psbt(a->out, psbt, err);
+    if (r == KM_OK)
+        report_signed(p, &s);
+    if (r == KM_OK && tx_hex != NULL)
+        r = write_text("-", tx_hex, err);
+    else if (r == KM_OK && a->finalize)
+        fprintf(stderr, PROG ": some inputs are not final (not the group's): no transaction\n");
+    free(tx_hex);
+    client_signing_clear(&s);
+    free(p);
+    return r;
+}
+
+static int psbt_sign_cmd(int argc, char **argv)
+{
+    struct psbt_sign_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc >= 0)
+        return rc;
+    struct km_error err;
+    struct group g;
+    struct psbt *psbt = NULL;
+    uint8_t *raw = NULL;
+    size_t raw_len;
+    int r = read_input(&raw, &raw_len, a.in, &err);
+    if (r == KM_OK)
+        r = decode_psbt(&psbt, raw, raw_len, &err);
+    free(raw);
+    bool loaded = false;
+    if (r == KM_OK) {
+        r = group_load(&g, a.session, &err);
+        loaded = true;
+    }
+    if (r == KM_OK)
+        r = sign_and_write(&a, &g, psbt, &err);
+    if (r != KM_OK)
+        fprintf(stderr, PROG ": %s\n", err.msg);
+    if (loaded)
+        group_clear(&g);
+    psbt_free(psbt);
+    return r == KM_OK ? CMD_EXIT_OK : CMD_EXIT_FAIL;
+}
+
+int cmd_psbt(int argc, char **argv)
+{
+    static const struct cmd_entry sub[] = {
+        {"sign", "--session FILE --psbt FILE|- [--out FILE|-] [--finalize]",
+         "sign the group's Taproot key path inputs of a PSBT", psbt_sign_cmd},
+    };
+    return cmd_dispatch("keymeld psbt", sub, KM_ARRAY_LEN(sub), argc, argv);
+}
