@@ -25,8 +25,11 @@ int keyfile_save(const char *path, const struct client_keygen *k, const char *ga
     json_t *parts = json_array();
     for (size_t i = 0; i < k->nusers; i++) {
         const struct client_user *u = &k->users[i];
+        /* Another party's participant: its public key only. */
         json_array_append_new(parts, json_pack("{s:s, s:o, s:I, s:o, s:b}", "user_id", u->id_s,
-                                               "private_key", hex_string(u->kp.seckey, 32),
+                                               u->remote ? "public_key" : "private_key",
+                                               u->remote ? hex_string(u->kp.pubkey, 33)
+                                                         : hex_string(u->kp.seckey, 32),
                                                "enclave_id", (json_int_t)u->enclave_id,
                                                "enclave_public_key", hex_string(u->enclave_pk, 33),
                                                "require_signing_approval", u->require_approval));
@@ -82,14 +85,19 @@ static int load_user(struct client_user *u, const struct uuid *keygen_id, const 
     uint8_t sk[32];
     snprintf(where, sizeof(where), "participants[%zu]", i);
     int r = uuid_into(&u->id, u->id_s, p, "user_id", where, err);
-    if (r == KM_OK)
+    /* Another party's participant (keymeld keygen --invite, keygen join)
+     * has a public key instead of a private key. */
+    u->remote = json_object_get(p, "private_key") == NULL;
+    if (r == KM_OK && u->remote)
+        r = hex_into(u->kp.pubkey, 33, p, "public_key", where, err);
+    if (r == KM_OK && !u->remote)
         r = hex_into(sk, 32, p, "private_key", where, err);
-    if (r == KM_OK && keypair_init(&u->kp, sk) != KM_OK)
+    if (r == KM_OK && !u->remote && keypair_init(&u->kp, sk) != KM_OK)
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s: not a valid private key", where);
     secure_wipe(sk, sizeof(sk));
     if (r == KM_OK)
         r = hex_into(u->enclave_pk, 33, p, "enclave_public_key", where, err);
-    if (r == KM_OK && participant_auth_keypair(&u->auth, &u->kp, keygen_id) != KM_OK)
+    if (r == KM_OK && !u->remote && participant_auth_keypair(&u->auth, &u->kp, keygen_id) != KM_OK)
         r = km_error_set(err, KM_ERR_CRYPTO, 0, "%s: cannot derive the auth key", where);
     u->enclave_id = (uint32_t)json_integer_value(json_object_get(p, "enclave_id"));
     u->require_approval = json_is_true(json_object_get(p, "require_signing_approval"));
@@ -136,8 +144,13 @@ int keyfile_load(const char *path, struct client_keygen *k, char *gateway, size_
     if (r == KM_OK) {
         k->nusers = json_array_size(parts);
         k->users = XALLOC_ARRAY(struct client_user, k->nusers);
-        for (size_t i = 0; r == KM_OK && i < k->nusers; i++)
+        bool local = false;
+        for (size_t i = 0; r == KM_OK && i < k->nusers; i++) {
             r = load_user(&k->users[i], &k->id, json_array_get(parts, i), i, err);
+            local |= !k->users[i].remote;
+        }
+        if (r == KM_OK && !local)
+            r = km_error_set(err, KM_ERR_INVALID, 0, "%s: no participant has a private key", path);
     }
     const char *gw = json_string_value(json_object_get(doc, "gateway"));
     snprintf(gateway, cap, "%s", gw ? gw : "");

@@ -14,6 +14,12 @@
  *    "participants":[{"user_id":"<uuid>","private_key":"<hex32>",
  *                     "enclave_id":N,"enclave_public_key":"<hex33>",
  *                     "require_signing_approval":false}, ...]}
+ *
+ * A party's file (every party on its own machine: keymeld keygen --invite,
+ * keymeld keygen join, client/invite.h) holds only its own private key:
+ * the other participants carry "public_key":"<hex33>" instead of
+ * "private_key" and load as remote (struct client_user). At least one
+ * participant has a private key.
  */
 #ifndef KM_CLIENT_KEYFILE_H
 #define KM_CLIENT_KEYFILE_H

@@ -41,6 +41,10 @@ struct client_user {
     uint32_t enclave_id; /* assigned at reserve */
     uint8_t enclave_pk[PROTO_PUBKEY_LEN];
     bool require_approval;
+    /* Another party's participant (a session file of one party, an
+     * invitation): only kp.pubkey is known here; kp.seckey and auth are
+     * zero, so this process cannot register, approve or read as it. */
+    bool remote;
 };
 
 struct client_keygen {

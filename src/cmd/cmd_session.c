@@ -3,7 +3,10 @@
  * kept in a file between commands (src/client/keyfile.h):
  *
  *   keymeld keygen --out FILE [--participants N] [--tweak bip86|none]
+ *   keymeld keygen --out FILE --invite PUBKEY[,PUBKEY...] --invite-dir DIR
+ *   keymeld keygen join ...                          (cmd_join.c)
  *   keymeld sign --session FILE --message HEX [--message HEX]... [--approve]
+ *                [--request-out FILE] [--wait SECS]
  *   keymeld status --session FILE [--signing ID]
  *
  * All take --gateway URL (default: the one saved in the file, else
@@ -18,7 +21,9 @@
 #include <string.h>
 
 #include "client/attest.h"
+#include "client/invite.h"
 #include "client/keyfile.h"
+#include "cmd/cmd_join.h"
 #include "cmd/opts.h"
 #include "common/hex.h"
 #include "crypto/taproot.h"
@@ -52,19 +57,28 @@ static int usage_error(const char *prog, void (*usage)(FILE *))
 
 static void keygen_usage(FILE *out)
 {
-    fprintf(out, "usage: keymeld keygen --out FILE [--participants N] [--tweak bip86|none]\n"
-                 "                      [--gateway URL] [--json] [--trust-root PEM]\n"
-                 "                      (--pcrs FILE | --insecure-skip-attestation)\n"
-                 "\n"
-                 "Creates a MuSig2 keygen with N locally made participants (2..1000, default 3),\n"
-                 "waits for the aggregate key, checks it, and saves the session to FILE (mode\n"
-                 "0600: it holds the session secret and the private keys) for keymeld sign.\n"
-                 "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n"
-                 "Each enclave's key is verified by its attestation document (root, PCR policy,\n"
-                 "fresh nonce) before a private key is encrypted to it.\n"
-                 "The operator API key reserve needs (unless the gateway runs with\n"
-                 "server.open_reserve, as the development stack does) comes from KEYMELD_API_KEY.\n"
-                 "\n" CMD_TRUST_USAGE);
+    fprintf(out,
+            "usage: keymeld keygen --out FILE [--participants N] [--tweak bip86|none]\n"
+            "                      [--invite PUBKEY[,PUBKEY...] --invite-dir DIR [--wait SECS]]\n"
+            "                      [--gateway URL] [--json] [--trust-root PEM]\n"
+            "                      (--pcrs FILE | --insecure-skip-attestation)\n"
+            "       keymeld keygen join --help\n"
+            "\n"
+            "Creates a MuSig2 keygen with N locally made participants (2..1000, default 3),\n"
+            "waits for the aggregate key, checks it, and saves the session to FILE (mode\n"
+            "0600: it holds the session secret and the private keys) for keymeld sign.\n"
+            "With --invite, every party is on its own machine: the keygen has this\n"
+            "coordinator and one participant per public key (from keymeld key new); an\n"
+            "invitation per party is written to DIR/invite-<i>.json (the session secret\n"
+            "encrypted to that party's key), then the command waits (default 600 s) until\n"
+            "every party ran keymeld keygen join, and FILE holds only the coordinator's\n"
+            "private key.\n"
+            "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n"
+            "Each enclave's key is verified by its attestation document (root, PCR policy,\n"
+            "fresh nonce) before a private key is encrypted to it.\n"
+            "The operator API key reserve needs (unless the gateway runs with\n"
+            "server.open_reserve, as the development stack does) comes from KEYMELD_API_KEY.\n"
+            "\n" CMD_TRUST_USAGE);
 }
 
 int cmd_keygen(int argc, char **argv)
@@ -72,8 +86,12 @@ int cmd_keygen(int argc, char **argv)
     struct opts o;
     bool bad = false, json = false;
     const char *out = NULL, *gateway = default_gateway(), *tweak = "bip86";
-    uint64_t n = 3;
+    const char *invite = NULL, *invite_dir = NULL;
+    uint64_t n = 3, wait_secs = 600;
+    bool n_given = false;
     struct cmd_trust_opts topts;
+    if (argc >= 2 && strcmp(argv[1], "join") == 0)
+        return cmd_keygen_join(argc - 1, argv + 1);
     cmd_trust_opts_init(&topts);
     opts_init(&o, "keymeld keygen", argc, argv);
     for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
@@ -89,12 +107,27 @@ int cmd_keygen(int argc, char **argv)
         else if (opts_value(&o, "--tweak", &bad))
             tweak = o.value;
         else if (opts_value(&o, "--participants", &bad))
-            bad = bad || !opts_uint(&o, "--participants", 2, 1000, &n);
+            bad = bad || !(n_given = opts_uint(&o, "--participants", 2, 1000, &n));
+        else if (opts_value(&o, "--invite", &bad))
+            invite = o.value;
+        else if (opts_value(&o, "--invite-dir", &bad))
+            invite_dir = o.value;
+        else if (opts_value(&o, "--wait", &bad))
+            bad = bad || !opts_uint(&o, "--wait", 1, 86400, &wait_secs);
         else if (opts_flag(&o, "--json", NULL))
             json = true;
         else if (!cmd_trust_option(&o, &topts, &bad))
             bad = fprintf(stderr, "keymeld keygen: unknown option '%.60s'\n", opts_current(&o)) > 0;
     }
+    if (!bad && (invite == NULL) != (invite_dir == NULL))
+        bad = fprintf(stderr, "keymeld keygen: --invite and --invite-dir go together\n") > 0;
+    if (!bad && invite != NULL && n_given)
+        bad = fprintf(stderr, "keymeld keygen: --invite sets the participants: no "
+                              "--participants\n") > 0;
+    if (!bad && invite != NULL)
+        n = 1 + cmd_invite_count(invite);
+    if (!bad && n > 1000)
+        bad = fprintf(stderr, "keymeld keygen: at most 999 invited parties\n") > 0;
     if (!bad)
         bad = !cmd_trust_check(&topts, "keymeld keygen");
     struct proto_tweak tw = {.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT};
@@ -123,6 +156,8 @@ int cmd_keygen(int argc, char **argv)
     int rc = rest_client_set_api_key(c, getenv("KEYMELD_API_KEY"));
     if (rc != KM_OK)
         km_error_set(&err, rc, 0, "KEYMELD_API_KEY is not a usable API key");
+    else if (invite != NULL)
+        rc = cmd_keygen_invite(c, &k, invite, invite_dir, gateway, (uint32_t)wait_secs, json, &err);
     else
         rc = client_keygen_run(c, &k, 3600, 60000, &err);
     if (rc == KM_OK)
@@ -156,19 +191,24 @@ int cmd_keygen(int argc, char **argv)
 static void sign_usage(FILE *out)
 {
     fprintf(out, "usage: keymeld sign --session FILE --message HEX [--message HEX]...\n"
-                 "                    [--approve] [--gateway URL] [--json]\n"
+                 "                    [--approve] [--request-out FILE] [--wait SECS]\n"
+                 "                    [--gateway URL] [--json]\n"
                  "\n"
                  "Signs 32-byte messages (64 hex characters each, up to 100) with the session of\n"
                  "FILE (from keymeld keygen): creates the signing session, approves it for every\n"
                  "participant that requires approval when --approve is given, waits, decrypts\n"
-                 "and verifies each signature, and prints them.\n");
+                 "and verifies each signature, and prints them. --approve approves only for the\n"
+                 "participants whose private key FILE holds; --request-out writes the signing\n"
+                 "request (its id, item ids and messages) for the other parties' keymeld\n"
+                 "approve. --wait: how long to wait for the signatures (default 60 s).\n");
 }
 
 int cmd_sign(int argc, char **argv)
 {
     struct opts o;
     bool bad = false, json = false, approve = false;
-    const char *file = NULL, *gateway = NULL;
+    const char *file = NULL, *gateway = NULL, *request_out = NULL;
+    uint64_t wait_secs = 60;
     uint8_t(*msgs)[32] = calloc(PROTO_MAX_ITEMS, 32);
     size_t nmsgs = 0;
     opts_init(&o, "keymeld sign", argc, argv);
@@ -195,6 +235,10 @@ int cmd_sign(int argc, char **argv)
             nmsgs++;
         } else if (opts_flag(&o, "--approve", NULL))
             approve = true;
+        else if (opts_value(&o, "--request-out", &bad))
+            request_out = o.value;
+        else if (opts_value(&o, "--wait", &bad))
+            bad = bad || !opts_uint(&o, "--wait", 1, 86400, &wait_secs);
         else if (opts_flag(&o, "--json", NULL))
             json = true;
         else
@@ -230,12 +274,23 @@ int cmd_sign(int argc, char **argv)
         approvals |= k.users[i].require_approval;
     if (rc == KM_OK)
         rc = client_sign_create(c, &k, &s, 600, approvals ? 0 : 30000, &err);
+    if (rc == KM_OK && request_out != NULL && !client_signing_done(&s)) {
+        rc = client_signing_request_save(request_out, &k, &s, &err);
+        if (rc == KM_OK && !json) {
+            fprintf(stderr, "signing %s: request written to %s for the approvers\n", s.id_s,
+                    request_out);
+            fflush(stderr);
+        }
+    }
+    size_t me = 0; /* the first participant whose key is here reads the result */
+    while (me + 1 < k.nusers && k.users[me].remote)
+        me++;
     for (size_t i = 0; rc == KM_OK && approve && i < k.nusers; i++) {
-        if (k.users[i].require_approval)
+        if (k.users[i].require_approval && !k.users[i].remote)
             rc = client_sign_approve(c, &k, &s, i, &err);
     }
     if (rc == KM_OK && !client_signing_done(&s))
-        rc = client_sign_wait(c, &k, &s, 0, 60000, &err);
+        rc = client_sign_wait(c, &k, &s, me, (uint32_t)wait_secs * 1000u, &err);
     if (rc == KM_OK) {
         json_t *sigs = json_array();
         for (size_t i = 0; i < s.nitems; i++) {
@@ -312,11 +367,14 @@ int cmd_status(int argc, char **argv)
                                                           : default_gateway(),
                                             30000);
     const struct keypair *signer = &k.session_auth;
+    size_t me = 0; /* the first participant whose key is here */
+    while (me + 1 < k.nusers && k.users[me].remote)
+        me++;
     if (signing != NULL) {
         char sid_s[UUID_STR_LEN + 1];
         uuid_format(sid_s, &sid);
-        snprintf(path, sizeof(path), "/api/v1/signing/%s/status/%s", sid_s, k.users[0].id_s);
-        signer = &k.users[0].auth;
+        snprintf(path, sizeof(path), "/api/v1/signing/%s/status/%s", sid_s, k.users[me].id_s);
+        signer = &k.users[me].auth;
     } else {
         snprintf(path, sizeof(path), "/api/v1/keygen/%s/status", k.id_s);
     }

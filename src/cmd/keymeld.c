@@ -3,6 +3,7 @@
  *
  *   keymeld demo [--participants N] [--messages M]
  *   keymeld keygen | sign | status     client operations (cmd_session.c)
+ *   keymeld key new | keygen join | approve   one party per machine (cmd_join.c)
  *   keymeld psbt sign --session FILE --psbt FILE   sign a PSBT (cmd_psbt.c)
  *   keymeld enclave ping ADDRESS       the seed's connectivity test
  *   keymeld attest ID | verify FILE    enclave attestation (cmd_attest.c)
@@ -28,6 +29,8 @@ static const struct cmd_entry commands[] = {
     {"keygen", "--out FILE [--participants N]", "create a keygen, save the session", cmd_keygen},
     {"sign", "--session FILE --message HEX...", "sign messages with a saved session", cmd_sign},
     {"status", "--session FILE [--signing ID]", "show a keygen or signing session", cmd_status},
+    {"key", "new --out FILE", "make a participant's own private key", cmd_key},
+    {"approve", "--session FILE --request FILE", "approve a signing as this party", cmd_approve},
     {"psbt", "sign --session FILE --psbt FILE", "sign a PSBT with a saved session", cmd_psbt},
     {"enclave", "ping ADDRESS", "test the connection to one enclave", cmd_enclave},
     {"attest", "ID | verify FILE [--pcrs FILE]", "fetch or check an attestation document",
