@@ -34,79 +34,13 @@
 
 #define MSG_HEX "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
 
-/* A keymeld process started in the background, its output in files. */
-struct bg {
-    pid_t pid;
-    char out_path[64], err_path[64];
-};
-
 static void stack_fail_cmocka(const char *msg)
 {
     fail_msg("%s", msg);
 }
 
-static const char *keymeld_bin(void)
-{
-    static char path[4096];
-    const char *dir = getenv("KEYMELD_TEST_BUILD_DIR");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("KEYMELD_TEST_BUILD_DIR is not set (run the test through ctest)");
-    snprintf(path, sizeof(path), "%s/src/cmd/keymeld", dir);
-    return path;
-}
-
-/* Starts keymeld with args (NULL-terminated, at most 30) and only the
- * sanitizer options of this process in its environment. */
-static void bg_start(struct bg *b, const char *const *args)
-{
-    static const char *const keep[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
-    char kept[3][1024], *envp[4], *argv[32];
-    size_t m = 0, n = 0;
-    for (size_t i = 0; i < KM_ARRAY_LEN(keep); i++) {
-        const char *v = getenv(keep[i]);
-        if (v != NULL) {
-            snprintf(kept[m], sizeof(kept[m]), "%s=%s", keep[i], v);
-            envp[m] = kept[m];
-            m++;
-        }
-    }
-    envp[m] = NULL;
-    argv[n++] = (char *)(uintptr_t)keymeld_bin();
-    for (size_t i = 0; args[i] != NULL; i++) {
-        CHECK(n < 31);
-        argv[n++] = (char *)(uintptr_t)args[i];
-    }
-    argv[n] = NULL;
-    int out_fd = cmd_temp_file(b->out_path, sizeof(b->out_path));
-    int err_fd = cmd_temp_file(b->err_path, sizeof(b->err_path));
-    b->pid = fork();
-    CHECK(b->pid >= 0);
-    if (b->pid == 0) {
-        int in_fd = open("/dev/null", O_RDONLY);
-        if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-            _exit(126);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    close(out_fd);
-    close(err_fd);
-}
-
-/* Waits for b to exit; its outputs as cmd_run's. */
-static struct run bg_wait(struct bg *b)
-{
-    int st;
-    CHECK(waitpid(b->pid, &st, 0) == b->pid);
-    struct run r = {.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = test_read_file(b->out_path, NULL);
-    r.err = test_read_file(b->err_path, NULL);
-    unlink(b->out_path);
-    unlink(b->err_path);
-    return r;
-}
-
 /* Waits (up to 60 s, watching b) until path exists; fails if b exits first. */
-static void wait_for_file(struct bg *b, const char *path)
+static void wait_for_file(struct cmd_bg *b, const char *path)
 {
     for (int i = 0; i < 6000; i++) {
         if (access(path, F_OK) == 0)
@@ -124,9 +58,7 @@ static void wait_for_file(struct bg *b, const char *path)
 
 static struct run run_sync(const char *const *args)
 {
-    struct bg b;
-    bg_start(&b, args);
-    return bg_wait(&b);
+    return cmd_run(args, NULL, NULL, false);
 }
 
 /* `keymeld key new`: returns the printed public key (66 hex) in pk. */
@@ -229,8 +161,8 @@ static void keygen_all(struct stack *s, struct files *f, char agg[67])
                            invites,      "--invite-dir", invite_dir,    "--gateway",
                            s->base_url,  "--trust-root", s->trust_root, "--pcrs",
                            s->pcrs_path, "--wait",       "120",         NULL};
-    struct bg cb;
-    bg_start(&cb, coord);
+    struct cmd_bg cb;
+    cmd_start(&cb, coord, NULL, NULL, false);
     wait_for_file(&cb, f->invite[2]);
     wait_for_file(&cb, f->invite[1]);
     check_invitation(f->invite[1], f->pk[1]);
@@ -245,7 +177,7 @@ static void keygen_all(struct stack *s, struct files *f, char agg[67])
     CHECK(access(f->wrong, F_OK) != 0);
     run_free(&r);
 
-    struct bg pb[3];
+    struct cmd_bg pb[3];
     for (size_t i = 1; i < 3; i++) {
         const char *join[] = {"keygen",
                               "join",
@@ -263,15 +195,15 @@ static void keygen_all(struct stack *s, struct files *f, char agg[67])
                               "--wait",
                               "120",
                               NULL};
-        bg_start(&pb[i], join);
+        cmd_start(&pb[i], join, NULL, NULL, false);
     }
-    struct run rc = bg_wait(&cb);
+    struct run rc = cmd_finish(&cb);
     cmd_expect(&rc, 0, "completed", NULL);
     aggregate_of(rc.out, agg);
     run_free(&rc);
     for (size_t i = 1; i < 3; i++) {
         char mine[67];
-        r = bg_wait(&pb[i]);
+        r = cmd_finish(&pb[i]);
         cmd_expect(&r, 0, "joined keygen", NULL);
         aggregate_of(r.out, mine);
         CHECK_STR_EQ(mine, agg);
@@ -286,8 +218,8 @@ static void sign_with_approvals(struct stack *s, struct files *f, const char *ag
 {
     const char *sign[] = {"sign",          "--session", f->session[0], "--message", MSG_HEX,
                           "--request-out", f->request,  "--wait",      "120",       NULL};
-    struct bg sb;
-    bg_start(&sb, sign);
+    struct cmd_bg sb;
+    cmd_start(&sb, sign, NULL, NULL, false);
     wait_for_file(&sb, f->request);
     /* Nothing is signed before the parties approve. */
     json_error_t jerr;
@@ -310,7 +242,7 @@ static void sign_with_approvals(struct stack *s, struct files *f, const char *ag
         cmd_expect(&r, 0, "approved signing", NULL);
         run_free(&r);
     }
-    struct run r = bg_wait(&sb);
+    struct run r = cmd_finish(&sb);
     cmd_expect(&r, 0, NULL, NULL);
     uint8_t sig[64], msg[32], pk[33];
     CHECK_OK(hex_decode_exact(sig, sizeof(sig), r.out, 128));

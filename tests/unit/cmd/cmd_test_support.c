@@ -96,29 +96,39 @@ static char *take_file(const char *path)
     return s;
 }
 
-struct run cmd_run(const char *const *args, const char *const *vars, const char *in_path,
-                   bool in_source_dir)
+void cmd_start(struct cmd_bg *b, const char *const *args, const char *const *vars,
+               const char *in_path, bool in_source_dir)
 {
-    char out_path[64], err_path[64];
-    int out_fd = cmd_temp_file(out_path, sizeof(out_path));
-    int err_fd = cmd_temp_file(err_path, sizeof(err_path));
+    int out_fd = cmd_temp_file(b->out_path, sizeof(b->out_path));
+    int err_fd = cmd_temp_file(b->err_path, sizeof(b->err_path));
     char *argv[CMD_MAX_ARGS + 2], *envp[24];
     build_argv(argv, args);
     build_envp(envp, vars);
     const char *dir = in_source_dir ? cmd_source_dir() : NULL;
-
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0)
+    b->pid = fork();
+    CHECK(b->pid >= 0);
+    if (b->pid == 0)
         exec_child(argv, envp, dir, in_path, out_fd, err_fd);
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
     close(out_fd);
     close(err_fd);
+}
+
+struct run cmd_finish(struct cmd_bg *b)
+{
+    int st;
+    CHECK(waitpid(b->pid, &st, 0) == b->pid);
     struct run r = {.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1};
-    r.out = take_file(out_path);
-    r.err = take_file(err_path);
+    r.out = take_file(b->out_path);
+    r.err = take_file(b->err_path);
     return r;
+}
+
+struct run cmd_run(const char *const *args, const char *const *vars, const char *in_path,
+                   bool in_source_dir)
+{
+    struct cmd_bg b;
+    cmd_start(&b, args, vars, in_path, in_source_dir);
+    return cmd_finish(&b);
 }
 
 void run_free(struct run *r)

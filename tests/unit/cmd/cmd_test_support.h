@@ -7,6 +7,7 @@
 #define KM_TESTS_CMD_TEST_SUPPORT_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 /* Most arguments cmd_run passes after the binary's name. */
@@ -35,6 +36,17 @@ int cmd_temp_file(char *path, size_t cap);
  */
 struct run cmd_run(const char *const *args, const char *const *vars, const char *in_path,
                    bool in_source_dir);
+
+/* cmd_run in two halves, for a command that runs while the test goes on
+ * (e.g. a party waiting for the others): cmd_start forks it, cmd_finish
+ * waits for it and collects its outputs. */
+struct cmd_bg {
+    pid_t pid;
+    char out_path[64], err_path[64];
+};
+void cmd_start(struct cmd_bg *b, const char *const *args, const char *const *vars,
+               const char *in_path, bool in_source_dir);
+struct run cmd_finish(struct cmd_bg *b);
 
 /* Frees the output of r. */
 void run_free(struct run *r);
