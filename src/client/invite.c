@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/secretfile_internal.h"
 #include "common/clock.h"
 #include "common/hex.h"
 #include "common/secure.h"
@@ -23,37 +24,7 @@
 
 /* ---- files ------------------------------------------------------------------ */
 
-static json_t *hex_string(const uint8_t *p, size_t n)
-{
-    char buf[2 * SEALED_SECRET_LEN + 1];
-    if (n > SEALED_SECRET_LEN)
-        KM_BUG("hex_string: %zu bytes", n);
-    return json_string(hex_encode(buf, sizeof(buf), p, n));
-}
-
 /* Writes doc (decref'd) to a new file of mode 0600; the text is wiped. */
-static int write_new(const char *path, json_t *doc, struct km_error *err)
-{
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (text == NULL)
-        return km_error_set(err, KM_ERR_NOMEM, 0, "cannot encode %s", path);
-    int r = KM_OK;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        r = km_error_set(err, errno == EEXIST ? KM_ERR_EXISTS : KM_ERR_IO, errno,
-                         "cannot create %s: %s", path, strerror(errno));
-    } else {
-        size_t len = strlen(text);
-        ssize_t w = write(fd, text, len);
-        if (w != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-            r = km_error_set(err, KM_ERR_IO, errno, "cannot write %s: %s", path, strerror(errno));
-        close(fd);
-    }
-    secure_free(text, strlen(text));
-    return r;
-}
-
 /* Reads a JSON file of the given type (at most CLIENT_INVITE_MAX_SIZE). */
 static int read_doc(json_t **out, const char *path, const char *type, const char *what,
                     struct km_error *err)
@@ -79,34 +50,14 @@ static int read_doc(json_t **out, const char *path, const char *type, const char
     return KM_OK;
 }
 
-static int hex_into(uint8_t *out, size_t n, const json_t *obj, const char *key, const char *where,
-                    struct km_error *err)
-{
-    const char *h = json_string_value(json_object_get(obj, key));
-    if (h == NULL || hex_decode_exact(out, n, h, strlen(h)) != KM_OK)
-        return km_error_set(err, KM_ERR_INVALID, 0, "%s: \"%s\" must be %zu bytes of hex", where,
-                            key, n);
-    return KM_OK;
-}
-
-static int uuid_into(struct uuid *out, char text[UUID_STR_LEN + 1], const json_t *obj,
-                     const char *key, const char *where, struct km_error *err)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    if (s == NULL || uuid_parse(out, s, strlen(s)) != KM_OK)
-        return km_error_set(err, KM_ERR_INVALID, 0, "%s: \"%s\" must be a UUID", where, key);
-    if (text != NULL)
-        uuid_format(text, out);
-    return KM_OK;
-}
-
 /* ---- party keys --------------------------------------------------------------- */
 
 int client_party_key_save(const char *path, const struct keypair *kp, struct km_error *err)
 {
     json_t *doc = json_pack("{s:i, s:s, s:o, s:o}", "version", 1, "type", KEY_TYPE, "private_key",
-                            hex_string(kp->seckey, 32), "public_key", hex_string(kp->pubkey, 33));
-    return write_new(path, doc, err);
+                            secretfile_hex_string(kp->seckey, 32), "public_key",
+                            secretfile_hex_string(kp->pubkey, 33));
+    return secretfile_write(path, doc, err);
 }
 
 int client_party_key_load(const char *path, struct keypair *kp, struct km_error *err)
@@ -117,9 +68,9 @@ int client_party_key_load(const char *path, struct keypair *kp, struct km_error 
     if (r != KM_OK)
         return r;
     uint8_t sk[32], pk[33];
-    r = hex_into(sk, sizeof(sk), doc, "private_key", path, err);
+    r = secretfile_hex(sk, sizeof(sk), doc, "private_key", path, err);
     if (r == KM_OK)
-        r = hex_into(pk, sizeof(pk), doc, "public_key", path, err);
+        r = secretfile_hex(pk, sizeof(pk), doc, "public_key", path, err);
     if (r == KM_OK && keypair_init(kp, sk) != KM_OK)
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s: not a valid private key", path);
     if (r == KM_OK && memcmp(kp->pubkey, pk, sizeof(pk)) != 0)
@@ -150,14 +101,15 @@ int client_invite_save(const char *path, const struct client_keygen *k, size_t u
     for (size_t i = 0; i < k->nusers; i++)
         json_array_append_new(parts,
                               json_pack("{s:s, s:o}", "user_id", k->users[i].id_s, "public_key",
-                                        hex_string(k->users[i].kp.pubkey, 33)));
-    json_t *doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:I, s:o}", "version", 1,
-                            "type", INVITE_TYPE, "gateway", gateway, "keygen_session_id", k->id_s,
-                            "user_id", k->users[user].id_s, "slot", (json_int_t)user, "public_key",
-                            hex_string(k->users[user].kp.pubkey, 33), "encrypted_session_secret",
-                            hex_string(ct, ctlen), "tweak", proto_tweak_encode(&k->tweak),
-                            "expires_at", (json_int_t)expires_at, "participants", parts);
-    return write_new(path, doc, err);
+                                        secretfile_hex_string(k->users[i].kp.pubkey, 33)));
+    json_t *doc =
+        json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:I, s:o}", "version", 1, "type",
+                  INVITE_TYPE, "gateway", gateway, "keygen_session_id", k->id_s, "user_id",
+                  k->users[user].id_s, "slot", (json_int_t)user, "public_key",
+                  secretfile_hex_string(k->users[user].kp.pubkey, 33), "encrypted_session_secret",
+                  secretfile_hex_string(ct, ctlen), "tweak", proto_tweak_encode(&k->tweak),
+                  "expires_at", (json_int_t)expires_at, "participants", parts);
+    return secretfile_write(path, doc, err);
 }
 
 /* The session secret, decrypted with kp: only the invited key opens it. */
@@ -166,7 +118,7 @@ static int open_secret(struct client_keygen *k, const json_t *doc, const struct 
 {
     uint8_t pk[33], ct[SEALED_SECRET_LEN];
     const char *h = json_string_value(json_object_get(doc, "encrypted_session_secret"));
-    int r = hex_into(pk, sizeof(pk), doc, "public_key", path, err);
+    int r = secretfile_hex(pk, sizeof(pk), doc, "public_key", path, err);
     if (r != KM_OK)
         return r;
     if (h == NULL || hex_decode_exact(ct, sizeof(ct), h, strlen(h)) != KM_OK)
@@ -207,9 +159,9 @@ static int load_participants(struct client_keygen *k, const json_t *parts, size_
         const json_t *p = json_array_get(parts, i);
         char where[64];
         snprintf(where, sizeof(where), "%s: participants[%zu]", path, i);
-        r = uuid_into(&u->id, u->id_s, p, "user_id", where, err);
+        r = secretfile_uuid(&u->id, u->id_s, p, "user_id", where, err);
         if (r == KM_OK)
-            r = hex_into(u->kp.pubkey, 33, p, "public_key", where, err);
+            r = secretfile_hex(u->kp.pubkey, 33, p, "public_key", where, err);
         u->remote = i != slot;
         if (r == KM_OK && i == slot && memcmp(u->kp.pubkey, kp->pubkey, 33) != 0)
             r = km_error_set(err, KM_ERR_CRYPTO, 0, "this invitation is not for this key");
@@ -235,9 +187,9 @@ int client_invite_open(const char *path, const struct keypair *kp, struct client
     json_int_t slot = json_integer_value(json_object_get(doc, "slot"));
     json_int_t expires = json_integer_value(json_object_get(doc, "expires_at"));
     struct km_error e2;
-    r = uuid_into(&k->id, k->id_s, doc, "keygen_session_id", path, err);
+    r = secretfile_uuid(&k->id, k->id_s, doc, "keygen_session_id", path, err);
     if (r == KM_OK)
-        r = uuid_into(&uid, NULL, doc, "user_id", path, err);
+        r = secretfile_uuid(&uid, NULL, doc, "user_id", path, err);
     if (r == KM_OK)
         r = open_secret(k, doc, kp, path, err);
     if (r == KM_OK && proto_tweak_decode(&k->tweak, json_object_get(doc, "tweak"), &e2) != KM_OK)
@@ -273,12 +225,12 @@ int client_signing_request_save(const char *path, const struct client_keygen *k,
         char iid[UUID_STR_LEN + 1];
         uuid_format(iid, &s->item_ids[i]);
         json_array_append_new(items, json_pack("{s:s, s:o}", "item_id", iid, "message",
-                                               hex_string(s->msgs[i], PROTO_MSG_LEN)));
+                                               secretfile_hex_string(s->msgs[i], PROTO_MSG_LEN)));
     }
     json_t *doc =
         json_pack("{s:i, s:s, s:s, s:s, s:o}", "version", 1, "type", REQUEST_TYPE,
                   "keygen_session_id", k->id_s, "signing_session_id", s->id_s, "items", items);
-    return write_new(path, doc, err);
+    return secretfile_write(path, doc, err);
 }
 
 int client_signing_request_load(const char *path, const struct client_keygen *k,
@@ -292,7 +244,7 @@ int client_signing_request_load(const char *path, const struct client_keygen *k,
     const json_t *items = json_object_get(doc, "items");
     size_t n = json_array_size(items);
     struct uuid kid;
-    r = uuid_into(&kid, NULL, doc, "keygen_session_id", path, err);
+    r = secretfile_uuid(&kid, NULL, doc, "keygen_session_id", path, err);
     if (r == KM_OK && !uuid_equal(&kid, &k->id))
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s is a request of another keygen (%s)", path,
                          json_string_value(json_object_get(doc, "keygen_session_id")));
@@ -304,15 +256,15 @@ int client_signing_request_load(const char *path, const struct client_keygen *k,
         s->item_ids = XALLOC_ARRAY(struct uuid, n);
         s->msgs = xcalloc(n, PROTO_MSG_LEN);
         s->sigs = xcalloc(n, PROTO_SIG_LEN);
-        r = uuid_into(&s->id, s->id_s, doc, "signing_session_id", path, err);
+        r = secretfile_uuid(&s->id, s->id_s, doc, "signing_session_id", path, err);
     }
     for (size_t i = 0; r == KM_OK && i < n; i++) {
         char where[64];
         snprintf(where, sizeof(where), "%s: items[%zu]", path, i);
-        r = uuid_into(&s->item_ids[i], NULL, json_array_get(items, i), "item_id", where, err);
+        r = secretfile_uuid(&s->item_ids[i], NULL, json_array_get(items, i), "item_id", where, err);
         if (r == KM_OK)
-            r = hex_into(s->msgs[i], PROTO_MSG_LEN, json_array_get(items, i), "message", where,
-                         err);
+            r = secretfile_hex(s->msgs[i], PROTO_MSG_LEN, json_array_get(items, i), "message",
+                               where, err);
     }
     json_decref(doc);
     if (r != KM_OK)
@@ -349,7 +301,8 @@ static int fetch_slot(struct rest_client *c, struct client_keygen *k, size_t use
         if (id == NULL || strcmp(id, u->id_s) != 0)
             continue;
         u->enclave_id = (uint32_t)json_integer_value(json_object_get(s, "enclave_id"));
-        r = hex_into(u->enclave_pk, PROTO_PUBKEY_LEN, s, "enclave_public_key", "slots reply", err);
+        r = secretfile_hex(u->enclave_pk, PROTO_PUBKEY_LEN, s, "enclave_public_key", "slots reply",
+                           err);
         break;
     }
     k->coordinator_enclave_id =

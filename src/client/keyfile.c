@@ -7,17 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/secretfile_internal.h"
 #include "common/hex.h"
 #include "common/secure.h"
 #include "common/xmalloc.h"
 #include "crypto/auth.h"
 #include "common/banned.h"
-
-static json_t *hex_string(const uint8_t *p, size_t n)
-{
-    char buf[2 * 64 + 1];
-    return json_string(hex_encode(buf, sizeof(buf), p, n));
-}
 
 int keyfile_save(const char *path, const struct client_keygen *k, const char *gateway,
                  struct km_error *err)
@@ -28,54 +23,20 @@ int keyfile_save(const char *path, const struct client_keygen *k, const char *ga
         /* Another party's participant: its public key only. */
         json_array_append_new(parts, json_pack("{s:s, s:o, s:I, s:o, s:b}", "user_id", u->id_s,
                                                u->remote ? "public_key" : "private_key",
-                                               u->remote ? hex_string(u->kp.pubkey, 33)
-                                                         : hex_string(u->kp.seckey, 32),
+                                               u->remote ? secretfile_hex_string(u->kp.pubkey, 33)
+                                                         : secretfile_hex_string(u->kp.seckey, 32),
                                                "enclave_id", (json_int_t)u->enclave_id,
-                                               "enclave_public_key", hex_string(u->enclave_pk, 33),
+                                               "enclave_public_key",
+                                               secretfile_hex_string(u->enclave_pk, 33),
                                                "require_signing_approval", u->require_approval));
     }
-    json_t *doc =
-        json_pack("{s:i, s:s, s:s, s:o, s:o, s:I, s:o, s:o}", "version", 1, "gateway", gateway,
-                  "keygen_session_id", k->id_s, "session_secret", hex_string(k->secret, 32),
-                  "tweak", proto_tweak_encode(&k->tweak), "coordinator_enclave_id",
-                  (json_int_t)k->coordinator_enclave_id, "aggregate_public_key",
-                  hex_string(k->aggregate, 33), "participants", parts);
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    int r = KM_OK;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        r = km_error_set(err, errno == EEXIST ? KM_ERR_EXISTS : KM_ERR_IO, errno,
-                         "cannot create %s: %s", path, strerror(errno));
-    } else {
-        size_t len = strlen(text);
-        ssize_t w = write(fd, text, len);
-        if (w != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-            r = km_error_set(err, KM_ERR_IO, errno, "cannot write %s: %s", path, strerror(errno));
-        close(fd);
-    }
-    secure_free(text, strlen(text)); /* it held the keys */
-    return r;
-}
-
-static int hex_into(uint8_t *out, size_t n, const json_t *obj, const char *key, const char *where,
-                    struct km_error *err)
-{
-    const char *h = json_string_value(json_object_get(obj, key));
-    if (h == NULL || hex_decode_exact(out, n, h, strlen(h)) != KM_OK)
-        return km_error_set(err, KM_ERR_INVALID, 0, "%s: \"%s\" must be %zu bytes of hex", where,
-                            key, n);
-    return KM_OK;
-}
-
-static int uuid_into(struct uuid *out, char text[UUID_STR_LEN + 1], const json_t *obj,
-                     const char *key, const char *where, struct km_error *err)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    if (s == NULL || uuid_parse(out, s, strlen(s)) != KM_OK)
-        return km_error_set(err, KM_ERR_INVALID, 0, "%s: \"%s\" must be a UUID", where, key);
-    uuid_format(text, out);
-    return KM_OK;
+    json_t *doc = json_pack("{s:i, s:s, s:s, s:o, s:o, s:I, s:o, s:o}", "version", 1, "gateway",
+                            gateway, "keygen_session_id", k->id_s, "session_secret",
+                            secretfile_hex_string(k->secret, 32), "tweak",
+                            proto_tweak_encode(&k->tweak), "coordinator_enclave_id",
+                            (json_int_t)k->coordinator_enclave_id, "aggregate_public_key",
+                            secretfile_hex_string(k->aggregate, 33), "participants", parts);
+    return secretfile_write(path, doc, err);
 }
 
 static int load_user(struct client_user *u, const struct uuid *keygen_id, const json_t *p, size_t i,
@@ -84,19 +45,19 @@ static int load_user(struct client_user *u, const struct uuid *keygen_id, const 
     char where[48];
     uint8_t sk[32];
     snprintf(where, sizeof(where), "participants[%zu]", i);
-    int r = uuid_into(&u->id, u->id_s, p, "user_id", where, err);
+    int r = secretfile_uuid(&u->id, u->id_s, p, "user_id", where, err);
     /* Another party's participant (keymeld keygen --invite, keygen join)
      * has a public key instead of a private key. */
     u->remote = json_object_get(p, "private_key") == NULL;
     if (r == KM_OK && u->remote)
-        r = hex_into(u->kp.pubkey, 33, p, "public_key", where, err);
+        r = secretfile_hex(u->kp.pubkey, 33, p, "public_key", where, err);
     if (r == KM_OK && !u->remote)
-        r = hex_into(sk, 32, p, "private_key", where, err);
+        r = secretfile_hex(sk, 32, p, "private_key", where, err);
     if (r == KM_OK && !u->remote && keypair_init(&u->kp, sk) != KM_OK)
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s: not a valid private key", where);
     secure_wipe(sk, sizeof(sk));
     if (r == KM_OK)
-        r = hex_into(u->enclave_pk, 33, p, "enclave_public_key", where, err);
+        r = secretfile_hex(u->enclave_pk, 33, p, "enclave_public_key", where, err);
     if (r == KM_OK && !u->remote && participant_auth_keypair(&u->auth, &u->kp, keygen_id) != KM_OK)
         r = km_error_set(err, KM_ERR_CRYPTO, 0, "%s: cannot derive the auth key", where);
     u->enclave_id = (uint32_t)json_integer_value(json_object_get(p, "enclave_id"));
@@ -128,11 +89,11 @@ int keyfile_load(const char *path, struct client_keygen *k, char *gateway, size_
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s: unsupported version or no participants",
                          path);
     if (r == KM_OK)
-        r = uuid_into(&k->id, k->id_s, doc, "keygen_session_id", path, err);
+        r = secretfile_uuid(&k->id, k->id_s, doc, "keygen_session_id", path, err);
     if (r == KM_OK)
-        r = hex_into(k->secret, 32, doc, "session_secret", path, err);
+        r = secretfile_hex(k->secret, 32, doc, "session_secret", path, err);
     if (r == KM_OK)
-        r = hex_into(k->aggregate, 33, doc, "aggregate_public_key", path, err);
+        r = secretfile_hex(k->aggregate, 33, doc, "aggregate_public_key", path, err);
     if (r == KM_OK && proto_tweak_decode(&k->tweak, json_object_get(doc, "tweak"), &e2) != KM_OK)
         r = km_error_set(err, KM_ERR_INVALID, 0, "%s: bad tweak: %s", path, e2.msg);
     if (r == KM_OK &&
