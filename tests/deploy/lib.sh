@@ -1,54 +1,14 @@
 # lib.sh - shared by the tests/deploy/test_*.sh drivers (sourced, not run).
+# shellcheck shell=bash
 #
-# Provides SRC (the repository), BUILD (the build directory, from CTest's
-# KEYMELD_* environment), PYTHON3 (Debian's python3, which has python3-yaml
-# and python3-kubernetes from scripts/install-deps), TMP (removed on exit),
-# and ok/bad/expect_* helpers that count results; finish prints the closing
-# "N passed, N failed" line and sets the exit status.
-set -euo pipefail
+# The counting helpers, SRC, BUILD and TMP come from tests/support/checks.sh;
+# this adds PYTHON3 (Debian's python3, which has python3-yaml and
+# python3-kubernetes from scripts/install-deps).
+# shellcheck source=../support/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../support/checks.sh"
 
-SRC=${KEYMELD_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck disable=SC2034 # used by the scripts that source this file
-BUILD=${KEYMELD_TEST_BUILD_DIR:-$SRC/build}
 if [[ -x /usr/bin/python3 ]]; then
     PYTHON3=${PYTHON3:-/usr/bin/python3}
 else
     PYTHON3=${PYTHON3:-python3}
 fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-PASSED=0
-FAILED=0
-
-ok() {
-    PASSED=$((PASSED + 1))
-    echo "ok: $*"
-}
-bad() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL: $*"
-}
-
-# expect_eq WHAT WANT GOT
-expect_eq() {
-    if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1: want '$2', got '$3'"; fi
-}
-
-# expect_contains WHAT NEEDLE HAYSTACK
-expect_contains() {
-    if [[ "$3" == *"$2"* ]]; then ok "$1"; else bad "$1: '$2' not in: $3"; fi
-}
-
-# need TOOL HINT: fail (not skip) when a tool from install-deps is missing.
-need() {
-    if ! command -v "$1" >/dev/null 2>&1; then
-        echo "FAIL: $1 is not installed ($2): run scripts/install-deps"
-        exit 1
-    fi
-}
-
-finish() {
-    echo "$PASSED passed, $FAILED failed"
-    [[ $FAILED -eq 0 ]]
-}
