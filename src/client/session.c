@@ -342,10 +342,39 @@ int client_signing_new(struct client_signing *s, const uint8_t (*msgs)[PROTO_MSG
 
 void client_signing_clear(struct client_signing *s)
 {
+    free(s->tweaks);
     free(s->item_ids);
     free(s->msgs);
     free(s->sigs);
     memset(s, 0, sizeof(*s));
+}
+
+int client_signing_set_tweak(struct client_signing *s, size_t i, const struct client_keygen *k,
+                             const struct proto_tweak *tweak)
+{
+    if (i >= s->nitems)
+        return KM_ERR_RANGE;
+    if (s->tweaks == NULL)
+        s->tweaks = xcalloc(s->nitems, sizeof(*s->tweaks));
+    uint8_t(*pks)[PROTO_PUBKEY_LEN] = xcalloc(k->nusers, PROTO_PUBKEY_LEN);
+    for (size_t u = 0; u < k->nusers; u++)
+        memcpy(pks[u], k->users[u].kp.pubkey, PROTO_PUBKEY_LEN);
+    struct client_item_tweak *t = &s->tweaks[i];
+    uint8_t full[PROTO_PUBKEY_LEN];
+    int r = participant_aggregate_key(full, t->xonly, (const uint8_t(*)[PROTO_PUBKEY_LEN])pks,
+                                      k->nusers, tweak);
+    free(pks);
+    t->set = r == KM_OK;
+    t->tweak = *tweak;
+    return r;
+}
+
+const uint8_t *client_signing_item_key(const struct client_signing *s,
+                                       const struct client_keygen *k, size_t i)
+{
+    if (s->tweaks != NULL && s->tweaks[i].set)
+        return s->tweaks[i].xonly;
+    return k->xonly;
 }
 
 static int take_outcome(const struct client_keygen *k, struct client_signing *s, const json_t *res,
@@ -356,22 +385,44 @@ bool client_signing_done(const struct client_signing *s)
     return strcmp(s->status, "completed") == 0;
 }
 
+/* Item i of the POST /signing body: its id, sealed message and, when it
+ * has one, its sealed tweak. */
+static int item_json(json_t **out, const struct client_keygen *k, const struct client_signing *s,
+                     size_t i)
+{
+    struct proto_blob ct = {0};
+    *out = NULL;
+    int r = participant_seal_message(&ct, k->secret, s->msgs[i]);
+    if (r != KM_OK)
+        return r;
+    char iid[UUID_STR_LEN + 1];
+    uuid_format(iid, &s->item_ids[i]);
+    json_t *item = json_pack("{s:s, s:o}", "item_id", iid, "encrypted_message", blob_json(&ct));
+    if (s->tweaks != NULL && s->tweaks[i].set) {
+        r = participant_seal_tweak(&ct, k->secret, &s->tweaks[i].tweak);
+        if (r != KM_OK) {
+            json_decref(item);
+            return r;
+        }
+        json_object_set_new(item, "encrypted_taproot_tweak", blob_json(&ct));
+    }
+    *out = item;
+    return KM_OK;
+}
+
 int client_sign_create(struct rest_client *c, const struct client_keygen *k,
                        struct client_signing *s, uint32_t timeout_secs, uint32_t wait_ms,
                        struct km_error *err)
 {
     json_t *items = json_array();
     for (size_t i = 0; i < s->nitems; i++) {
-        struct proto_blob ct = {0};
-        int r = participant_seal_message(&ct, k->secret, s->msgs[i]);
+        json_t *item;
+        int r = item_json(&item, k, s, i);
         if (r != KM_OK) {
             json_decref(items);
-            return km_error_set(err, r, 0, "cannot encrypt message %zu", i);
+            return km_error_set(err, r, 0, "cannot encrypt item %zu", i);
         }
-        char iid[UUID_STR_LEN + 1];
-        uuid_format(iid, &s->item_ids[i]);
-        json_array_append_new(
-            items, json_pack("{s:s, s:o}", "item_id", iid, "encrypted_message", blob_json(&ct)));
+        json_array_append_new(items, item);
     }
     json_t *body =
         json_pack("{s:s, s:s, s:i, s:o}", "signing_session_id", s->id_s, "keygen_session_id",
@@ -433,8 +484,8 @@ static int open_result(const struct client_keygen *k, struct client_signing *s, 
         if (r != KM_OK)
             return km_error_set(err, KM_ERR_CRYPTO, 0, "item %s: cannot decrypt the signature",
                                 iid);
-        if (schnorr_verify(s->sigs[i], PROTO_SIG_LEN, s->msgs[i], PROTO_MSG_LEN, k->xonly,
-                           PROTO_XONLY_LEN) != KM_OK)
+        if (schnorr_verify(s->sigs[i], PROTO_SIG_LEN, s->msgs[i], PROTO_MSG_LEN,
+                           client_signing_item_key(s, k, i), PROTO_XONLY_LEN) != KM_OK)
             return km_error_set(err, KM_ERR_CRYPTO, 0,
                                 "item %s: the signature does not verify under the aggregate key",
                                 iid);

@@ -103,12 +103,35 @@ struct client_signing {
     uint8_t (*msgs)[PROTO_MSG_LEN];
     uint8_t (*sigs)[PROTO_SIG_LEN]; /* filled by client_sign_wait */
     char status[32];                /* last status seen */
+    /* Items signed under another tweak than the keygen's
+     * (client_signing_set_tweak); NULL while there is none. */
+    struct client_item_tweak *tweaks;
+};
+
+/* An item's own tweak and the x-only key its signature verifies under. */
+struct client_item_tweak {
+    bool set;
+    struct proto_tweak tweak;
+    uint8_t xonly[PROTO_XONLY_LEN];
 };
 
 /* A signing of n messages (copied). Release with _clear. */
 int client_signing_new(struct client_signing *s, const uint8_t (*msgs)[PROTO_MSG_LEN],
                        size_t n) KM_WUR;
 void client_signing_clear(struct client_signing *s);
+
+/* Signs item i under tweak instead of the keygen's (API.md
+ * items[].encrypted_taproot_tweak; {PROTO_TWEAK_NONE} signs under the plain
+ * KeyAgg key), and records the key its signature must verify under,
+ * computed from k's participants. Returns KM_OK, KM_ERR_RANGE (i) or
+ * KM_ERR_INVALID (the tweak cannot apply to the key). */
+int client_signing_set_tweak(struct client_signing *s, size_t i, const struct client_keygen *k,
+                             const struct proto_tweak *tweak) KM_WUR;
+
+/* The x-only key item i's signature verifies under: its own tweak's, else
+ * the keygen's (k->xonly). */
+const uint8_t *client_signing_item_key(const struct client_signing *s,
+                                       const struct client_keygen *k, size_t i);
 
 /* POST /signing: items sealed with the session secret, signed with the
  * session key. With wait_ms > 0 the gateway holds the reply up to wait_ms

@@ -1,14 +1,17 @@
 /*
  * cmd_psbt.c - `keymeld psbt sign`: signs the inputs of a PSBT that spend
- * the group's Taproot key (key path), with the session saved by
- * `keymeld keygen` (src/client/keyfile.h):
+ * the group's Taproot key, by the key path or by script path leaves that
+ * name the group's key, with the session saved by `keymeld keygen` or
+ * `keymeld keygen join` (src/client/keyfile.h):
  *
  *   keymeld psbt sign --session FILE --psbt FILE|- [--out FILE|-] [--finalize]
  *                     [--approve] [--gateway URL]
  *
  * The PSBT stays on this machine: the gateway sees only the 32-byte BIP-341
  * sighashes, sealed with the session secret like every signing message, all
- * in one signing session. Each signature comes back verified by the client
+ * in one signing session; each item carries the tweak its key needs (the
+ * keygen's, another BIP-341 tweak of the group's internal key, or none for a
+ * leaf naming the untweaked key). Each signature comes back verified by the client
  * (client_sign_create) and is checked again here against the input's output
  * key before it is written. docs/INTEGRATION.md "Signing PSBTs".
  */
@@ -54,11 +57,21 @@ struct group {
     bool musig_fields;
 };
 
-/* The inputs to sign, in input order. */
+/* One signature to make: input idx by its key path, or by one leaf. */
+struct plan_entry {
+    size_t idx;
+    uint32_t hash_type;
+    bool script_path;
+    struct sighash_leaf leaf; /* script path: the leaf's hash */
+    bool own_tweak;           /* signed under tweak instead of the keygen's */
+    struct proto_tweak tweak;
+    uint8_t key[32]; /* the x-only key the signature verifies under */
+};
+
+/* The signatures to make, in input order; msgs[j] is e[j]'s sighash. */
 struct plan {
     size_t n;
-    size_t idx[PROTO_MAX_ITEMS];
-    uint32_t hash_type[PROTO_MAX_ITEMS];
+    struct plan_entry e[PROTO_MAX_ITEMS];
     uint8_t msgs[PROTO_MAX_ITEMS][PROTO_MSG_LEN];
 };
 
@@ -69,15 +82,23 @@ static void psbt_sign_usage(FILE *out)
             "                         [--approve] [--gateway URL]\n"
             "\n"
             "Signs every input of the PSBT (base64 or binary, version 0 or 2) that spends the\n"
-            "P2TR output of the group key of FILE (from keymeld keygen), by the key path,\n"
-            "in one signing session: only the BIP-341 sighashes reach the gateway. Writes\n"
-            "PSBT_IN_TAP_KEY_SIG and the BIP-373 participant keys on those inputs and on\n"
-            "outputs paying the group, and the PSBT in base64 to --out (default stdout).\n"
+            "group of FILE (from keymeld keygen or keygen join), in one signing session:\n"
+            "only the BIP-341 sighashes reach the gateway.\n"
+            "  key path     the spent P2TR output key is the group's key, or the input's\n"
+            "               PSBT_IN_TAP_INTERNAL_KEY is the group's untweaked key (output\n"
+            "               key tweaked with PSBT_IN_TAP_MERKLE_ROOT, BIP-86 without one):\n"
+            "               writes PSBT_IN_TAP_KEY_SIG\n"
+            "  script path  otherwise, every tapscript leaf (PSBT_IN_TAP_LEAF_SCRIPT) that\n"
+            "               pushes the group's key or its untweaked key, its control block\n"
+            "               checked against the spent output: writes PSBT_IN_TAP_SCRIPT_SIG\n"
+            "Adds the BIP-373 participant keys where they describe the key, also on outputs\n"
+            "paying the group, and writes the PSBT in base64 to --out (default stdout).\n"
             "Other inputs are left untouched; with none of the group's, nothing is signed\n"
-            "(exit 1). Script path spends are not supported.\n"
-            "  --finalize  also set the final witness of the signed inputs; when every\n"
-            "              input is final, print the transaction in hex on stdout (after\n"
-            "              the PSBT when that goes to stdout too)\n"
+            "(exit 1).\n"
+            "  --finalize  also set the final witness of the signed inputs (a script path\n"
+            "              only for a leaf <key> OP_CHECKSIG); when every input is final,\n"
+            "              print the transaction in hex on stdout (after the PSBT when\n"
+            "              that goes to stdout too)\n"
             "  --approve   approve the signing for every participant that requires it and\n"
             "              whose private key FILE holds\n"
             "  --gateway   default: the one saved in FILE, else $KEYMELD_GATEWAY_URL\n");
@@ -222,22 +243,6 @@ static int cmp_key(const void *a, const void *b)
     return memcmp(a, b, PROTO_PUBKEY_LEN);
 }
 
-static const char *tweak_name(int type)
-{
-    switch (type) {
-    case PROTO_TWEAK_NONE:
-        return "none";
-    case PROTO_TWEAK_UNSPENDABLE_TAPROOT:
-        return "bip86";
-    case PROTO_TWEAK_TAPROOT_MERKLE_ROOT:
-        return "taproot_with_merkle_root";
-    case PROTO_TWEAK_PLAIN:
-        return "plain_tweak";
-    default:
-        return "x_only_tweak";
-    }
-}
-
 /* Loads the session and derives the untweaked aggregate (the Taproot
  * internal key of a BIP-341 tweak) and the participants in KeyAgg order. */
 static int group_load(struct group *g, const char *path, struct km_error *err)
@@ -274,16 +279,34 @@ static bool is_p2tr_of(const uint8_t *script, size_t len, const uint8_t xonly[32
            memcmp(script + 2, xonly, 32) == 0;
 }
 
-static bool is_group_key(const struct group *g, const uint8_t xonly[32])
+/*
+ * Whether script pushes exactly the 32 bytes key (OP_PUSHBYTES_32 key):
+ * walks the opcodes, so key bytes inside another push do not count. A
+ * truncated push ends the walk.
+ */
+static bool script_pushes(const uint8_t *script, size_t len, const uint8_t key[32])
 {
-    return memcmp(xonly, g->k.xonly, 32) == 0 || memcmp(xonly, g->internal_x, 32) == 0;
-}
-
-static bool contains(const uint8_t *p, size_t len, const uint8_t needle[32])
-{
-    for (size_t i = 0; i + 32 <= len; i++) {
-        if (memcmp(p + i, needle, 32) == 0)
+    size_t i = 0;
+    while (i < len) {
+        uint8_t op = script[i++];
+        size_t n = 0;
+        if (op >= 0x01 && op <= 0x4b)
+            n = op;
+        else if (op == 0x4c && i + 1 <= len)
+            n = script[i++];
+        else if (op == 0x4d && i + 2 <= len) {
+            n = (size_t)script[i] | (size_t)script[i + 1] << 8;
+            i += 2;
+        } else if (op == 0x4e && i + 4 <= len) {
+            n = (size_t)ser_load_le32(script + i);
+            i += 4;
+        } else if (op >= 0x4c && op <= 0x4e)
+            return false;
+        if (n > len - i)
+            return false;
+        if (op == 0x20 && memcmp(script + i, key, 32) == 0)
             return true;
+        i += n;
     }
     return false;
 }
@@ -300,86 +323,149 @@ static bool has_record(const struct psbt *psbt, enum psbt_scope scope, size_t i,
     return false;
 }
 
-/* Whether input i names one of the group's keys in a script path. */
-static bool group_script_path(const struct group *g, const struct psbt *psbt, size_t i)
+/* The next entry of p, for input i; NULL (*err set) when p is full. */
+static struct plan_entry *plan_add(struct plan *p, size_t i, uint32_t hash_type,
+                                   struct km_error *err)
 {
-    struct psbt_tap_leaf_script leaf;
-    for (size_t k = 0; psbt_in_tap_leaf_script(psbt, i, k, &leaf) == KM_OK; k++) {
-        if (contains(leaf.script, leaf.script_len, g->k.xonly) ||
-            contains(leaf.script, leaf.script_len, g->internal_x))
-            return true;
+    if (p->n == PROTO_MAX_ITEMS) {
+        km_error_set(err, KM_ERR_LIMIT, 0,
+                     "more than %d signatures of the group's key: one signing session makes at "
+                     "most %d",
+                     PROTO_MAX_ITEMS, PROTO_MAX_ITEMS);
+        return NULL;
     }
-    struct psbt_tap_bip32 d;
-    for (size_t k = 0; psbt_in_tap_bip32(psbt, i, k, &d) == KM_OK; k++) {
-        if (d.n_leaf_hashes > 0 && is_group_key(g, d.xonly))
-            return true;
-    }
-    return false;
+    struct plan_entry *e = &p->e[p->n];
+    memset(e, 0, sizeof(*e));
+    e->idx = i;
+    e->hash_type = hash_type;
+    return e;
+}
+
+/* Computes the sighash of the entry plan_add returned and keeps it. */
+static int plan_commit(struct plan *p, const struct psbt *psbt, struct km_error *err)
+{
+    struct plan_entry *e = &p->e[p->n];
+    int r = psbt_sighash(p->msgs[p->n], psbt, e->idx, e->script_path ? &e->leaf : NULL, err);
+    if (r == KM_OK)
+        p->n++;
+    return r;
 }
 
 /*
- * Whether input i is the group's to sign (*mine). Refuses the spends of the
- * group's key this session cannot make: a Taproot output whose internal
- * key is the group's key under a tweak the keygen did not apply, and
- * script paths.
+ * Whether input i's key path is the group's (*mine): its output key is the
+ * session's key (the keygen's tweak), or its PSBT_IN_TAP_INTERNAL_KEY is
+ * the group's untweaked key and the output key is that key under the
+ * BIP-341 tweak of PSBT_IN_TAP_MERKLE_ROOT (BIP-86 without one), which
+ * the entry then asks for as its own tweak.
  */
-static int classify_input(bool *mine, const struct group *g, const struct psbt *psbt, size_t i,
-                          struct km_error *err)
+static int key_path(bool *mine, struct plan_entry *e, const struct group *g,
+                    const struct psbt *psbt, const struct sighash_spent *spent,
+                    struct km_error *err)
 {
-    struct sighash_spent spent;
     *mine = false;
-    int r = psbt_in_spent_output(psbt, i, &spent, err);
-    if (r == KM_ERR_NOT_FOUND)
-        return KM_OK; /* not ours to judge; the sighash will need it if we sign */
-    if (r != KM_OK)
-        return r;
-    if (is_p2tr_of(spent.script, spent.script_len, g->k.xonly)) {
+    if (is_p2tr_of(spent->script, spent->script_len, g->k.xonly)) {
+        memcpy(e->key, g->k.xonly, 32);
         *mine = true;
         return KM_OK;
     }
     uint8_t ik[32];
-    if (psbt_in_tap_internal_key(psbt, i, ik) == KM_OK && is_group_key(g, ik))
-        return km_error_set(err, KM_ERR_UNSUPPORTED, 0,
-                            "input %zu: its Taproot internal key is the group's key but its "
-                            "output key is not the one this session signs for (keygen tweak "
-                            "%s): the session cannot apply another tweak; make the keygen with "
-                            "the tweak of this output",
-                            i, tweak_name(g->k.tweak.type));
-    if (group_script_path(g, psbt, i))
-        return km_error_set(err, KM_ERR_UNSUPPORTED, 0,
-                            "input %zu: spends the group's key by a Taproot script path, which "
-                            "is not supported (key path only)",
-                            i);
+    if (psbt_in_tap_internal_key(psbt, e->idx, ik) != KM_OK || memcmp(ik, g->internal_x, 32) != 0)
+        return KM_OK;
+    struct proto_tweak t = {.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT};
+    if (psbt_in_tap_merkle_root(psbt, e->idx, t.merkle_root) == KM_OK) {
+        t.type = PROTO_TWEAK_TAPROOT_MERKLE_ROOT;
+        t.has_merkle_root = true;
+    }
+    uint8_t q[32];
+    if (taproot_output_key(q, NULL, g->internal_x, 32, t.has_merkle_root ? t.merkle_root : NULL) !=
+            KM_OK ||
+        !is_p2tr_of(spent->script, spent->script_len, q))
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "input %zu: its PSBT_IN_TAP_INTERNAL_KEY is the group's key, but the "
+                            "output it spends is not that key tweaked with %s",
+                            e->idx,
+                            t.has_merkle_root ? "its PSBT_IN_TAP_MERKLE_ROOT"
+                                              : "no script tree (BIP-86: the input has no "
+                                                "PSBT_IN_TAP_MERKLE_ROOT)");
+    e->own_tweak = true;
+    e->tweak = t;
+    memcpy(e->key, q, 32);
+    *mine = true;
     return KM_OK;
 }
 
-/* The inputs to sign and their sighashes. Inputs already finalized are
- * left as they are. */
+/*
+ * One entry per tapscript leaf of input i (PSBT_IN_TAP_LEAF_SCRIPT) that
+ * pushes the session's key, or the group's untweaked key (signed with the
+ * item tweak "none"). Each such leaf must be committed to by the spent
+ * output key: a leaf the output cannot spend is an error, not a signature.
+ */
+static int script_paths(struct plan *p, const struct group *g, const struct psbt *psbt, size_t i,
+                        uint32_t hash_type, const struct sighash_spent *spent, struct km_error *err)
+{
+    struct psbt_tap_leaf_script leaf;
+    for (size_t k = 0; psbt_in_tap_leaf_script(psbt, i, k, &leaf) == KM_OK; k++) {
+        bool session_key = script_pushes(leaf.script, leaf.script_len, g->k.xonly);
+        if (leaf.leaf_version != TAPROOT_LEAF_TAPSCRIPT ||
+            (!session_key && !script_pushes(leaf.script, leaf.script_len, g->internal_x)))
+            continue;
+        if (spent->script_len != TAPROOT_SPK_LEN || spent->script[0] != 0x51 ||
+            spent->script[1] != 0x20)
+            return km_error_set(err, KM_ERR_INVALID, 0,
+                                "input %zu: a leaf names the group's key, but the output it spends "
+                                "is not P2TR",
+                                i);
+        struct plan_entry *e = plan_add(p, i, hash_type, err);
+        if (e == NULL)
+            return KM_ERR_LIMIT;
+        struct km_error why;
+        int r = sighash_leaf_from_control(&e->leaf, spent->script + 2, leaf.control,
+                                          leaf.control_len, leaf.script, leaf.script_len, &why);
+        if (r != KM_OK)
+            return km_error_set(err, r, 0, "input %zu: leaf %zu: %s", i, k, why.msg);
+        e->script_path = true;
+        e->own_tweak = !session_key;
+        e->tweak.type = PROTO_TWEAK_NONE;
+        memcpy(e->key, session_key ? g->k.xonly : g->internal_x, 32);
+        r = plan_commit(p, psbt, err);
+        if (r != KM_OK)
+            return r;
+    }
+    return KM_OK;
+}
+
+/* The signatures to make and their sighashes: the key path when it is the
+ * group's, else the leaves naming it. Inputs already finalized, and inputs
+ * whose spent output is unknown, are left as they are. */
 static int plan_build(struct plan *p, const struct group *g, const struct psbt *psbt,
                       struct km_error *err)
 {
     p->n = 0;
     for (size_t i = 0; i < psbt_input_count(psbt); i++) {
-        bool mine;
-        int r = classify_input(&mine, g, psbt, i, err);
+        struct sighash_spent spent;
+        int r = psbt_in_spent_output(psbt, i, &spent, err);
+        if (r == KM_ERR_NOT_FOUND)
+            continue; /* not ours to judge; the sighash will need it if we sign */
         if (r != KM_OK)
             return r;
-        if (!mine || has_record(psbt, PSBT_SCOPE_INPUT, i, PSBT_IN_FINAL_SCRIPTWITNESS))
+        if (has_record(psbt, PSBT_SCOPE_INPUT, i, PSBT_IN_FINAL_SCRIPTWITNESS))
             continue;
-        if (p->n == PROTO_MAX_ITEMS)
-            return km_error_set(err, KM_ERR_LIMIT, 0,
-                                "more than %d inputs spend the group's key: one signing session "
-                                "signs at most %d",
-                                PROTO_MAX_ITEMS, PROTO_MAX_ITEMS);
         uint32_t ht = SIGHASH_DEFAULT;
         if (psbt_in_sighash_type(psbt, i, &ht) != KM_OK)
             ht = SIGHASH_DEFAULT;
-        r = psbt_sighash(p->msgs[p->n], psbt, i, NULL, err);
+        struct plan_entry kp = {.idx = i, .hash_type = ht};
+        bool mine = false;
+        r = key_path(&mine, &kp, g, psbt, &spent, err);
+        if (r == KM_OK && mine) {
+            struct plan_entry *e = plan_add(p, i, ht, err);
+            if (e == NULL)
+                return KM_ERR_LIMIT;
+            *e = kp;
+            r = plan_commit(p, psbt, err);
+        } else if (r == KM_OK)
+            r = script_paths(p, g, psbt, i, ht, &spent, err);
         if (r != KM_OK)
             return r;
-        p->idx[p->n] = i;
-        p->hash_type[p->n] = ht;
-        p->n++;
     }
     return KM_OK;
 }
@@ -421,6 +507,10 @@ static int sign_plan(struct client_signing *s, const struct psbt_sign_args *a,
     if (me == g->k.nusers)
         return km_error_set(err, KM_ERR_INVALID, 0, "the session file holds no participant's keys");
     int r = client_signing_new(s, (const uint8_t(*)[PROTO_MSG_LEN])p->msgs, p->n);
+    for (size_t j = 0; r == KM_OK && j < p->n; j++) {
+        if (p->e[j].own_tweak)
+            r = client_signing_set_tweak(s, j, &g->k, &p->e[j].tweak);
+    }
     if (r != KM_OK)
         return km_error_set(err, r, 0, "cannot make the signing session");
     struct rest_client *c = cmd_rest_client(gateway_url(a, g), 30000);
@@ -436,10 +526,21 @@ static int sign_plan(struct client_signing *s, const struct psbt_sign_args *a,
     return r;
 }
 
-/* Adds the BIP-373 participant keys (and, for a BIP-341 tweak, the
- * internal key and merkle root when absent) to signed input i. */
-static int describe_input(struct psbt *psbt, const struct group *g, size_t i, struct km_error *err)
+/* Adds the BIP-373 participant keys (and, for a key path under the keygen's
+ * BIP-341 tweak, the internal key and merkle root when absent) to the
+ * input e signed, where they describe its key. */
+static int describe_input(struct psbt *psbt, const struct group *g, const struct plan_entry *e,
+                          struct km_error *err)
 {
+    size_t i = e->idx;
+    /* The key is the untweaked aggregate (a leaf) or a BIP-341 tweak of it
+     * the PSBT itself describes (PSBT_IN_TAP_INTERNAL_KEY, ...MERKLE_ROOT);
+     * a tweaked key inside a leaf is beyond BIP-373. */
+    if (e->script_path && memcmp(e->key, g->internal_x, 32) != 0)
+        return KM_OK;
+    if (e->script_path || e->own_tweak)
+        return psbt_in_set_musig2_participants(psbt, i, g->internal, &g->keys[0][0], g->k.nusers,
+                                               err);
     uint8_t ik[32];
     bool has_ik = psbt_in_tap_internal_key(psbt, i, ik) == KM_OK;
     int t = g->k.tweak.type;
@@ -458,23 +559,27 @@ static int describe_input(struct psbt *psbt, const struct group *g, size_t i, st
 }
 
 /* Writes each signature (64 bytes, || hash type unless SIGHASH_DEFAULT)
- * after checking it against the input's output key. */
+ * after checking it against the key it was made for: PSBT_IN_TAP_KEY_SIG,
+ * or PSBT_IN_TAP_SCRIPT_SIG under (key, leaf hash). */
 static int apply_sigs(struct psbt *psbt, const struct group *g, const struct plan *p,
                       const struct client_signing *s, struct km_error *err)
 {
     for (size_t j = 0; j < p->n; j++) {
-        size_t i = p->idx[j];
+        const struct plan_entry *e = &p->e[j];
         uint8_t sig[65];
         memcpy(sig, s->sigs[j], 64);
-        if (schnorr_verify(sig, 64, p->msgs[j], 32, g->k.xonly, 32) != KM_OK)
+        if (schnorr_verify(sig, 64, p->msgs[j], 32, e->key, 32) != KM_OK)
             return km_error_set(err, KM_ERR_CRYPTO, 0,
-                                "input %zu: the signature does not verify under the output key", i);
+                                "input %zu: the signature does not verify under the %s key", e->idx,
+                                e->script_path ? "leaf's" : "output");
         size_t len = 64;
-        if (p->hash_type[j] != SIGHASH_DEFAULT)
-            sig[len++] = (uint8_t)p->hash_type[j];
-        int r = psbt_in_set_tap_key_sig(psbt, i, sig, len, err);
+        if (e->hash_type != SIGHASH_DEFAULT)
+            sig[len++] = (uint8_t)e->hash_type;
+        int r = e->script_path ? psbt_in_set_tap_script_sig(psbt, e->idx, e->key, e->leaf.leaf_hash,
+                                                            sig, len, err)
+                               : psbt_in_set_tap_key_sig(psbt, e->idx, sig, len, err);
         if (r == KM_OK)
-            r = describe_input(psbt, g, i, err);
+            r = describe_input(psbt, g, e, err);
         if (r != KM_OK)
             return r;
     }
@@ -528,19 +633,22 @@ static bool cleared_on_finalize(uint64_t type)
     }
 }
 
-/* Sets the key path witness (the signature alone) of input i and clears
- * what the finalizer must. */
-static int finalize_input(struct psbt *psbt, size_t i, struct km_error *err)
+/* Sets input i's final witness (items, BIP-141 stack serialization) and
+ * clears what the finalizer must. */
+static int set_final_witness(struct psbt *psbt, size_t i, const uint8_t *const *items,
+                             const size_t *lens, size_t n, struct km_error *err)
 {
-    const uint8_t *sig;
-    size_t sig_len;
-    if (psbt_in_tap_key_sig(psbt, i, &sig, &sig_len) != KM_OK)
-        KM_BUG("signed input without PSBT_IN_TAP_KEY_SIG");
-    uint8_t key = PSBT_IN_FINAL_SCRIPTWITNESS, wit[67];
-    wit[0] = 1; /* one stack element */
-    wit[1] = (uint8_t)sig_len;
-    memcpy(wit + 2, sig, sig_len);
-    int r = psbt_record_set(psbt, PSBT_SCOPE_INPUT, i, &key, 1, wit, sig_len + 2, err);
+    struct buf w;
+    buf_init(&w, TX_MAX_SIZE);
+    int r = ser_put_compact(&w, n);
+    for (size_t k = 0; r == KM_OK && k < n; k++)
+        r = ser_put_bytes(&w, items[k], lens[k]); /* CompactSize length || bytes */
+    uint8_t key = PSBT_IN_FINAL_SCRIPTWITNESS;
+    if (r == KM_OK)
+        r = psbt_record_set(psbt, PSBT_SCOPE_INPUT, i, &key, 1, buf_peek(&w), buf_len(&w), err);
+    else
+        r = km_error_set(err, r, 0, "input %zu: the witness is too large", i);
+    buf_release(&w);
     for (size_t k = psbt_record_count(psbt, PSBT_SCOPE_INPUT, i); r == KM_OK && k-- > 0;) {
         struct psbt_record rec;
         psbt_record_get(psbt, PSBT_SCOPE_INPUT, i, k, &rec);
@@ -552,6 +660,43 @@ static int finalize_input(struct psbt *psbt, size_t i, struct km_error *err)
         free(copy);
     }
     return r;
+}
+
+/* Whether script is exactly <key> OP_CHECKSIG: the only leaf whose whole
+ * witness a signature of key makes. */
+static bool is_pk_leaf(const uint8_t *script, size_t len, const uint8_t key[32])
+{
+    return len == 34 && script[0] == 0x20 && memcmp(script + 1, key, 32) == 0 && script[33] == 0xac;
+}
+
+/*
+ * Finalizes the input e signed with sig: the key path witness is the
+ * signature alone; a script path one is sig, script, control block, for a
+ * <key> OP_CHECKSIG leaf only (*done false for another leaf: its other
+ * witness items are not ours to know). An input already final (by another
+ * of its leaves) is left as it is.
+ */
+static int finalize_input(bool *done, struct psbt *psbt, const struct plan_entry *e,
+                          const uint8_t *sig, size_t sig_len, struct km_error *err)
+{
+    *done = true;
+    if (has_record(psbt, PSBT_SCOPE_INPUT, e->idx, PSBT_IN_FINAL_SCRIPTWITNESS))
+        return KM_OK;
+    if (!e->script_path)
+        return set_final_witness(psbt, e->idx, &sig, &sig_len, 1, err);
+    struct psbt_tap_leaf_script leaf;
+    for (size_t k = 0; psbt_in_tap_leaf_script(psbt, e->idx, k, &leaf) == KM_OK; k++) {
+        uint8_t h[32];
+        taproot_leaf_hash(h, leaf.leaf_version, leaf.script, leaf.script_len);
+        if (memcmp(h, e->leaf.leaf_hash, 32) != 0 ||
+            !is_pk_leaf(leaf.script, leaf.script_len, e->key))
+            continue;
+        const uint8_t *items[3] = {sig, leaf.script, leaf.control};
+        size_t lens[3] = {sig_len, leaf.script_len, leaf.control_len};
+        return set_final_witness(psbt, e->idx, items, lens, 3, err);
+    }
+    *done = false;
+    return KM_OK;
 }
 
 /* Moves input i's final witness (BIP-141 stack serialization) into tx. */
@@ -622,12 +767,25 @@ static int extract_tx(char **hex, const struct psbt *psbt, struct km_error *err)
 
 /* --finalize: final witnesses of the signed inputs, then the transaction
  * if every input is final. */
-static int finalize(char **tx_hex, struct psbt *psbt, const struct plan *p, struct km_error *err)
+static int finalize(char **tx_hex, struct psbt *psbt, const struct plan *p,
+                    const struct client_signing *s, struct km_error *err)
 {
     for (size_t j = 0; j < p->n; j++) {
-        int r = finalize_input(psbt, p->idx[j], err);
+        const struct plan_entry *e = &p->e[j];
+        uint8_t sig[65];
+        size_t len = 64;
+        memcpy(sig, s->sigs[j], 64);
+        if (e->hash_type != SIGHASH_DEFAULT)
+            sig[len++] = (uint8_t)e->hash_type;
+        bool done;
+        int r = finalize_input(&done, psbt, e, sig, len, err);
         if (r != KM_OK)
             return r;
+        if (!done)
+            fprintf(stderr,
+                    PROG ": input %zu: signed by a leaf other than <key> OP_CHECKSIG; its "
+                         "witness is left to a finalizer that knows the other items\n",
+                    e->idx);
     }
     return extract_tx(tx_hex, psbt, err);
 }
@@ -638,7 +796,8 @@ static void report_signed(const struct plan *p, const struct client_signing *s)
 {
     fprintf(stderr, PROG ": signed input%s", p->n == 1 ? "" : "s");
     for (size_t j = 0; j < p->n; j++)
-        fprintf(stderr, "%s %zu", j ? "," : "", p->idx[j]);
+        fprintf(stderr, "%s %zu%s", j ? "," : "", p->e[j].idx,
+                p->e[j].script_path ? " (script path)" : "");
     fprintf(stderr, " (signing session %s)\n", s->id_s);
 }
 
@@ -648,7 +807,7 @@ static int no_input_error(const struct group *g, struct km_error *err)
     hex_encode(key, sizeof(key), g->k.xonly, 32);
     return km_error_set(err, KM_ERR_NOT_FOUND, 0,
                         "no input of this PSBT left to sign spends the group's key (P2TR output "
-                        "key %s): nothing signed",
+                        "key %s) by its key path or a leaf: nothing signed",
                         key);
 }
 
@@ -668,7 +827,7 @@ static int sign_and_write(const struct psbt_sign_args *a, struct group *g, struc
     if (r == KM_OK)
         r = describe_outputs(psbt, g, err);
     if (r == KM_OK && a->finalize)
-        r = finalize(&tx_hex, psbt, p, err);
+        r = finalize(&tx_hex, psbt, p, &s, err);
     if (r == KM_OK)
         r = write_psbt(a->out, psbt, err);
     if (r == KM_OK)
@@ -717,7 +876,8 @@ int cmd_psbt(int argc, char **argv)
 {
     static const struct cmd_entry sub[] = {
         {"sign", "--session FILE --psbt FILE|- [--out FILE|-] [--finalize]",
-         "sign the group's Taproot key path inputs of a PSBT", psbt_sign_cmd},
+         "sign the inputs of a PSBT that spend the group's key (key or script path)",
+         psbt_sign_cmd},
     };
     return cmd_dispatch("keymeld psbt", sub, KM_ARRAY_LEN(sub), argc, argv);
 }

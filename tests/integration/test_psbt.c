@@ -14,10 +14,20 @@
  *  - with --finalize (PSBT on stdin, binary): the final witnesses hold the
  *    signatures, and the transaction printed in hex has them as witnesses
  *    and the unsigned transaction's txid;
- *  - refusals with exit 1 and a message: no input of the group's, a script
- *    path spend of the group's key, the group's untweaked key as the
- *    internal key of an output with a script tree, bytes that are not a
- *    PSBT; a missing option is a usage error (exit 2).
+ *  - script paths and other tweaks, in one signing session: an output of
+ *    the NUMS key with two leaves naming the untweaked aggregate P (<P>
+ *    OP_CHECKSIG and <P> OP_CHECKSIGVERIFY <other> OP_CHECKSIG), one with a
+ *    leaf <Q> OP_CHECKSIG (Q the session's key), and a key path under P
+ *    tweaked with a merkle root the keygen did not use: PSBT_IN_TAP_SCRIPT_SIG
+ *    under (P, leaf hash) twice, (Q, leaf hash), PSBT_IN_TAP_KEY_SIG under
+ *    the output key; --finalize makes the <key> OP_CHECKSIG witnesses
+ *    (signature, script, control block) and the key path one, and leaves the
+ *    two-key leaf's input to another finalizer;
+ *  - refusals with exit 1 and a message: no input of the group's, a leaf
+ *    naming the group's key that the spent output does not commit to, the
+ *    group's untweaked key as the internal key of an output that is not
+ *    that key under the input's merkle root, bytes that are not a PSBT; a
+ *    missing option is a usage error (exit 2).
  */
 #include "test.h"
 
@@ -321,6 +331,213 @@ static void test_sign_and_finalize(struct env *e)
     psbt_free(in);
 }
 
+/* BIP-341's NUMS point H: an internal key nobody can spend by key path. */
+static const uint8_t nums[32] = {0x50, 0x92, 0x9b, 0x74, 0xc1, 0xa0, 0x49, 0x54, 0xb7, 0x8b, 0x4b,
+                                 0x60, 0x35, 0xe9, 0x7a, 0x5e, 0x07, 0x8a, 0x5a, 0x0f, 0x28, 0xec,
+                                 0x96, 0xd5, 0x47, 0xbf, 0xee, 0x9a, 0xce, 0x80, 0x3a, 0xc0};
+
+/* A script tree of one or two leaves under the NUMS key. */
+struct tree {
+    size_t n;
+    uint8_t script[2][67];
+    size_t len[2];
+    uint8_t hash[2][32];
+    uint8_t output[32];
+    uint8_t control[2][65];
+    size_t control_len[2];
+};
+
+static size_t pk_leaf(uint8_t *script, const uint8_t key[32])
+{
+    script[0] = 0x20;
+    memcpy(script + 1, key, 32);
+    script[33] = 0xac; /* OP_CHECKSIG */
+    return 34;
+}
+
+/* <a> OP_CHECKSIGVERIFY <b> OP_CHECKSIG */
+static size_t two_key_leaf(uint8_t *script, const uint8_t a[32], const uint8_t b[32])
+{
+    pk_leaf(script, a);
+    script[33] = 0xad;
+    return 34 + pk_leaf(script + 34, b);
+}
+
+static void tree_finish(struct tree *t)
+{
+    uint8_t root[32];
+    int parity;
+    for (size_t i = 0; i < t->n; i++)
+        taproot_leaf_hash(t->hash[i], TAPROOT_LEAF_TAPSCRIPT, t->script[i], t->len[i]);
+    if (t->n == 1)
+        memcpy(root, t->hash[0], 32);
+    else
+        taproot_branch_hash(root, t->hash[0], t->hash[1]);
+    CHECK_OK(taproot_output_key(t->output, &parity, nums, 32, root));
+    for (size_t i = 0; i < t->n; i++) {
+        t->control[i][0] = (uint8_t)(TAPROOT_LEAF_TAPSCRIPT | parity);
+        memcpy(t->control[i] + 1, nums, 32);
+        t->control_len[i] = 33;
+        if (t->n == 2) {
+            memcpy(t->control[i] + 33, t->hash[1 - i], 32);
+            t->control_len[i] = 65;
+        }
+    }
+}
+
+static void add_leaves(struct psbt *psbt, size_t i, const struct tree *t)
+{
+    struct km_error err;
+    for (size_t k = 0; k < t->n; k++)
+        CHECK_OK(psbt_in_set_tap_leaf_script(psbt, i, t->control[k], t->control_len[k],
+                                             t->script[k], t->len[k], TAPROOT_LEAF_TAPSCRIPT,
+                                             &err));
+}
+
+/* The untweaked aggregate P of the group (x-only and compressed). */
+static void plain_key(const struct env *e, uint8_t xonly[32], uint8_t full[33])
+{
+    uint8_t keys[NUSERS][33];
+    for (size_t u = 0; u < NUSERS; u++)
+        memcpy(keys[u], e->k.users[u].kp.pubkey, 33);
+    CHECK_OK(participant_aggregate_key(full, xonly, (const uint8_t(*)[33])keys, NUSERS, NULL));
+}
+
+/* The PSBT_IN_TAP_SCRIPT_SIG of input i under (key, leaf), verified. */
+static void expect_script_sig(const struct psbt *out, size_t i, const uint8_t key[32],
+                              const uint8_t leaf[32], const uint8_t sighash[32])
+{
+    struct psbt_tap_script_sig ss;
+    for (size_t k = 0; psbt_in_tap_script_sig(out, i, k, &ss) == KM_OK; k++) {
+        if (memcmp(ss.xonly, key, 32) != 0 || memcmp(ss.leaf_hash, leaf, 32) != 0)
+            continue;
+        CHECK_EQ(ss.sig_len, 64);
+        CHECK_OK(schnorr_verify(ss.sig, 64, sighash, 32, key, 32));
+        return;
+    }
+    fail_msg("input %zu: no PSBT_IN_TAP_SCRIPT_SIG for the leaf", i);
+}
+
+/* The final witness of input i, parsed. */
+static void expect_leaf_witness(const struct psbt *out, size_t i, const uint8_t key[32],
+                                const uint8_t sighash[32], const struct tree *t, size_t leaf)
+{
+    for (size_t k = 0; k < psbt_record_count(out, PSBT_SCOPE_INPUT, i); k++) {
+        struct psbt_record rec;
+        psbt_record_get(out, PSBT_SCOPE_INPUT, i, k, &rec);
+        if (rec.type != PSBT_IN_FINAL_SCRIPTWITNESS)
+            continue;
+        const uint8_t *w = rec.value;
+        CHECK_EQ(w[0], 3);
+        CHECK_EQ(w[1], 64);
+        CHECK_OK(schnorr_verify(w + 2, 64, sighash, 32, key, 32));
+        CHECK_EQ(w[66], t->len[leaf]);
+        CHECK_MEM_EQ(w + 67, t->script[leaf], t->len[leaf]);
+        CHECK_EQ(w[67 + t->len[leaf]], t->control_len[leaf]);
+        CHECK_MEM_EQ(w + 68 + t->len[leaf], t->control[leaf], t->control_len[leaf]);
+        CHECK_EQ(rec.value_len, 68 + t->len[leaf] + t->control_len[leaf]);
+        return;
+    }
+    fail_msg("input %zu: no final witness", i);
+}
+
+/*
+ * inputs: 0 NUMS with leaves <P> CHECKSIG and <P> CHECKSIGVERIFY <other>
+ * CHECKSIG; 1 NUMS with the leaf <Q> CHECKSIG; 2 the key path of P tweaked
+ * with a merkle root of its own; 3 NUMS with only the two-key leaf.
+ */
+static void test_script_paths(struct env *e)
+{
+    struct km_error err;
+    uint8_t p_x[32], p_full[33], root[32], kp_out[32], txid[32];
+    struct tree both = {.n = 2}, q_leaf = {.n = 1}, two_key = {.n = 1};
+    plain_key(e, p_x, p_full);
+    both.len[0] = pk_leaf(both.script[0], p_x);
+    both.len[1] = two_key_leaf(both.script[1], p_x, e->k.users[0].kp.xonly);
+    tree_finish(&both);
+    q_leaf.len[0] = pk_leaf(q_leaf.script[0], e->k.xonly);
+    tree_finish(&q_leaf);
+    two_key.len[0] = two_key_leaf(two_key.script[0], e->k.users[1].kp.xonly, p_x);
+    tree_finish(&two_key);
+    memset(root, 0x42, sizeof(root));
+    CHECK_OK(taproot_output_key(kp_out, NULL, p_x, 32, root));
+
+    struct tx *tx = tx_new();
+    for (uint8_t i = 0; i < 4; i++) {
+        prev_txid(txid, (uint8_t)(0xc0 + i));
+        tx_add_input(tx, txid, i, TX_SEQUENCE_FINAL);
+    }
+    tx_add_output(tx, 30000, e->other_spk, sizeof(e->other_spk));
+    struct psbt *in;
+    CHECK_OK(psbt_new_v0(&in, tx, &err));
+    tx_free(tx);
+    const uint8_t *outs[4] = {both.output, q_leaf.output, kp_out, two_key.output};
+    for (size_t i = 0; i < 4; i++) {
+        uint8_t spk[TAPROOT_SPK_LEN];
+        taproot_script_pubkey(spk, outs[i]);
+        CHECK_OK(psbt_in_set_witness_utxo(in, i, 10000 * (i + 1), spk, sizeof(spk), &err));
+    }
+    add_leaves(in, 0, &both);
+    add_leaves(in, 1, &q_leaf);
+    CHECK_OK(psbt_in_set_tap_internal_key(in, 2, p_x, &err));
+    CHECK_OK(psbt_in_set_tap_merkle_root(in, 2, root, &err));
+    add_leaves(in, 3, &two_key);
+
+    uint8_t sh_both[2][32], sh_q[32], sh_kp[32], sh_two[32];
+    struct sighash_leaf leaf = {.codesep_pos = SIGHASH_NO_CODESEP};
+    for (size_t k = 0; k < 2; k++) {
+        memcpy(leaf.leaf_hash, both.hash[k], 32);
+        CHECK_OK(psbt_sighash(sh_both[k], in, 0, &leaf, &err));
+    }
+    memcpy(leaf.leaf_hash, q_leaf.hash[0], 32);
+    CHECK_OK(psbt_sighash(sh_q, in, 1, &leaf, &err));
+    CHECK_OK(psbt_sighash(sh_kp, in, 2, NULL, &err));
+    memcpy(leaf.leaf_hash, two_key.hash[0], 32);
+    CHECK_OK(psbt_sighash(sh_two, in, 3, &leaf, &err));
+
+    char path[256];
+    snprintf(path, sizeof(path), "%s/script.psbt", e->stack.dir);
+    save_psbt(path, in, false);
+    const char *sign[] = {"psbt", "sign", "--session", e->session, "--psbt", path, NULL};
+    struct run r = cmd_run(sign, NULL, NULL, false);
+    cmd_expect(&r, 0, NULL,
+               "signed inputs 0 (script path), 0 (script path), 1 (script path), 2, 3 (script "
+               "path)");
+    struct psbt *out = parse_text(r.out);
+    run_free(&r);
+    expect_script_sig(out, 0, p_x, both.hash[0], sh_both[0]);
+    expect_script_sig(out, 0, p_x, both.hash[1], sh_both[1]);
+    expect_script_sig(out, 1, e->k.xonly, q_leaf.hash[0], sh_q);
+    expect_script_sig(out, 3, p_x, two_key.hash[0], sh_two);
+    const uint8_t *sig;
+    size_t len;
+    CHECK_OK(psbt_in_tap_key_sig(out, 2, &sig, &len));
+    CHECK_EQ(len, 64);
+    CHECK_OK(schnorr_verify(sig, 64, sh_kp, 32, kp_out, 32));
+    /* BIP-373 describes P (inputs 0, 2, 3), not Q inside a leaf (1). */
+    struct psbt_musig2_participants m;
+    for (size_t i = 0; i < 4; i++) {
+        int got = psbt_in_musig2_participants(out, i, 0, &m);
+        CHECK_EQ(got, i == 1 ? KM_ERR_NOT_FOUND : KM_OK);
+        if (got == KM_OK)
+            CHECK_MEM_EQ(m.agg, p_full, 33);
+    }
+    psbt_free(out);
+
+    const char *fin[] = {"psbt",   "sign", "--session",  e->session,
+                         "--psbt", path,   "--finalize", NULL};
+    r = cmd_run(fin, NULL, NULL, false);
+    cmd_expect(&r, 0, NULL, "input 3: signed by a leaf other than <key> OP_CHECKSIG");
+    CHECK_NOT_NULL(strstr(r.err, "some inputs are not final"));
+    out = parse_text(r.out);
+    run_free(&r);
+    expect_leaf_witness(out, 0, p_x, sh_both[0], &both, 0);
+    expect_leaf_witness(out, 1, e->k.xonly, sh_q, &q_leaf, 0);
+    expect_script_sig(out, 3, p_x, two_key.hash[0], sh_two);
+    psbt_free(out);
+    psbt_free(in);
+}
+
 /* A PSBT of one input, spending other_spk, with extra records. */
 static void expect_refusal(struct env *e, void (*extra)(const struct env *, struct psbt *),
                            const char *message)
@@ -348,6 +565,8 @@ static void expect_refusal(struct env *e, void (*extra)(const struct env *, stru
     run_free(&r);
 }
 
+/* A leaf <Q> OP_CHECKSIG that the spent output (other_spk) does not
+ * commit to. */
 static void add_script_path(const struct env *e, struct psbt *psbt)
 {
     struct km_error err;
@@ -361,8 +580,8 @@ static void add_script_path(const struct env *e, struct psbt *psbt)
                                          TAPROOT_LEAF_TAPSCRIPT, &err));
 }
 
-/* The group's untweaked aggregate as the internal key of an output with a
- * script tree: a tweak the BIP-86 session does not apply. */
+/* The group's untweaked aggregate as the internal key of an output that
+ * is not that key tweaked with the input's merkle root. */
 static void add_internal_key(const struct env *e, struct psbt *psbt)
 {
     struct km_error err;
@@ -394,8 +613,12 @@ static void expect_bad_input(struct env *e)
 static void test_refusals(struct env *e)
 {
     expect_refusal(e, NULL, "no input of this PSBT left to sign spends the group's key");
-    expect_refusal(e, add_script_path, "input 0: spends the group's key by a Taproot script path");
-    expect_refusal(e, add_internal_key, "input 0: its Taproot internal key is the group's key");
+    expect_refusal(e, add_script_path,
+                   "input 0: leaf 0: sighash: the control block and script do not commit to the "
+                   "output key");
+    expect_refusal(e, add_internal_key,
+                   "input 0: its PSBT_IN_TAP_INTERNAL_KEY is the group's key, but the output it "
+                   "spends is not that key tweaked with its PSBT_IN_TAP_MERKLE_ROOT");
     expect_bad_input(e);
 }
 
@@ -408,6 +631,7 @@ static void test_psbt_sign(void **state)
     stack_start(&e->stack, 3);
     make_group(e);
     test_sign_and_finalize(e);
+    test_script_paths(e);
     test_refusals(e);
     client_keygen_clear(&e->k);
     stack_stop(&e->stack);
