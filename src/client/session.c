@@ -114,6 +114,17 @@ int client_keygen_new(struct client_keygen *k, size_t nusers, const struct proto
     return r;
 }
 
+int client_keygen_use_key(struct client_keygen *k, size_t user, const struct keypair *kp)
+{
+    if (user >= k->nusers)
+        return KM_ERR_RANGE;
+    struct client_user *u = &k->users[user];
+    keypair_clear(&u->kp);
+    keypair_clear(&u->auth);
+    u->kp = *kp;
+    return participant_auth_keypair(&u->auth, &u->kp, &k->id);
+}
+
 void client_keygen_clear(struct client_keygen *k)
 {
     for (size_t i = 0; i < k->nusers; i++) {

@@ -71,6 +71,12 @@ struct client_keygen {
 int client_keygen_new(struct client_keygen *k, size_t nusers,
                       const struct proto_tweak *tweak) KM_WUR;
 
+/* Makes kp (a party's own key, e.g. from keymeld key new) participant
+ * user's key instead of the fresh one, with its auth key derived anew.
+ * Before the keygen is reserved. Returns KM_OK, KM_ERR_RANGE (user) or
+ * KM_ERR_CRYPTO. */
+int client_keygen_use_key(struct client_keygen *k, size_t user, const struct keypair *kp) KM_WUR;
+
 /* Wipes every secret and frees. */
 void client_keygen_clear(struct client_keygen *k);
 

@@ -59,7 +59,8 @@ static void keygen_usage(FILE *out)
 {
     fprintf(out,
             "usage: keymeld keygen --out FILE [--participants N] [--tweak bip86|none]\n"
-            "                      [--invite PUBKEY[,PUBKEY...] --invite-dir DIR [--wait SECS]]\n"
+            "                      [--invite PUBKEY[,PUBKEY...] --invite-dir DIR [--wait SECS]\n"
+            "                       [--key FILE]]\n"
             "                      [--gateway URL] [--json] [--trust-root PEM]\n"
             "                      (--pcrs FILE | --insecure-skip-attestation)\n"
             "       keymeld keygen join --help\n"
@@ -72,7 +73,7 @@ static void keygen_usage(FILE *out)
             "invitation per party is written to DIR/invite-<i>.json (the session secret\n"
             "encrypted to that party's key), then the command waits (default 600 s) until\n"
             "every party ran keymeld keygen join, and FILE holds only the coordinator's\n"
-            "private key.\n"
+            "private key: a fresh one, or with --key the one in FILE (keymeld key new).\n"
             "--tweak bip86 (default) makes the key a BIP-86 key-path-only Taproot key.\n"
             "Each enclave's key is verified by its attestation document (root, PCR policy,\n"
             "fresh nonce) before a private key is encrypted to it.\n"
@@ -81,12 +82,29 @@ static void keygen_usage(FILE *out)
             "\n" CMD_TRUST_USAGE);
 }
 
+/* --key: the coordinator (participant 0) signs with the party key in path. */
+static int use_party_key(struct client_keygen *k, const char *path)
+{
+    struct keypair kp;
+    struct km_error err;
+    int r = client_party_key_load(path, &kp, &err);
+    if (r != KM_OK) {
+        fprintf(stderr, "keymeld keygen: %s\n", err.msg);
+        return r;
+    }
+    r = client_keygen_use_key(k, 0, &kp);
+    keypair_clear(&kp);
+    if (r != KM_OK)
+        fprintf(stderr, "keymeld keygen: cannot derive the auth key of %s\n", path);
+    return r;
+}
+
 int cmd_keygen(int argc, char **argv)
 {
     struct opts o;
     bool bad = false, json = false;
     const char *out = NULL, *gateway = default_gateway(), *tweak = "bip86";
-    const char *invite = NULL, *invite_dir = NULL;
+    const char *invite = NULL, *invite_dir = NULL, *key = NULL;
     uint64_t n = 3, wait_secs = 600;
     bool n_given = false;
     struct cmd_trust_opts topts;
@@ -112,6 +130,8 @@ int cmd_keygen(int argc, char **argv)
             invite = o.value;
         else if (opts_value(&o, "--invite-dir", &bad))
             invite_dir = o.value;
+        else if (opts_value(&o, "--key", &bad))
+            key = o.value;
         else if (opts_value(&o, "--wait", &bad))
             bad = bad || !opts_uint(&o, "--wait", 1, 86400, &wait_secs);
         else if (opts_flag(&o, "--json", NULL))
@@ -121,6 +141,9 @@ int cmd_keygen(int argc, char **argv)
     }
     if (!bad && (invite == NULL) != (invite_dir == NULL))
         bad = fprintf(stderr, "keymeld keygen: --invite and --invite-dir go together\n") > 0;
+    if (!bad && key != NULL && invite == NULL)
+        bad = fprintf(stderr, "keymeld keygen: --key goes with --invite (the coordinator's own "
+                              "key)\n") > 0;
     if (!bad && invite != NULL && n_given)
         bad = fprintf(stderr, "keymeld keygen: --invite sets the participants: no "
                               "--participants\n") > 0;
@@ -148,6 +171,11 @@ int cmd_keygen(int argc, char **argv)
     if (client_keygen_new(&k, (size_t)n, &tw) != KM_OK) {
         client_trust_release(&trust);
         fprintf(stderr, "keymeld keygen: cannot make keys\n");
+        return CMD_EXIT_FAIL;
+    }
+    if (key != NULL && use_party_key(&k, key) != KM_OK) {
+        client_keygen_clear(&k);
+        client_trust_release(&trust);
         return CMD_EXIT_FAIL;
     }
     k.trust = &trust;

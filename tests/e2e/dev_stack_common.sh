@@ -57,6 +57,41 @@ dev_stack_env() {
     GW2=http://127.0.0.1:$((KEYMELD_DEV_GATEWAY_PORT + 1))
 }
 
+# check_party_demo FILE: the output of scripts/keymeld-dev demo shows every
+# party on its own machine: A, B and C made their keys, the wrong invitation
+# was refused, both joined, all three agreed on the aggregate key, both
+# approved, the signature came back, and the parties' directory is gone.
+check_party_demo() {
+    local out=$1 dir
+    grep -q "^Every party on its own machine: A (the coordinator), B and C" "$out" ||
+        fail "the demo did not run every party on its own machine"
+    grep -Eq "^      A: a.key \(mode 600\), public key 0[23][0-9a-f]{64}$" "$out" || fail "A made no key"
+    grep -Eq "^      B: b.key \(mode 600\), public key 0[23][0-9a-f]{64}$" "$out" || fail "B made no key"
+    grep -Eq "^      C: c.key \(mode 600\), public key 0[23][0-9a-f]{64}$" "$out" || fail "C made no key"
+    [[ $(grep -c "^      A: invitation for participant [12] written to invites/invite-[12].json" "$out") == 2 ]] ||
+        fail "A did not write two invitations"
+    grep -q "^      C: keymeld keygen join: this invitation is not for this key" "$out" ||
+        fail "the wrong invitation was not refused clearly"
+    grep -q "^      refused, and no session saved" "$out" || fail "no refusal line"
+    for p in B C; do
+        grep -q "^      $p: joined keygen" "$out" || fail "$p did not join"
+        grep -Eq "^      $p: aggregate key [0-9a-f]{66} \(checked against the 3 participants' public keys\)" "$out" ||
+            fail "$p did not check the aggregate key"
+    done
+    grep -q "^      A: keygen .* completed" "$out" || fail "A's keygen did not complete"
+    grep -Eq "^      A, B and C agree: [0-9a-f]{66}$" "$out" || fail "the parties do not agree on the aggregate key"
+    grep -q "each holds its owner's private key only" "$out" || fail "no session file check"
+    grep -q "^      B: signing .*: awaiting_approvals" "$out" || fail "the signing did not wait for approvals"
+    for p in B C; do
+        grep -q "^      $p: approved signing .* (1 items) as " "$out" || fail "$p did not approve"
+    done
+    grep -Eq "^      A: signature [0-9a-f]{128}$" "$out" || fail "A got no signature"
+    grep -q "^      C: signing .*: completed" "$out" || fail "C does not see the signing completed"
+    grep -q "^Every party on its own machine: complete.$" "$out" || fail "the party demo did not complete"
+    dir=$(sed -n 's/^      each in its own directory of \(.*\) (removed at the end);$/\1/p' "$out")
+    [[ -n $dir && ! -e $dir ]] || fail "the parties' directory '$dir' was left behind"
+}
+
 # Stops the stack and, after a failure, prints the tail of every log.
 # Install with dev_stack_traps.
 dev_stack_cleanup() {

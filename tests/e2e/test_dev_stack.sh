@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e.dev_stack: scripts/keymeld-dev start/status/stop and the keymeld CLI
-# (demo with 2, 3 and 5 participants, keygen/sign/status, enclave ping)
+# (make demo's path with every party on its own machine, demo with 2, 3 and
+# 5 participants, keygen/sign/status, enclave ping)
 # against a real stack; then one enclave stopped mid-demo, and one stopped
 # before a demo: status and the demo must name it, and start must bring it
 # back. Nothing may be left running.
@@ -50,6 +51,10 @@ grep -q "PCR policy" "$WORK/untrusted.err" || fail "the refusal does not say wha
 step "make demo's path: keymeld-dev demo"
 "$DEV" demo --participants 2 --messages 1 | tee "$WORK/devdemo.out"
 grep -q "attested (development)" "$WORK/devdemo.out" || fail "the demo did not print the attestation"
+check_party_demo "$WORK/devdemo.out"
+# With --json: the demo's one JSON document, without the narrated parties.
+"$DEV" demo --participants 2 --messages 1 --json > "$WORK/devdemo.json"
+jq -e '.ok == true' "$WORK/devdemo.json" > /dev/null || fail "keymeld-dev demo --json is not one JSON document"
 
 step "enclave ping"
 "$KM" enclave ping "tcp://127.0.0.1:$KEYMELD_DEV_ENCLAVE_PORT" --count 2 | tee "$WORK/ping.out"

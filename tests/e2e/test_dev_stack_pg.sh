@@ -2,10 +2,11 @@
 # e2e.dev_stack.pg: the development stack on PostgreSQL as a user runs it
 # (KEYMELD_DEV_DB=postgres scripts/keymeld-dev start): a throwaway cluster
 # in DEV_DIR/data/pg and two gateways on it. status shows the database and
-# both gateways, each seeing every enclave attested; a demo against each
-# gateway; a keygen made through one gateway signs through the other (one
-# database); stop leaves no process behind (the cluster's included), and a
-# new start finds the keygen again (the cluster's data is kept).
+# both gateways, each seeing every enclave attested; make demo's path (every
+# party on its own machine included) and a demo against each gateway; a
+# keygen made through one gateway signs through the other (one database);
+# stop leaves no process behind (the cluster's included), and a new start
+# finds the keygen again (the cluster's data is kept).
 #
 # SAFETY: KEYMELD_DEV_TRANSPORT=tcp, everything on 127.0.0.1; no VSock
 # socket is ever connected. The cluster is the script's own (no system
@@ -113,6 +114,7 @@ done
 step "demo through each gateway"
 "$DEV" demo --participants 3 --messages 1 | tee "$WORK/devdemo.out"
 grep -q "attested (development)" "$WORK/devdemo.out" || fail "the demo did not print the attestation"
+check_party_demo "$WORK/devdemo.out"
 for gw in "$GW" "$GW2"; do
     "$KM" demo --gateway "$gw" --participants 3 --messages 2 --json > "$WORK/demo.json"
     [[ $(jq -r '.ok' "$WORK/demo.json") == true ]] || fail "demo via $gw not ok"

@@ -3,12 +3,13 @@
  * separate processes against a local stack (3 enclaves, a gateway):
  *
  *  - three key files (`keymeld key new`, mode 0600); the coordinator
- *    (`keymeld keygen --invite A,B --invite-dir DIR`) writes two
+ *    (`keymeld keygen --key OWN --invite A,B --invite-dir DIR`) writes two
  *    invitations that hold no plaintext secret and waits;
  *  - a party with the wrong key gets "this invitation is not for this key";
  *  - two `keymeld keygen join` processes (with --require-approval) run
  *    while the coordinator waits; all three report the same aggregate key
- *    and their session files hold only their own private key;
+ *    and their session files hold only their own private key, and the
+ *    others' public keys: the three key files' keys;
  *  - the coordinator signs (`keymeld sign --request-out`): the signing
  *    waits until both parties ran `keymeld approve` from their own session
  *    files; the signature verifies under the aggregate key.
@@ -86,7 +87,7 @@ static void aggregate_of(const char *out, char agg[67])
 }
 
 /* A session file: only the participants in `mine` have a private key. */
-static void check_session_file(const char *path, size_t mine)
+static void check_session_file(const char *path, size_t mine, const char pk[3][67])
 {
     json_error_t jerr;
     json_t *doc = json_load_file(path, 0, &jerr);
@@ -97,6 +98,8 @@ static void check_session_file(const char *path, size_t mine)
         json_t *p = json_array_get(parts, i);
         CHECK_EQ(json_object_get(p, "private_key") != NULL, i == mine);
         CHECK_EQ(json_object_get(p, "public_key") != NULL, i != mine);
+        if (i != mine)
+            CHECK_STR_EQ(json_string_value(json_object_get(p, "public_key")), pk[i]);
     }
     json_decref(doc);
     struct stat st;
@@ -157,10 +160,10 @@ static void keygen_all(struct stack *s, struct files *f, char agg[67])
     char invites[2 * 67 + 1], invite_dir[96];
     snprintf(invites, sizeof(invites), "%s,%s", f->pk[1], f->pk[2]);
     snprintf(invite_dir, sizeof(invite_dir), "%s/invites", f->dir);
-    const char *coord[] = {"keygen",     "--out",        f->session[0], "--invite",
-                           invites,      "--invite-dir", invite_dir,    "--gateway",
-                           s->base_url,  "--trust-root", s->trust_root, "--pcrs",
-                           s->pcrs_path, "--wait",       "120",         NULL};
+    const char *coord[] = {
+        "keygen",      "--out",        f->session[0], "--key",     f->key[0],   "--invite",
+        invites,       "--invite-dir", invite_dir,    "--gateway", s->base_url, "--trust-root",
+        s->trust_root, "--pcrs",       s->pcrs_path,  "--wait",    "120",       NULL};
     struct cmd_bg cb;
     cmd_start(&cb, coord, NULL, NULL, false);
     wait_for_file(&cb, f->invite[2]);
@@ -210,7 +213,7 @@ static void keygen_all(struct stack *s, struct files *f, char agg[67])
         run_free(&r);
     }
     for (size_t i = 0; i < 3; i++)
-        check_session_file(f->session[i], i);
+        check_session_file(f->session[i], i, (const char(*)[67])f->pk);
 }
 
 /* The coordinator signs; the parties approve from their own files. */
