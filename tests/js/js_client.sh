@@ -5,7 +5,9 @@
 #          vectors (no stack).
 #   stack  starts scripts/keymeld-dev in a throwaway directory on free TCP
 #          ports (tests/e2e/dev_stack_common.sh), then runs
-#          node --test test/integration.test.js and the README example
+#          node --test test/integration.test.js, the PSBT round trip
+#          (test/psbt_roundtrip.test.js: the JS client, and the C CLI with a
+#          BIP-86 group `keymeld keygen` makes here) and the README example
 #          (examples/readme.mjs) against its gateway, and stops the stack.
 #
 # The pinned dependencies (clients/js/package-lock.json) are installed with
@@ -67,6 +69,16 @@ grep -q "Transport: TCP" "$WORK/start.out" || fail "the stack is not on TCP"
 export KEYMELD_GATEWAY=$GW
 step "node --test test/integration.test.js against $GW"
 node --test test/integration.test.js || fail "integration tests failed"
+
+# The CLI half of the round trip signs with a group of the C CLI: its
+# session file and the binary are handed to the node test.
+step "keymeld keygen --tweak bip86 (the CLI's group for the PSBT round trip)"
+"$KM" keygen --out "$WORK/cli-group.json" --participants 3 --tweak bip86 --gateway "$GW" \
+    --trust-root "$WORK/dev-ca/root.pem" --pcrs "$WORK/pcrs.json" > "$WORK/keygen.out" ||
+    { cat "$WORK/keygen.out"; fail "keymeld keygen failed"; }
+step "node --test test/psbt_roundtrip.test.js (JS client and keymeld psbt sign)"
+KEYMELD_CLI=$KM KEYMELD_CLI_SESSION=$WORK/cli-group.json node --test test/psbt_roundtrip.test.js ||
+    fail "PSBT round trip failed"
 
 step "README example (examples/readme.mjs)"
 node examples/readme.mjs | tee "$WORK/readme.out" || fail "the README example failed"

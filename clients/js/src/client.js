@@ -3,6 +3,7 @@
 // per-item tweaks, adaptors), approvals, long polling, PSBT signing.
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { Address, NETWORK, Transaction } from '@scure/btc-signer';
+import { sortKeys } from '@scure/btc-signer/musig2.js';
 import * as c from './crypto.js';
 import { KeyMeldError } from './errors.js';
 
@@ -11,6 +12,150 @@ export { KeyMeldError };
 const { bytesToHex: hex, hexToBytes, bytes } = c;
 const MAX_WAIT_MS = 30000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// One signing session holds at most this many items (docs/API.md).
+const MAX_ITEMS = 100;
+// Parsing a PSBT keeps the records it does not know (BIP-174: a signer must
+// not drop them) and outputs of any script.
+const PSBT_OPTS = { unknown: 'ignore', allowUnknownOutputs: true };
+const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The output an input spends: witnessUtxo, else nonWitnessUtxo's output at its index. */
+function spentOutput(inp) {
+  return inp.witnessUtxo ?? inp.nonWitnessUtxo?.outputs?.[inp.index];
+}
+
+/**
+ * The 32-byte pushes (opcode 0x20, then 32 bytes) of a script, found by
+ * walking its opcodes, so the bytes of a longer push never match. A
+ * truncated script has none.
+ */
+function pushes32(script) {
+  const out = [];
+  for (let i = 0; i < script.length;) {
+    const op = script[i++];
+    let n = op >= 0x01 && op <= 0x4b ? op : 0;
+    // OP_PUSHDATA1/2/4: a little-endian length of 1, 2 or 4 bytes follows.
+    const width = { 0x4c: 1, 0x4d: 2, 0x4e: 4 }[op] ?? 0;
+    if (i + width > script.length) return [];
+    for (let b = width - 1; b >= 0; b--) n = n * 256 + script[i + b];
+    i += width;
+    if (i + n > script.length) return [];
+    if (op === 0x20) out.push(script.subarray(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+const isP2TR = (spk) => spk.length === 34 && spk[0] === 0x51 && spk[1] === 0x20;
+
+/**
+ * Input i's key path, when it is this keygen's: {key, tweak?} (tweak: the
+ * item's own BIP-341 tweak of P). See signPsbt.
+ */
+function keyPath(i, inp, spk, P, Q) {
+  if (isP2TR(spk) && same(spk.subarray(2), Q)) return { key: Q };
+  if (!P || !inp.tapInternalKey || !same(inp.tapInternalKey, P)) return undefined;
+  const root = inp.tapMerkleRoot;
+  const out = c.taprootTweakKey(P, root).xonly;
+  if (!isP2TR(spk) || !same(spk.subarray(2), out))
+    throw new KeyMeldError(`input ${i}: its tapInternalKey is this keygen's untweaked key, but the output it spends is not that key tweaked with `
+      + `${root ? 'its tapMerkleRoot' : 'no script tree (BIP-86: the input has no tapMerkleRoot)'}`);
+  return { key: out, tweak: root ? { type: 'taproot_with_merkle_root', merkleRoot: root } : { type: 'unspendable_taproot' } };
+}
+
+/**
+ * Input i's leaves naming this keygen's key: [{key, tweak?, leaf}]. Each
+ * leaf's control block must commit to the spent output key: a signature
+ * for a leaf the output cannot spend is useless, or meant for another
+ * output, so that is an error, not a skip.
+ */
+function leafJobs(i, inp, spk, P, Q) {
+  const out = [];
+  const seen = new Set();
+  for (const [cb, scriptVer] of inp.tapLeafScript ?? []) {
+    const script = scriptVer.subarray(0, -1);
+    const version = scriptVer[scriptVer.length - 1];
+    if (version !== c.TAPSCRIPT_LEAF_VERSION) continue; // another leaf version: no known semantics
+    const pushes = pushes32(script);
+    const pushed = (k) => k && pushes.some((x) => same(x, k));
+    // Q first: with no keygen tweak P is Q, signed without an own tweak.
+    const [key, tweak] = pushed(Q) ? [Q, undefined] : pushed(P) ? [P, { type: 'none' }] : [];
+    if (!key) continue;
+    if (!isP2TR(spk)) throw new KeyMeldError(`input ${i}: a leaf names this keygen's key, but the output it spends is not P2TR`);
+    const hash = c.tapLeafHash(script, version);
+    const committed = c.taprootTweakKey(cb.internalKey, c.tapMerkleRoot(hash, cb.merklePath));
+    if ((cb.version & 0xfe) !== version || !same(committed.xonly, spk.subarray(2)) || committed.parity !== (cb.version & 1))
+      throw new KeyMeldError(`input ${i}: the control block of leaf ${hex(hash)} (internal key ${hex(cb.internalKey)}) `
+        + `does not commit to the spent output key ${hex(spk.subarray(2))}: refusing to sign its script path`);
+    if (seen.has(hex(hash))) continue; // the same leaf twice in the tree: one signature serves both
+    seen.add(hex(hash));
+    out.push({ key, tweak, leaf: { script, version, hash } });
+  }
+  return out;
+}
+
+/** BIP-341 hash types: SIGHASH_DEFAULT, ALL, NONE, SINGLE, each but DEFAULT with ANYONECANPAY. */
+const BIP341_HASH_TYPES = new Set([0x00, 0x01, 0x02, 0x03, 0x81, 0x82, 0x83]);
+
+/** The BIP-341 sighash of one job (key path, or the script path of job.leaf). */
+function sighash(tx, job, spent) {
+  const { idx, hashType, leaf } = job;
+  if (!BIP341_HASH_TYPES.has(hashType))
+    throw new KeyMeldError(`input ${idx}: sighash type 0x${hashType.toString(16).padStart(2, '0')} is not a BIP-341 hash type`);
+  const missing = spent.findIndex((u) => !u);
+  if (!(hashType & 0x80) && missing >= 0)
+    throw new KeyMeldError(`input ${idx}: its sighash commits to every spent output, but input ${missing} has no witnessUtxo or nonWitnessUtxo`);
+  // With ANYONECANPAY only this input's spent output is hashed: the
+  // placeholders of unknown ones are never read.
+  const scripts = spent.map((u) => u?.script ?? new Uint8Array(0));
+  const amounts = spent.map((u) => u?.amount ?? 0n);
+  try {
+    return leaf
+      ? tx.preimageWitnessV1(idx, scripts, hashType, amounts, -1, leaf.script, leaf.version)
+      : tx.preimageWitnessV1(idx, scripts, hashType, amounts);
+  } catch (e) {
+    throw new KeyMeldError(`input ${idx}: ${e.message}`);
+  }
+}
+
+/**
+ * The BIP-371 / BIP-373 fields signPsbt adds where absent and where they
+ * describe the signed key (as `keymeld psbt sign` does): nothing when P is
+ * unknown here.
+ */
+function psbtMetadata(kg, tx, P, Q, jobs) {
+  if (!P) return;
+  const type = kg.tweak.type;
+  const bip341 = type === 'unspendable_taproot' || type === 'taproot_with_merkle_root';
+  // P -> Q is a BIP-341 tweak (or none): what BIP-373 consumers can follow.
+  const describesQ = bip341 || type === 'none';
+  const pks = [...kg.participants.values()].map((p) => p.publicKey);
+  const agg = c.aggregateKey(pks).plain;
+  const participants = [[agg, sortKeys(pks)]];
+  const hasAgg = (list) => (list ?? []).some(([k]) => same(k, agg));
+  const add = new Map(); // input index -> fields
+  for (const j of jobs) {
+    const inp = tx.getInput(j.idx);
+    const fields = add.get(j.idx) ?? {};
+    if (j.leaf ? same(j.key, P) : j.tweak) {
+      // A leaf naming P, or a key path under the PSBT's own tweak of P.
+      fields.musig2ParticipantPubkeys = participants;
+    } else if (!j.leaf && describesQ && (!inp.tapInternalKey || (bip341 && same(inp.tapInternalKey, P)))) {
+      // The key path of Q; a tapInternalKey other than P says something else: leave it be.
+      if (bip341 && !inp.tapInternalKey) fields.tapInternalKey = P;
+      if (type === 'taproot_with_merkle_root' && !inp.tapMerkleRoot) fields.tapMerkleRoot = hexToBytes(kg.tweak.merkle_root);
+      fields.musig2ParticipantPubkeys = participants;
+    }
+    if (fields.musig2ParticipantPubkeys && hasAgg(inp.musig2ParticipantPubkeys)) delete fields.musig2ParticipantPubkeys;
+    add.set(j.idx, fields);
+  }
+  for (const [idx, fields] of add) if (Object.keys(fields).length) tx.updateInput(idx, fields, true);
+  for (let i = 0; describesQ && i < tx.outputsLength; i++) {
+    const o = tx.getOutput(i);
+    if (o.script && isP2TR(o.script) && same(o.script.subarray(2), Q) && !hasAgg(o.musig2ParticipantPubkeys))
+      tx.updateOutput(i, { musig2ParticipantPubkeys: participants }, true);
+  }
+}
 
 /** What one party of a keygen holds for one participant. */
 function makeParticipant(keygenId, p) {
@@ -464,38 +609,92 @@ export class KeyMeldClient {
   }
 
   /**
-   * Signs every Taproot key-path input of a PSBT whose previous output pays
-   * to the keygen's output key (the aggregate key after the keygen tweak:
-   * make the keygen with tweak {type:'unspendable_taproot'} for BIP-86), in one
-   * signing session, and returns the @scure/btc-signer Transaction with
-   * tapKeySig set (call tx.finalize() then tx.extract()).
-   * psbt: bytes, hex or a Transaction. Every input needs witnessUtxo.
+   * Signs, in one signing session, every Taproot spend of a PSBT this keygen
+   * can sign, and returns the @scure/btc-signer Transaction with the
+   * signatures set (then tx.finalize(), tx.extract()). Per input (the same
+   * rules as `keymeld psbt sign`, docs/INTEGRATION.md "Signing PSBTs"):
+   *
+   *  - key path, when the spent output (witnessUtxo, or the nonWitnessUtxo
+   *    output) is the P2TR output of the keygen's output key Q (the aggregate
+   *    after the keygen tweak: make the keygen with
+   *    {type:'unspendable_taproot'} for BIP-86), or when the input's
+   *    tapInternalKey is the untweaked aggregate P and the output key is P
+   *    under the BIP-341 tweak of its tapMerkleRoot (BIP-86 without one; that
+   *    tweak is then the item's own) -> tapKeySig;
+   *  - otherwise script path: every tapLeafScript (PSBT_IN_TAP_LEAF_SCRIPT,
+   *    leaf version 0xc0) whose script has a 32-byte push (0x20 ‖ key) of Q
+   *    or of P -> tapScriptSig [{pubKey, leafHash}, sig]. Its control block
+   *    must commit to the spent output key, or nothing is signed. A P leaf
+   *    is signed with the per-item tweak {type:'none'}, so the signature
+   *    verifies under P.
+   *
+   * P is KeyAgg of the participants' keys without tweak: known only when
+   * every participant's public key is (a joining party signs Q only).
+   * Sighashes are BIP-341's (script path: ext_flag 1, the tapleaf hash,
+   * key_version 0, no OP_CODESEPARATOR) with the input's sighashType
+   * (SIGHASH_DEFAULT when absent); a signature is 64 bytes, 65 with the hash
+   * type appended when not default, and is verified under its key before it
+   * is written. Inputs already final are skipped, and so are inputs whose
+   * spent output is unknown (unless another input's sighash needs it).
+   * Metadata, where absent and where it describes the key: BIP-373
+   * musig2ParticipantPubkeys (P -> the participants' keys, KeySort order) on
+   * inputs signed under P, a BIP-341 tweak of P or the keygen's key, and on
+   * outputs paying Q; BIP-371 tapInternalKey (and tapMerkleRoot) on key-path
+   * inputs of a BIP-341-tweaked keygen. Keygens with a plain or x-only tweak
+   * get none for Q (no BIP-341 tweak of P). Unknown and proprietary records
+   * are kept.
+   *
+   * psbt: bytes, hex or a Transaction (updated in place). opts: as sign().
    */
   async signPsbt(kg, psbt, opts = {}) {
-    const tx = psbt instanceof Transaction ? psbt : Transaction.fromPSBT(bytes(psbt, 'psbt'));
-    const key = hex(kg.keyFor());
-    const scripts = [];
-    const amounts = [];
+    const tx = psbt instanceof Transaction ? psbt : Transaction.fromPSBT(bytes(psbt, 'psbt'), PSBT_OPTS);
+    const Q = kg.keyFor();
+    const P = kg.keyFor({ tweak: { type: 'none' } });
+
+    // Every input's spent output: BIP-341 sighashes commit to all of them
+    // (except with SIGHASH_ANYONECANPAY).
+    const spent = [];
+    for (let i = 0; i < tx.inputsLength; i++) spent.push(spentOutput(tx.getInput(i)));
+
+    // What to sign: {idx, hashType, key, tweak?, leaf?: {script, version, hash}}.
+    const jobs = [];
     for (let i = 0; i < tx.inputsLength; i++) {
-      const u = tx.getInput(i).witnessUtxo;
-      if (!u) throw new KeyMeldError(`input ${i} has no witnessUtxo`);
-      scripts.push(u.script);
-      amounts.push(u.amount);
+      const inp = tx.getInput(i);
+      if (inp.finalScriptWitness || inp.finalScriptSig || !spent[i]) continue;
+      const job = { idx: i, hashType: inp.sighashType ?? 0 };
+      const kp = keyPath(i, inp, spent[i].script, P, Q);
+      if (kp) jobs.push({ ...job, ...kp });
+      else jobs.push(...leafJobs(i, inp, spent[i].script, P, Q).map((l) => ({ ...job, ...l })));
     }
-    const mine = [];
-    for (let i = 0; i < tx.inputsLength; i++) {
-      const sc = scripts[i];
-      if (sc.length === 34 && sc[0] === 0x51 && sc[1] === 0x20 && hex(sc.subarray(2)) === key) {
-        const sighashType = tx.getInput(i).sighashType ?? 0;
-        mine.push({ idx: i, sighashType, message: tx.preimageWitnessV1(i, scripts, sighashType, amounts) });
-      }
-    }
-    if (!mine.length) throw new KeyMeldError('no input of the PSBT pays to this keygen\'s output key');
-    const results = await this.sign(kg, mine.map((m) => m.message), opts);
-    mine.forEach((m, k) => {
+    if (!jobs.length)
+      throw new KeyMeldError(`no input of the PSBT left to sign spends this keygen's key (output key ${hex(Q)}`
+        + `${P ? `, untweaked key ${hex(P)}` : ''}) by its key path or a leaf: nothing signed`);
+    if (jobs.length > MAX_ITEMS)
+      throw new KeyMeldError(`the PSBT has ${jobs.length} signatures to make; one signing session makes at most ${MAX_ITEMS}`);
+    for (const j of jobs) j.message = sighash(tx, j, spent);
+
+    // Metadata first: once signatures are in, @scure/btc-signer treats the
+    // transaction as signed. None of these fields is part of a sighash.
+    psbtMetadata(kg, tx, P, Q, jobs);
+
+    const results = await this.sign(kg, jobs.map((j) => (j.tweak ? { message: j.message, tweak: j.tweak } : j.message)), opts);
+    jobs.forEach((j, k) => {
       const sig = results[k].signature;
-      if (!schnorr.verify(sig, m.message, kg.keyFor())) throw new KeyMeldError(`input ${m.idx}: signature does not verify`);
-      tx.updateInput(m.idx, { tapKeySig: m.sighashType ? Uint8Array.of(...sig, m.sighashType) : sig });
+      if (!schnorr.verify(sig, j.message, j.key))
+        throw new KeyMeldError(`input ${j.idx}: the ${j.leaf ? `signature for leaf ${hex(j.leaf.hash)}` : 'key path signature'} does not verify under ${hex(j.key)}`);
+      const full = j.hashType ? Uint8Array.of(...sig, j.hashType) : sig;
+      // The third argument: these fields change no transaction data, so
+      // @scure/btc-signer's "already signed" guard does not apply (its own
+      // signer writes them the same way).
+      if (!j.leaf) {
+        tx.updateInput(j.idx, { tapKeySig: full }, true);
+        return;
+      }
+      // A fresh signature replaces an older one for the same (key, leaf).
+      const others = (tx.getInput(j.idx).tapScriptSig ?? [])
+        .filter(([x]) => !(same(x.pubKey, j.key) && same(x.leafHash, j.leaf.hash)));
+      tx.updateInput(j.idx, { tapScriptSig: undefined }, true);
+      tx.updateInput(j.idx, { tapScriptSig: [...others, [{ pubKey: j.key, leafHash: j.leaf.hash }, full]] }, true);
     });
     return tx;
   }

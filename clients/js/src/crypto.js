@@ -283,6 +283,55 @@ export function verifySignature(signature, message, xonly) {
   }
 }
 
+// ---- Taproot script trees (BIP-341) --------------------------------------
+// What signPsbt needs to check a control block on its own, whatever the
+// PSBT library did or did not validate.
+
+/** The default (and only consensus-defined) leaf version, 0xc0. */
+export const TAPSCRIPT_LEAF_VERSION = 0xc0;
+
+function compactSize(n) {
+  if (n < 0xfd) return Uint8Array.of(n);
+  if (n <= 0xffff) return Uint8Array.of(0xfd, n & 0xff, n >> 8);
+  const b = new Uint8Array(5);
+  b[0] = 0xfe;
+  new DataView(b.buffer).setUint32(1, n, true);
+  return b;
+}
+
+/** hash_TapLeaf(leaf_version ‖ compact_size(len) ‖ script). */
+export function tapLeafHash(script, leafVersion = TAPSCRIPT_LEAF_VERSION) {
+  const s = toBytes(script, 'script');
+  return taggedHash('TapLeaf', Uint8Array.of(leafVersion & 0xfe), compactSize(s.length), s);
+}
+
+/** The merkle root a control block's path proves for a leaf hash (hash_TapBranch of each sorted pair). */
+export function tapMerkleRoot(leafHash, path = []) {
+  let k = toBytes(leafHash, 'leaf hash', 32);
+  for (const e of path) {
+    const n = toBytes(e, 'merkle path element', 32);
+    k = bytesToHex(k) < bytesToHex(n) ? taggedHash('TapBranch', k, n) : taggedHash('TapBranch', n, k);
+  }
+  return k;
+}
+
+/**
+ * The BIP-341 output key of an x-only internal key and a merkle root (none:
+ * key path only, BIP-86): Q = P + hash_TapTweak(P ‖ root)·G.
+ * Returns {xonly: 32 bytes, parity: 0 | 1 (y of Q odd)}.
+ */
+export function taprootTweakKey(internalKey, merkleRoot) {
+  const p = toBytes(internalKey, 'internal key', 32);
+  const root = merkleRoot === undefined ? new Uint8Array(0) : toBytes(merkleRoot, 'merkle root', 32);
+  const t = bytesToBig(taggedHash('TapTweak', p, root));
+  if (t >= N) throw new Error('the Taproot tweak is not below the group order');
+  const P = schnorr.utils.lift_x(bytesToBig(p));
+  const Q = t === 0n ? P : P.add(Point.BASE.multiply(t));
+  if (Q.equals(Point.ZERO)) throw new Error('the Taproot output key is infinity');
+  const c = Q.toBytes(true);
+  return { xonly: c.slice(1), parity: c[0] & 1 };
+}
+
 // ---- adaptor signatures (CRYPTO.md "Adaptor completion") ------------------
 
 /** T = t·G, 33 bytes compressed. */

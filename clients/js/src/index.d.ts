@@ -79,6 +79,17 @@ export declare function aggregateKey(publicKeys: BytesLike[], tweak?: Tweak | Tw
 export declare function aggregateCheck(sessionSecret: BytesLike, aggregate: BytesLike, subsetKeys?: BytesLike[]): Bytes;
 export declare function verifySignature(signature: BytesLike, message: BytesLike, xonly: BytesLike): boolean;
 
+// ---- Taproot script trees (BIP-341) ----------------------------------------
+
+/** The tapscript leaf version, 0xc0. */
+export declare const TAPSCRIPT_LEAF_VERSION: number;
+/** hash_TapLeaf(leaf_version ‖ compact_size(len) ‖ script). */
+export declare function tapLeafHash(script: BytesLike, leafVersion?: number): Bytes;
+/** The merkle root a control block's path proves for a leaf hash. */
+export declare function tapMerkleRoot(leafHash: BytesLike, path?: BytesLike[]): Bytes;
+/** The BIP-341 output key of an x-only internal key and a merkle root (none: BIP-86); parity 1 = odd y. */
+export declare function taprootTweakKey(internalKey: BytesLike, merkleRoot?: BytesLike): { xonly: Bytes; parity: 0 | 1 };
+
 /** One unit of an opened adaptor result (docs/PROTOCOL.md "signing_finalize"). */
 export interface AdaptorResult {
   adaptor_id: string;
@@ -268,7 +279,15 @@ export declare class KeyMeldClient {
   waitSigning(s: Signing, o?: { userId?: string; timeoutMs?: number }): Promise<SigningResult[]>;
   takeResults(s: Signing, status: any): SigningResult[];
   sign(kg: Keygen, items: SigningItem[], opts?: SignOptions): Promise<SigningResult[]>;
-  /** Signs the Taproot key-path inputs paying to the keygen's output key; returns an @scure/btc-signer Transaction. */
+  /**
+   * Signs, in one signing session, the PSBT's Taproot spends of this keygen:
+   * key paths of its output key Q (or of the untweaked aggregate P under the
+   * input's own tapInternalKey / tapMerkleRoot), otherwise every tapscript
+   * leaf pushing Q or P (control block checked; P leaves signed with the item
+   * tweak {type:'none'}). Writes tapKeySig / tapScriptSig and, where absent,
+   * BIP-371/373 metadata; returns the @scure/btc-signer Transaction (a given
+   * Transaction is updated in place).
+   */
   signPsbt(kg: Keygen, psbt: BytesLike | import('@scure/btc-signer').Transaction, opts?: SignOptions): Promise<import('@scure/btc-signer').Transaction>;
 }
 

@@ -1,7 +1,9 @@
 // unit.test.js - the client formulas against the test vectors of
 // docs/CRYPTO.md "Client formulas" (copied in fixtures/crypto-vectors.json;
 // when the repository's docs/CRYPTO.md is next to this package, the copy
-// must still equal it), plus round trips of ECIES and sealing.
+// must still equal it), plus round trips of ECIES and sealing; the
+// attestation tests (attest.test.js) and signPsbt offline (psbt.unit.test.js)
+// run with it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
@@ -147,3 +149,4 @@ test('the README example is examples/readme.mjs, verbatim', () => {
   assert.equal(example.slice(example.indexOf('import ')), block);
 });
 import './attest.test.js';
+import './psbt.unit.test.js';
