@@ -7,6 +7,7 @@
  *                                                calls cmd_keygen_invite)
  *   keymeld keygen join --invite FILE --key FILE --out FILE
  *   keymeld approve --session FILE --request FILE [--signing ID]
+ *                   [--psbt FILE [--network NAME]]
  *
  * The files are described in src/client/invite.h.
  */
@@ -22,6 +23,7 @@
 #include "client/invite.h"
 #include "client/keyfile.h"
 #include "cmd/cmd_join.h"
+#include "cmd/cmd_psbt.h"
 #include "cmd/opts.h"
 #include "common/clock.h"
 #include "common/hex.h"
@@ -326,20 +328,28 @@ int cmd_keygen_join(int argc, char **argv)
 static void approve_usage(FILE *out)
 {
     fprintf(out, "usage: keymeld approve --session FILE --request FILE [--signing ID]\n"
-                 "                       [--gateway URL]\n"
+                 "                       [--psbt FILE [--network NAME]] [--gateway URL]\n"
                  "\n"
                  "Gives the approval of this party (the participants of the session FILE that\n"
                  "hold a private key, from keymeld keygen join) for the signing request FILE\n"
-                 "(from keymeld sign --request-out): signs its items, messages included, with\n"
-                 "the participant's auth key. --signing ID, when given, must be the request's.\n"
-                 "Read the messages before approving: approving lets the group sign them.\n");
+                 "(from keymeld sign or keymeld psbt sign --request-out): signs its items,\n"
+                 "messages included, with the participant's auth key. --signing ID, when\n"
+                 "given, must be the request's.\n"
+                 "Read the messages before approving: approving lets the group sign them.\n"
+                 "  --psbt FILE  the PSBT the request signs (base64 or binary): approves only\n"
+                 "               if the request's messages are exactly the sighashes\n"
+                 "               keymeld psbt sign makes for it with this group, and prints\n"
+                 "               its inputs, outputs and fee first\n"
+                 "  --network    for the addresses printed: mainnet (default), testnet,\n"
+                 "               signet or regtest\n");
 }
 
 int cmd_approve(int argc, char **argv)
 {
     struct opts o;
     bool bad = false;
-    const char *file = NULL, *request = NULL, *signing = NULL, *gateway = NULL;
+    const char *file = NULL, *request = NULL, *signing = NULL, *gateway = NULL, *psbt = NULL;
+    enum address_network net = ADDRESS_MAINNET;
     opts_init(&o, "keymeld approve", argc, argv);
     for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
         if (r == OPT_OPERAND)
@@ -353,7 +363,15 @@ int cmd_approve(int argc, char **argv)
             request = o.value;
         else if (opts_value(&o, "--signing", &bad))
             signing = o.value;
-        else if (opts_value(&o, "--gateway", &bad))
+        else if (opts_value(&o, "--psbt", &bad))
+            psbt = o.value;
+        else if (opts_value(&o, "--network", &bad)) {
+            if (!bad && address_network_parse(&net, o.value, strlen(o.value)) != KM_OK)
+                bad = fprintf(stderr,
+                              "keymeld approve: --network: '%.60s' is not mainnet, "
+                              "testnet, signet or regtest\n",
+                              o.value) > 0;
+        } else if (opts_value(&o, "--gateway", &bad))
             gateway = o.value;
         else
             bad =
@@ -380,6 +398,8 @@ int cmd_approve(int argc, char **argv)
     if (rc == KM_OK && signing != NULL && strcmp(signing, s.id_s) != 0)
         rc = km_error_set(&err, KM_ERR_INVALID, 0, "%s is the request of signing %s, not %.60s",
                           request, s.id_s, signing);
+    if (rc == KM_OK && psbt != NULL)
+        rc = cmd_psbt_check_request(stdout, &k, &s, psbt, net, &err);
     struct rest_client *c = cmd_rest_client(gateway ? gateway
                                             : gw[0] ? gw
                                                     : default_gateway(),

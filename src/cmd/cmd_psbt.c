@@ -5,7 +5,7 @@
  * `keymeld keygen join` (src/client/keyfile.h):
  *
  *   keymeld psbt sign --session FILE --psbt FILE|- [--out FILE|-] [--finalize]
- *                     [--approve] [--gateway URL]
+ *                     [--approve] [--request-out FILE] [--wait SECS] [--gateway URL]
  *
  * The PSBT stays on this machine: the gateway sees only the 32-byte BIP-341
  * sighashes, sealed with the session secret like every signing message, all
@@ -15,6 +15,8 @@
  * (client_sign_create) and is checked again here against the input's output
  * key before it is written. docs/INTEGRATION.md "Signing PSBTs".
  */
+#include "cmd/cmd_psbt.h"
+
 #include "cmd/cmd.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@
 
 #include "bitcoin/psbt.h"
 #include "bitcoin/ser.h"
+#include "client/invite.h"
 #include "client/keyfile.h"
 #include "cmd/opts.h"
 #include "common/base64.h"
@@ -42,13 +45,15 @@
 static const uint8_t psbt_magic[5] = {'p', 's', 'b', 't', 0xff};
 
 struct psbt_sign_args {
-    const char *session, *in, *out, *gateway;
+    const char *session, *in, *out, *gateway, *request_out;
     bool finalize, approve;
+    uint64_t wait_secs;
 };
 
 /* What the session file says about the group's key. */
 struct group {
-    struct client_keygen k;
+    const struct client_keygen *k; /* &own, or borrowed (cmd_psbt_check_request) */
+    struct client_keygen own;
     char gateway[512];
     uint8_t internal[PROTO_PUBKEY_LEN];  /* KeyAgg of the participants, untweaked */
     uint8_t internal_x[PROTO_XONLY_LEN]; /* its x-only form */
@@ -79,7 +84,8 @@ static void psbt_sign_usage(FILE *out)
 {
     fprintf(out,
             "usage: " PROG " --session FILE --psbt FILE|- [--out FILE|-] [--finalize]\n"
-            "                         [--approve] [--gateway URL]\n"
+            "                         [--approve] [--request-out FILE] [--wait SECS]\n"
+            "                         [--gateway URL]\n"
             "\n"
             "Signs every input of the PSBT (base64 or binary, version 0 or 2) that spends the\n"
             "group of FILE (from keymeld keygen or keygen join), in one signing session:\n"
@@ -101,6 +107,10 @@ static void psbt_sign_usage(FILE *out)
             "              that goes to stdout too)\n"
             "  --approve   approve the signing for every participant that requires it and\n"
             "              whose private key FILE holds\n"
+            "  --request-out FILE  when the signing awaits approvals, write the request\n"
+            "              (signing id, item ids, sighashes) for the other parties'\n"
+            "              keymeld approve --psbt (mode 0600), then wait\n"
+            "  --wait      how long to wait for the signatures (default 60 s)\n"
             "  --gateway   default: the one saved in FILE, else $KEYMELD_GATEWAY_URL\n");
 }
 
@@ -118,6 +128,7 @@ static int parse_args(struct psbt_sign_args *a, int argc, char **argv)
     bool bad = false;
     memset(a, 0, sizeof(*a));
     a->out = "-";
+    a->wait_secs = 60;
     opts_init(&o, PROG, argc, argv);
     for (enum opt_result r; !bad && (r = opts_next(&o)) != OPT_END;) {
         if (r == OPT_OPERAND)
@@ -133,6 +144,10 @@ static int parse_args(struct psbt_sign_args *a, int argc, char **argv)
             a->out = o.value;
         else if (opts_value(&o, "--gateway", &bad))
             a->gateway = o.value;
+        else if (opts_value(&o, "--request-out", &bad))
+            a->request_out = o.value;
+        else if (opts_value(&o, "--wait", &bad))
+            bad = bad || !opts_uint(&o, "--wait", 1, 86400, &a->wait_secs);
         else if (opts_flag(&o, "--finalize", NULL))
             a->finalize = true;
         else if (opts_flag(&o, "--approve", NULL))
@@ -245,31 +260,42 @@ static int cmp_key(const void *a, const void *b)
 
 /* Loads the session and derives the untweaked aggregate (the Taproot
  * internal key of a BIP-341 tweak) and the participants in KeyAgg order. */
-static int group_load(struct group *g, const char *path, struct km_error *err)
+/* Derives the untweaked aggregate (the Taproot internal key of a BIP-341
+ * tweak) and the participants in KeyAgg order from g->k. */
+static int group_derive(struct group *g, struct km_error *err)
 {
-    memset(g, 0, sizeof(*g));
-    int r = keyfile_load(path, &g->k, g->gateway, sizeof(g->gateway), err);
+    g->keys = xcalloc(g->k->nusers, PROTO_PUBKEY_LEN);
+    for (size_t i = 0; i < g->k->nusers; i++)
+        memcpy(g->keys[i], g->k->users[i].kp.pubkey, PROTO_PUBKEY_LEN);
+    qsort(g->keys, g->k->nusers, PROTO_PUBKEY_LEN, cmp_key);
+    int r =
+        participant_aggregate_key(g->internal, g->internal_x,
+                                  (const uint8_t(*)[PROTO_PUBKEY_LEN])g->keys, g->k->nusers, NULL);
     if (r != KM_OK)
-        return r;
-    g->keys = xcalloc(g->k.nusers, PROTO_PUBKEY_LEN);
-    for (size_t i = 0; i < g->k.nusers; i++)
-        memcpy(g->keys[i], g->k.users[i].kp.pubkey, PROTO_PUBKEY_LEN);
-    qsort(g->keys, g->k.nusers, PROTO_PUBKEY_LEN, cmp_key);
-    r = participant_aggregate_key(g->internal, g->internal_x,
-                                  (const uint8_t(*)[PROTO_PUBKEY_LEN])g->keys, g->k.nusers, NULL);
-    if (r != KM_OK)
-        return km_error_set(err, r, 0, "%.200s: cannot aggregate the participants' keys", path);
-    int t = g->k.tweak.type;
+        return km_error_set(err, r, 0, "cannot aggregate the participants' keys");
+    int t = g->k->tweak.type;
     g->musig_fields = t == PROTO_TWEAK_NONE || t == PROTO_TWEAK_UNSPENDABLE_TAPROOT ||
                       t == PROTO_TWEAK_TAPROOT_MERKLE_ROOT;
     return KM_OK;
+}
+
+/* The group of the session file at path (g owns the keygen). */
+static int group_load(struct group *g, const char *path, struct km_error *err)
+{
+    memset(g, 0, sizeof(*g));
+    g->k = &g->own;
+    int r = keyfile_load(path, &g->own, g->gateway, sizeof(g->gateway), err);
+    if (r != KM_OK)
+        return r;
+    return group_derive(g, err);
 }
 
 static void group_clear(struct group *g)
 {
     free(g->keys);
     g->keys = NULL;
-    client_keygen_clear(&g->k);
+    if (g->k == &g->own)
+        client_keygen_clear(&g->own);
 }
 
 /* 1 if script is a P2TR scriptPubKey with output key xonly. */
@@ -363,8 +389,8 @@ static int key_path(bool *mine, struct plan_entry *e, const struct group *g,
                     struct km_error *err)
 {
     *mine = false;
-    if (is_p2tr_of(spent->script, spent->script_len, g->k.xonly)) {
-        memcpy(e->key, g->k.xonly, 32);
+    if (is_p2tr_of(spent->script, spent->script_len, g->k->xonly)) {
+        memcpy(e->key, g->k->xonly, 32);
         *mine = true;
         return KM_OK;
     }
@@ -405,7 +431,7 @@ static int script_paths(struct plan *p, const struct group *g, const struct psbt
 {
     struct psbt_tap_leaf_script leaf;
     for (size_t k = 0; psbt_in_tap_leaf_script(psbt, i, k, &leaf) == KM_OK; k++) {
-        bool session_key = script_pushes(leaf.script, leaf.script_len, g->k.xonly);
+        bool session_key = script_pushes(leaf.script, leaf.script_len, g->k->xonly);
         if (leaf.leaf_version != TAPROOT_LEAF_TAPSCRIPT ||
             (!session_key && !script_pushes(leaf.script, leaf.script_len, g->internal_x)))
             continue;
@@ -426,7 +452,7 @@ static int script_paths(struct plan *p, const struct group *g, const struct psbt
         e->script_path = true;
         e->own_tweak = !session_key;
         e->tweak.type = PROTO_TWEAK_NONE;
-        memcpy(e->key, session_key ? g->k.xonly : g->internal_x, 32);
+        memcpy(e->key, session_key ? g->k->xonly : g->internal_x, 32);
         r = plan_commit(p, psbt, err);
         if (r != KM_OK)
             return r;
@@ -498,30 +524,38 @@ static int sign_plan(struct client_signing *s, const struct psbt_sign_args *a,
                      const struct group *g, const struct plan *p, struct km_error *err)
 {
     bool approvals = false;
-    size_t me = g->k.nusers; /* the first participant whose keys are here reads the result */
-    for (size_t i = 0; i < g->k.nusers; i++) {
-        approvals |= g->k.users[i].require_approval;
-        if (me == g->k.nusers && user_is_local(&g->k.users[i]))
+    size_t me = g->k->nusers; /* the first participant whose keys are here reads the result */
+    for (size_t i = 0; i < g->k->nusers; i++) {
+        approvals |= g->k->users[i].require_approval;
+        if (me == g->k->nusers && user_is_local(&g->k->users[i]))
             me = i;
     }
-    if (me == g->k.nusers)
+    if (me == g->k->nusers)
         return km_error_set(err, KM_ERR_INVALID, 0, "the session file holds no participant's keys");
     int r = client_signing_new(s, (const uint8_t(*)[PROTO_MSG_LEN])p->msgs, p->n);
     for (size_t j = 0; r == KM_OK && j < p->n; j++) {
         if (p->e[j].own_tweak)
-            r = client_signing_set_tweak(s, j, &g->k, &p->e[j].tweak);
+            r = client_signing_set_tweak(s, j, g->k, &p->e[j].tweak);
     }
     if (r != KM_OK)
         return km_error_set(err, r, 0, "cannot make the signing session");
     struct rest_client *c = cmd_rest_client(gateway_url(a, g), 30000);
     /* Without approvals to send, the create request waits for the result. */
-    r = client_sign_create(c, &g->k, s, 600, approvals ? 0 : 30000, err);
-    for (size_t i = 0; r == KM_OK && a->approve && i < g->k.nusers; i++) {
-        if (g->k.users[i].require_approval && user_is_local(&g->k.users[i]))
-            r = client_sign_approve(c, &g->k, s, i, err);
+    r = client_sign_create(c, g->k, s, 600, approvals ? 0 : 30000, err);
+    if (r == KM_OK && a->request_out != NULL && !client_signing_done(s)) {
+        r = client_signing_request_save(a->request_out, g->k, s, err);
+        if (r == KM_OK) {
+            fprintf(stderr, PROG ": signing %s: request written to %s for the approvers\n", s->id_s,
+                    a->request_out);
+            fflush(stderr);
+        }
+    }
+    for (size_t i = 0; r == KM_OK && a->approve && i < g->k->nusers; i++) {
+        if (g->k->users[i].require_approval && user_is_local(&g->k->users[i]))
+            r = client_sign_approve(c, g->k, s, i, err);
     }
     if (r == KM_OK && !client_signing_done(s))
-        r = client_sign_wait(c, &g->k, s, me, 60000, err);
+        r = client_sign_wait(c, g->k, s, me, (uint32_t)a->wait_secs * 1000u, err);
     rest_client_free(c);
     return r;
 }
@@ -539,11 +573,11 @@ static int describe_input(struct psbt *psbt, const struct group *g, const struct
     if (e->script_path && memcmp(e->key, g->internal_x, 32) != 0)
         return KM_OK;
     if (e->script_path || e->own_tweak)
-        return psbt_in_set_musig2_participants(psbt, i, g->internal, &g->keys[0][0], g->k.nusers,
+        return psbt_in_set_musig2_participants(psbt, i, g->internal, &g->keys[0][0], g->k->nusers,
                                                err);
     uint8_t ik[32];
     bool has_ik = psbt_in_tap_internal_key(psbt, i, ik) == KM_OK;
-    int t = g->k.tweak.type;
+    int t = g->k->tweak.type;
     bool bip341 = t == PROTO_TWEAK_UNSPENDABLE_TAPROOT || t == PROTO_TWEAK_TAPROOT_MERKLE_ROOT;
     if (!g->musig_fields || (has_ik && (!bip341 || memcmp(ik, g->internal_x, 32) != 0)))
         return KM_OK; /* the PSBT says something else: leave it be */
@@ -552,9 +586,10 @@ static int describe_input(struct psbt *psbt, const struct group *g, const struct
         r = psbt_in_set_tap_internal_key(psbt, i, g->internal_x, err);
     if (r == KM_OK && t == PROTO_TWEAK_TAPROOT_MERKLE_ROOT &&
         !has_record(psbt, PSBT_SCOPE_INPUT, i, PSBT_IN_TAP_MERKLE_ROOT))
-        r = psbt_in_set_tap_merkle_root(psbt, i, g->k.tweak.merkle_root, err);
+        r = psbt_in_set_tap_merkle_root(psbt, i, g->k->tweak.merkle_root, err);
     if (r == KM_OK)
-        r = psbt_in_set_musig2_participants(psbt, i, g->internal, &g->keys[0][0], g->k.nusers, err);
+        r = psbt_in_set_musig2_participants(psbt, i, g->internal, &g->keys[0][0], g->k->nusers,
+                                            err);
     return r;
 }
 
@@ -591,9 +626,9 @@ static int describe_outputs(struct psbt *psbt, const struct group *g, struct km_
 {
     const struct tx *tx = psbt_tx_direct(psbt);
     for (size_t o = 0; g->musig_fields && o < tx->n_out; o++) {
-        if (!is_p2tr_of(tx->out[o].script.p, tx->out[o].script.len, g->k.xonly))
+        if (!is_p2tr_of(tx->out[o].script.p, tx->out[o].script.len, g->k->xonly))
             continue;
-        int r = psbt_out_set_musig2_participants(psbt, o, g->internal, &g->keys[0][0], g->k.nusers,
+        int r = psbt_out_set_musig2_participants(psbt, o, g->internal, &g->keys[0][0], g->k->nusers,
                                                  err);
         if (r != KM_OK)
             return r;
@@ -790,6 +825,134 @@ static int finalize(char **tx_hex, struct psbt *psbt, const struct plan *p,
     return extract_tx(tx_hex, psbt, err);
 }
 
+/* ---- the approver's check ---------------------------------------------- */
+
+/* The request's messages are the plan's sighashes, in order. */
+static int request_matches(const struct plan *p, const struct client_signing *req,
+                           struct km_error *err)
+{
+    if (req->nitems != p->n)
+        return km_error_set(err, KM_ERR_INVALID, 0,
+                            "the request signs %zu messages; this PSBT has %zu signatures of the "
+                            "group's key to make: not this PSBT's signing",
+                            req->nitems, p->n);
+    for (size_t j = 0; j < p->n; j++) {
+        if (memcmp(req->msgs[j], p->msgs[j], PROTO_MSG_LEN) != 0)
+            return km_error_set(err, KM_ERR_INVALID, 0,
+                                "the request's message %zu is not the sighash of input %zu%s of "
+                                "this PSBT: not this PSBT's signing",
+                                j, p->e[j].idx, p->e[j].script_path ? " (script path)" : "");
+    }
+    return KM_OK;
+}
+
+/* How the plan signs input i: "key path", "script path" or NULL. */
+static const char *signed_how(const struct plan *p, size_t i)
+{
+    for (size_t j = 0; j < p->n; j++) {
+        if (p->e[j].idx == i)
+            return p->e[j].script_path ? "script path" : "key path";
+    }
+    return NULL;
+}
+
+/* An output's destination: its address on net, else its script in hex. */
+static void format_destination(char *out, size_t cap, const struct tx_out *o,
+                               enum address_network net)
+{
+    const uint8_t *sc = o->script.p;
+    size_t len = o->script.len;
+    struct address_segwit w = {0};
+    bool segwit = len >= 4 && len <= ADDRESS_SCRIPT_MAX &&
+                  (sc[0] == 0 || (sc[0] >= 0x51 && sc[0] <= 0x60)) && sc[1] == len - 2;
+    if (segwit) {
+        w.version = sc[0] == 0 ? 0 : (unsigned)(sc[0] - 0x50);
+        w.program_len = len - 2;
+        memcpy(w.program, sc + 2, w.program_len);
+    }
+    if (segwit && address_segwit_encode(out, cap, address_network_hrp(net), &w) == KM_OK)
+        return;
+    size_t n = len > (cap - 8) / 2 ? (cap - 8) / 2 : len;
+    memcpy(out, "script ", 7);
+    hex_encode(out + 7, cap - 7, sc, n);
+}
+
+static void print_summary(FILE *out, const struct group *g, const struct psbt *psbt,
+                          const struct plan *p, enum address_network net)
+{
+    const struct tx *tx = psbt_tx_direct(psbt);
+    uint64_t in_sum = 0, out_sum = 0;
+    bool amounts_known = true;
+    for (size_t i = 0; i < tx->n_in; i++) {
+        struct sighash_spent spent;
+        struct km_error ignored;
+        const char *how = signed_how(p, i);
+        if (psbt_in_spent_output(psbt, i, &spent, &ignored) != KM_OK) {
+            amounts_known = false;
+            fprintf(out, "  input %zu: amount unknown, %s\n", i, how ? how : "not the group's");
+            continue;
+        }
+        in_sum += spent.amount;
+        fprintf(out, "  input %zu: %llu sat, %s%s\n", i, (unsigned long long)spent.amount,
+                how ? "the group signs it by its " : "not signed by the group", how ? how : "");
+    }
+    for (size_t o = 0; o < tx->n_out; o++) {
+        char dest[2 * ADDRESS_STR_MAX + 16];
+        format_destination(dest, sizeof(dest), &tx->out[o], net);
+        out_sum += tx->out[o].amount;
+        bool ours = is_p2tr_of(tx->out[o].script.p, tx->out[o].script.len, g->k->xonly);
+        fprintf(out, "  output %zu: %llu sat to %s%s\n", o, (unsigned long long)tx->out[o].amount,
+                dest, ours ? " (the group's key: change)" : "");
+    }
+    if (amounts_known && in_sum >= out_sum)
+        fprintf(out, "  fee: %llu sat\n", (unsigned long long)(in_sum - out_sum));
+    else if (amounts_known)
+        fprintf(out, "  fee: none: the outputs exceed the inputs by %llu sat\n",
+                (unsigned long long)(out_sum - in_sum));
+    else
+        fprintf(out, "  fee: unknown (some inputs' amounts are not in the PSBT)\n");
+}
+
+int cmd_psbt_check_request(FILE *out, const struct client_keygen *k,
+                           const struct client_signing *req, const char *path,
+                           enum address_network net, struct km_error *err)
+{
+    struct psbt *psbt = NULL;
+    uint8_t *raw = NULL;
+    size_t raw_len;
+    struct group g = {.k = k};
+    struct plan *p = xcalloc(1, sizeof(*p));
+    int r = read_input(&raw, &raw_len, path, err);
+    if (r == KM_OK)
+        r = decode_psbt(&psbt, raw, raw_len, err);
+    free(raw);
+    if (r == KM_OK)
+        r = group_derive(&g, err);
+    if (r == KM_OK)
+        r = plan_build(p, &g, psbt, err);
+    if (r == KM_OK)
+        r = request_matches(p, req, err);
+    if (r == KM_OK) {
+        uint8_t txid[32];
+        char hex[65] = "?";
+        if (tx_txid(txid, psbt_tx_direct(psbt)) == KM_OK) {
+            for (size_t i = 0; i < 16; i++) { /* displayed byte-reversed, as txids are */
+                uint8_t t = txid[i];
+                txid[i] = txid[31 - i];
+                txid[31 - i] = t;
+            }
+            hex_encode(hex, sizeof(hex), txid, 32);
+        }
+        fprintf(out, "the request signs this PSBT (txid %s, %s addresses):\n", hex,
+                address_network_name(net));
+        print_summary(out, &g, psbt, p, net);
+    }
+    group_clear(&g);
+    free(p);
+    psbt_free(psbt);
+    return r;
+}
+
 /* ---- the command ------------------------------------------------------- */
 
 static void report_signed(const struct plan *p, const struct client_signing *s)
@@ -804,7 +967,7 @@ static void report_signed(const struct plan *p, const struct client_signing *s)
 static int no_input_error(const struct group *g, struct km_error *err)
 {
     char key[65];
-    hex_encode(key, sizeof(key), g->k.xonly, 32);
+    hex_encode(key, sizeof(key), g->k->xonly, 32);
     return km_error_set(err, KM_ERR_NOT_FOUND, 0,
                         "no input of this PSBT left to sign spends the group's key (P2TR output "
                         "key %s) by its key path or a leaf: nothing signed",

@@ -12,7 +12,12 @@
  *    others' public keys: the three key files' keys;
  *  - the coordinator signs (`keymeld sign --request-out`): the signing
  *    waits until both parties ran `keymeld approve` from their own session
- *    files; the signature verifies under the aggregate key.
+ *    files; the signature verifies under the aggregate key;
+ *  - the coordinator signs a PSBT (`keymeld psbt sign --request-out
+ *    --finalize`): a party given another PSBT refuses to approve (`keymeld
+ *    approve --psbt`: not this PSBT's signing); with the right one each
+ *    party sees the inputs, outputs and fee, approves, and the coordinator
+ *    gets the transaction with a key path witness that verifies.
  */
 #include "test.h"
 
@@ -28,7 +33,11 @@
 #include <jansson.h>
 
 #include "../unit/cmd/cmd_test_support.h"
+#include "bitcoin/psbt.h"
+#include "common/base64.h"
 #include "common/hex.h"
+#include "crypto/schnorr.h"
+#include "crypto/taproot.h"
 #include "crypto/schnorr.h"
 #include "stack.h"
 #include "common/banned.h"
@@ -124,6 +133,7 @@ static void check_invitation(const char *path, const char *pk)
 struct files {
     char dir[64];
     char key[3][128], session[3][128], invite[3][128], request[128], wrong[128];
+    char psbt[128], other_psbt[128], psbt_request[128];
     char pk[3][67];
 };
 
@@ -138,6 +148,9 @@ static void files_init(struct files *f)
     }
     snprintf(f->request, sizeof(f->request), "%s/request.json", f->dir);
     snprintf(f->wrong, sizeof(f->wrong), "%s/wrong.json", f->dir);
+    snprintf(f->psbt, sizeof(f->psbt), "%s/spend.psbt", f->dir);
+    snprintf(f->other_psbt, sizeof(f->other_psbt), "%s/other.psbt", f->dir);
+    snprintf(f->psbt_request, sizeof(f->psbt_request), "%s/psbt-request.json", f->dir);
 }
 
 static void files_remove(struct files *f)
@@ -255,6 +268,96 @@ static void sign_with_approvals(struct stack *s, struct files *f, const char *ag
     run_free(&r);
 }
 
+/* A PSBT spending 100000 sat of the group's output (key path) to a
+ * foreign key and 60000 sat of change; other_change varies the change so
+ * the PSBT's sighash differs. Returns the sighash of input 0. */
+static void write_spend(const char *path, const uint8_t q[32], uint64_t change, uint8_t sighash[32])
+{
+    struct km_error err;
+    struct psbt *psbt;
+    uint8_t group_spk[TAPROOT_SPK_LEN], foreign_spk[TAPROOT_SPK_LEN], txid[32], foreign[32];
+    taproot_script_pubkey(group_spk, q);
+    memset(foreign, 0, sizeof(foreign));
+    foreign[31] = 1; /* x = 1 is on the curve (y^2 = 8): a valid key nobody here holds */
+    taproot_script_pubkey(foreign_spk, foreign);
+    memset(txid, 0xd1, sizeof(txid));
+    struct tx *tx = tx_new();
+    tx_add_input(tx, txid, 0, TX_SEQUENCE_FINAL);
+    tx_add_output(tx, 39000, foreign_spk, sizeof(foreign_spk));
+    tx_add_output(tx, change, group_spk, sizeof(group_spk));
+    CHECK_OK(psbt_new_v0(&psbt, tx, &err));
+    tx_free(tx);
+    CHECK_OK(psbt_in_set_witness_utxo(psbt, 0, 100000, group_spk, sizeof(group_spk), &err));
+    CHECK_OK(psbt_sighash(sighash, psbt, 0, NULL, &err));
+    struct buf b;
+    buf_init(&b, PSBT_MAX_SIZE);
+    CHECK_OK(psbt_serialize(&b, psbt));
+    char *text = base64_encode(buf_peek(&b), buf_len(&b));
+    FILE *fp = fopen(path, "w");
+    CHECK_NOT_NULL(fp);
+    CHECK(fputs(text, fp) >= 0);
+    CHECK_EQ(fclose(fp), 0);
+    free(text);
+    buf_release(&b);
+    psbt_free(psbt);
+}
+
+/* The coordinator signs a PSBT; the parties check it before approving. */
+static void psbt_with_approvals(struct stack *s, struct files *f, const char *agg)
+{
+    uint8_t pk[33], sighash[32], other[32];
+    CHECK_OK(hex_decode_exact(pk, sizeof(pk), agg, 66));
+    write_spend(f->psbt, pk + 1, 60000, sighash);
+    write_spend(f->other_psbt, pk + 1, 59000, other);
+    const char *sign[] = {"psbt",   "sign",  "--session",     f->session[0],
+                          "--psbt", f->psbt, "--request-out", f->psbt_request,
+                          "--wait", "120",   "--finalize",    NULL};
+    struct cmd_bg sb;
+    cmd_start(&sb, sign, NULL, NULL, false);
+    wait_for_file(&sb, f->psbt_request);
+
+    const char *wrong[] = {"approve", "--session",   f->session[1], "--request", f->psbt_request,
+                           "--psbt",  f->other_psbt, "--gateway",   s->base_url, NULL};
+    struct run r = run_sync(wrong);
+    cmd_expect(&r, 1, NULL, "is not the sighash of input 0 of this PSBT: not this PSBT's signing");
+    CHECK(strstr(r.out, "approved") == NULL);
+    run_free(&r);
+
+    for (size_t i = 1; i < 3; i++) {
+        const char *approve[] = {"approve",       "--session", f->session[i], "--request",
+                                 f->psbt_request, "--psbt",    f->psbt,       "--network",
+                                 "regtest",       "--gateway", s->base_url,   NULL};
+        r = run_sync(approve);
+        cmd_expect(&r, 0, "the request signs this PSBT", NULL);
+        CHECK_NOT_NULL(strstr(r.out, "input 0: 100000 sat, the group signs it by its key path"));
+        CHECK_NOT_NULL(strstr(r.out, "output 0: 39000 sat to bcrt1p"));
+        CHECK_NOT_NULL(strstr(r.out, "output 1: 60000 sat to bcrt1p"));
+        CHECK_NOT_NULL(strstr(r.out, "(the group's key: change)"));
+        CHECK_NOT_NULL(strstr(r.out, "fee: 1000 sat"));
+        CHECK_NOT_NULL(strstr(r.out, "approved signing"));
+        run_free(&r);
+    }
+    r = cmd_finish(&sb);
+    cmd_expect(&r, 0, NULL, "signed input 0");
+    /* Line 2: the transaction; its witness is the key path signature. */
+    const char *line = strchr(r.out, '\n');
+    CHECK_NOT_NULL(line);
+    line++;
+    size_t hexlen = strcspn(line, "\n"), len;
+    uint8_t *raw = malloc(hexlen / 2 + 1);
+    CHECK_NOT_NULL(raw);
+    CHECK_OK(hex_decode(raw, hexlen / 2 + 1, &len, line, hexlen));
+    struct tx *tx;
+    struct km_error err;
+    CHECK_OK(tx_parse(&tx, raw, len, 0, &err));
+    CHECK_EQ(tx->in[0].n_witness, 1);
+    CHECK_EQ(tx->in[0].witness[0].len, 64);
+    CHECK_OK(schnorr_verify(tx->in[0].witness[0].p, 64, sighash, 32, pk + 1, 32));
+    tx_free(tx);
+    free(raw);
+    run_free(&r);
+}
+
 static void test_every_party_on_its_own_machine(void **state)
 {
     (void)state;
@@ -268,6 +371,7 @@ static void test_every_party_on_its_own_machine(void **state)
         key_new(f.key[i], f.pk[i]);
     keygen_all(&s, &f, agg);
     sign_with_approvals(&s, &f, agg);
+    psbt_with_approvals(&s, &f, agg);
     files_remove(&f);
     stack_stop(&s);
 }
