@@ -340,13 +340,8 @@ static void psbt_with_approvals(struct stack *s, struct files *f, const char *ag
     r = cmd_finish(&sb);
     cmd_expect(&r, 0, NULL, "signed input 0");
     /* Line 2: the transaction; its witness is the key path signature. */
-    const char *line = strchr(r.out, '\n');
-    CHECK_NOT_NULL(line);
-    line++;
-    size_t hexlen = strcspn(line, "\n"), len;
-    uint8_t *raw = malloc(hexlen / 2 + 1);
-    CHECK_NOT_NULL(raw);
-    CHECK_OK(hex_decode(raw, hexlen / 2 + 1, &len, line, hexlen));
+    size_t len;
+    uint8_t *raw = cmd_hex_line(r.out, 1, &len);
     struct tx *tx;
     struct km_error err;
     CHECK_OK(tx_parse(&tx, raw, len, 0, &err));

@@ -267,13 +267,8 @@ static void expect_tx(const struct env *e, const struct psbt *in, const char *st
                       const uint8_t sighash[3][32])
 {
     struct km_error err;
-    const char *line = strchr(stdout_text, '\n');
-    CHECK_NOT_NULL(line);
-    line++;
-    size_t hexlen = strcspn(line, "\n"), len;
-    uint8_t *raw = malloc(hexlen / 2 + 1);
-    CHECK_NOT_NULL(raw);
-    CHECK_OK(hex_decode(raw, hexlen / 2 + 1, &len, line, hexlen));
+    size_t len;
+    uint8_t *raw = cmd_hex_line(stdout_text, 1, &len);
     struct tx *tx;
     if (tx_parse(&tx, raw, len, 0, &err) != KM_OK)
         fail_msg("transaction: %s", err.msg);

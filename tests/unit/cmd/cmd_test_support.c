@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "common/banned.h"
 
 /* The keymeld binary under $KEYMELD_TEST_BUILD_DIR; fails the test when
@@ -146,4 +147,18 @@ void cmd_expect(const struct run *r, int status, const char *out_needle, const c
         CHECK_CONTAINS(r->out, out_needle);
     if (err_needle != NULL)
         CHECK_CONTAINS(r->err, err_needle);
+}
+
+uint8_t *cmd_hex_line(const char *text, size_t line, size_t *len)
+{
+    for (size_t i = 0; i < line; i++) {
+        text = strchr(text, '\n');
+        CHECK_NOT_NULL(text);
+        text++;
+    }
+    size_t hexlen = strcspn(text, "\n");
+    uint8_t *raw = malloc(hexlen / 2 + 1);
+    CHECK_NOT_NULL(raw);
+    CHECK_OK(hex_decode(raw, hexlen / 2 + 1, len, text, hexlen));
+    return raw;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Most arguments cmd_run passes after the binary's name. */
 #define CMD_MAX_ARGS 24
@@ -55,5 +56,9 @@ void run_free(struct run *r);
  * checks that stdout contains out_needle and stderr err_needle (each
  * unless NULL). */
 void cmd_expect(const struct run *r, int status, const char *out_needle, const char *err_needle);
+
+/* The bytes of line `line` (from 0) of text, which must be hex; malloc'ed,
+ * *len bytes. Fails the test otherwise. */
+uint8_t *cmd_hex_line(const char *text, size_t line, size_t *len);
 
 #endif /* KM_TESTS_CMD_TEST_SUPPORT_H */
