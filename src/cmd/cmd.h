@@ -71,6 +71,7 @@ int cmd_apikey(int argc, char **argv);     /* cmd_apikey.c */
 int cmd_db(int argc, char **argv);         /* cmd_db.c */
 int cmd_descriptor(int argc, char **argv); /* cmd_descriptor.c */
 int cmd_psbt(int argc, char **argv);       /* cmd_psbt.c */
+int cmd_verify(int argc, char **argv);     /* cmd_verify.c */
 int cmd_key(int argc, char **argv);        /* cmd_join.c: every party on its own machine */
 int cmd_keygen_join(int argc, char **argv);
 int cmd_approve(int argc, char **argv);

@@ -44,6 +44,8 @@ static const struct cmd_entry commands[] = {
      cmd_db},
     {"descriptor", "--session FILE [--network NAME]", "the group's tr(musig(...)) and address",
      cmd_descriptor},
+    {"verify", "--message HEX --signature HEX --session FILE", "check a BIP-340 signature offline",
+     cmd_verify},
 };
 
 int main(int argc, char **argv)

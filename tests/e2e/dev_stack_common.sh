@@ -87,6 +87,10 @@ check_party_demo() {
     done
     grep -Eq "^      A: signature [0-9a-f]{128}$" "$out" || fail "A got no signature"
     grep -q "^      C: signing .*: completed" "$out" || fail "C does not see the signing completed"
+    for p in B C; do
+        grep -Eq "^      $p: the signature verifies under [0-9a-f]{64} \(BIP-340\)$" "$out" ||
+            fail "$p did not verify the signature with its own session file"
+    done
     grep -q "^Every party on its own machine: complete.$" "$out" || fail "the party demo did not complete"
     dir=$(sed -n 's/^      each in its own directory of \(.*\) (removed at the end);$/\1/p' "$out")
     [[ -n $dir && ! -e $dir ]] || fail "the parties' directory '$dir' was left behind"

@@ -12,7 +12,8 @@
  *    others' public keys: the three key files' keys;
  *  - the coordinator signs (`keymeld sign --request-out`): the signing
  *    waits until both parties ran `keymeld approve` from their own session
- *    files; the signature verifies under the aggregate key;
+ *    files; the signature verifies under the aggregate key, also by each
+ *    party's own `keymeld verify --session`;
  *  - the coordinator signs a PSBT (`keymeld psbt sign --request-out
  *    --finalize`): a party given another PSBT refuses to approve (`keymeld
  *    approve --psbt`: not this PSBT's signing); with the right one each
@@ -265,6 +266,17 @@ static void sign_with_approvals(struct stack *s, struct files *f, const char *ag
     CHECK_OK(hex_decode_exact(msg, sizeof(msg), MSG_HEX, 64));
     CHECK_OK(hex_decode_exact(pk, sizeof(pk), agg, 66));
     CHECK_OK(schnorr_verify(sig, 64, msg, 32, pk + 1, 32));
+    /* Each party checks it with its own session file (keymeld verify). */
+    char sig_hex[129];
+    memcpy(sig_hex, r.out, 128);
+    sig_hex[128] = '\0';
+    for (size_t i = 1; i < 3; i++) {
+        const char *verify[] = {"verify", "--session",   f->session[i], "--message",
+                                MSG_HEX,  "--signature", sig_hex,       NULL};
+        struct run v = run_sync(verify);
+        cmd_expect(&v, 0, "the signature verifies under", NULL);
+        run_free(&v);
+    }
     run_free(&r);
 }
 
