@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # js_client.sh unit|stack - CTest driver of the JavaScript client (clients/js).
 #
-#   unit   node --test test/unit.test.js: the docs/CRYPTO.md "Client formulas"
-#          vectors (no stack).
+#   unit   node --test test/unit.test.js (no stack): the docs/CRYPTO.md
+#          "Client formulas" vectors, attestation verification on the real
+#          Nitro documents and on synthetic chains, the DER / X.509 parser,
+#          signPsbt offline, and the browser build (an esbuild bundle, run in
+#          a node:vm realm with only a page's globals).
 #   stack  starts scripts/keymeld-dev in a throwaway directory on free TCP
 #          ports (tests/e2e/dev_stack_common.sh), then runs
 #          node --test test/integration.test.js, the PSBT round trip
@@ -10,9 +13,9 @@
 #          BIP-86 group `keymeld keygen` makes here) and the README example
 #          (examples/readme.mjs) against its gateway, and stops the stack.
 #
-# The pinned dependencies (clients/js/package-lock.json) are installed with
-# `npm ci` into clients/js/node_modules when missing or stale (one install at
-# a time). Without node, npm or the npm registry the test is skipped (77),
+# The pinned dependencies (clients/js/package-lock.json, esbuild among the
+# devDependencies) are installed with `npm ci` into clients/js/node_modules
+# when missing or stale (one install at a time). Without node, npm or the npm registry the test is skipped (77),
 # except under CI=true, where that is a failure.
 #
 # SAFETY: KEYMELD_DEV_TRANSPORT=tcp, everything on 127.0.0.1; no VSock
@@ -39,11 +42,29 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 
 # npm ci when node_modules does not match the lock file (npm's own record
 # of the installed tree, node_modules/.package-lock.json, is compared).
+# Optional packages built for another OS, CPU or C library (esbuild's
+# binaries: one per platform in the lock, only this machine's installed)
+# are left out of the comparison.
+lock_matches() {
+    node - "$PKG" << 'EOF'
+const pkg = process.argv[2];
+const libc = process.platform !== 'linux' ? undefined
+    : process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
+const fits = (list, v) => !list || v === undefined || list.includes(v) ||
+    (list.every((x) => x.startsWith('!')) && !list.includes(`!${v}`));
+const forHere = (p) => !p.optional || (fits(p.os, process.platform) && fits(p.cpu, process.arch) && fits(p.libc, libc));
+const list = (packages, keep) => JSON.stringify(Object.keys(packages).filter((k) => k !== '' && keep(packages[k]))
+    .sort().map((k) => [k, packages[k].version]));
+let installed;
+try { installed = require(`${pkg}/node_modules/.package-lock.json`).packages; } catch { process.exit(1); }
+const want = list(require(`${pkg}/package-lock.json`).packages, forHere);
+process.exit(want === list(installed, () => true) ? 0 : 1);
+EOF
+}
 (
     exec 9> "${TMPDIR:-/tmp}/keymeld-npm-ci-js.lock"
     flock 9
-    if ! cmp -s <(node -e "const l=require('$PKG/package-lock.json');delete l.name;delete l.version;const p=l.packages;delete p[''];console.log(JSON.stringify(Object.keys(p).sort().map(k=>[k,p[k].version])))") \
-        <(node -e "try{const p=require('$PKG/node_modules/.package-lock.json').packages;console.log(JSON.stringify(Object.keys(p).sort().map(k=>[k,p[k].version])))}catch(e){}"); then
+    if ! lock_matches; then
         echo "installing clients/js dependencies with npm ci"
         timeout 300 npm ci --prefix "$PKG" --no-audit --no-fund --loglevel=error \
             --fetch-retries=1 --fetch-timeout=60000 || exit 3

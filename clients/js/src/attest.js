@@ -4,10 +4,17 @@
 // root pinning, the certificate chain and validity at a time T, freshness,
 // debug mode, the PCR policy, the public_key and nonce bindings; and
 // attestationVerifier(), the verifyEnclave hook of createKeygen/joinKeygen.
-// Uses Node's built-in crypto (X509Certificate, verify); the C reference is
-// src/attest/{cbor,doc,verify,policy}.c and src/client/attest.c.
-import { X509Certificate, createHash, verify as cryptoVerify } from 'node:crypto';
+// The C reference is src/attest/{cbor,doc,verify,policy}.c and
+// src/client/attest.c. No Node API: certificates are read by der.js and
+// x509.js, ECDSA P-384 is @noble/curves', SHA-2 @noble/hashes', so the same
+// code runs in browsers (README "Browsers").
+import { p384 } from '@noble/curves/nist.js';
+import { sha256, sha384 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes, concatBytes } from '@noble/hashes/utils.js';
 import { KeyMeldError } from './errors.js';
+import { base64Decode } from './base64.js';
+import { DerError, isBytes } from './der.js';
+import { parseCertificate, ecdsaSignatureCompact, equalBytes, oidName, pemToDer, PEM_CERTIFICATE, OIDS } from './x509.js';
 
 /** A refused enclave (attestationVerifier): nothing was encrypted to its key. */
 export class AttestationError extends KeyMeldError {
@@ -69,7 +76,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * Error naming the offset.
  */
 export function decodeCbor(buf, what = 'CBOR') {
-  const b = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
+  const b = isBytes(buf) ? buf : new Uint8Array(buf);
   const err = (off, m) => { throw new Error(`${what}: ${m} at offset ${off}`); };
   if (b.length > LIMITS.maxLen) throw new Error(`${what}: ${b.length} bytes, more than ${LIMITS.maxLen}`);
   let pos = 0;
@@ -125,7 +132,7 @@ export function decodeCbor(buf, what = 'CBOR') {
             err(kOff, 'break outside an indefinite-length container');
           }
           if (major === 4) { arr.push(k); continue; }
-          const kBytes = Buffer.from(b.subarray(kOff, pos)).toString('hex');
+          const kBytes = bytesToHex(b.subarray(kOff, pos));
           if (keys.has(kBytes)) err(kOff, 'duplicate map key');
           keys.add(kBytes);
           const vOff = pos;
@@ -157,9 +164,9 @@ export function decodeCbor(buf, what = 'CBOR') {
 
 // ---- the document ----------------------------------------------------------
 
-const hex = (u) => Buffer.from(u).toString('hex');
+const hex = (u) => bytesToHex(u);
 const short = (u) => { const h = hex(u); return h.length > 16 ? `${h.slice(0, 16)}...` : h; };
-const eq = (a, b) => a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+const eq = equalBytes;
 const iso = (ms) => {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString().replace('.000Z', 'Z');
@@ -173,7 +180,7 @@ const PROTECTED = Uint8Array.of(0xa1, 0x01, 0x38, 0x22);
  */
 export function readAttestationDocument(input) {
   // Raw CBOR unless it looks like base64 text (a document starts with 84 or d2).
-  if (input instanceof Uint8Array && !(input.length && /[A-Za-z0-9+/=\s]/.test(String.fromCharCode(input[0])))) {
+  if (isBytes(input) && !(input.length && /[A-Za-z0-9+/=\s]/.test(String.fromCharCode(input[0])))) {
     if (input.length > LIMITS.maxLen) fail('decode', `the document is ${input.length} bytes, more than ${LIMITS.maxLen}`);
     return input;
   }
@@ -182,10 +189,10 @@ export function readAttestationDocument(input) {
   if (!m) fail('decode', 'the document is neither CBOR nor standard base64');
   const [, body, pad] = m;
   if (body.length % 4 === 1 || (pad && (body.length + pad.length) % 4 !== 0)) fail('decode', 'base64 of a wrong length or padding');
-  const out = Buffer.from(body, 'base64');
-  if (out.toString('base64').replace(/=+$/, '') !== body) fail('decode', 'base64 whose last character has unused bits set');
+  let out;
+  try { out = base64Decode(body); } catch (e) { fail('decode', e.message); }
   if (out.length > LIMITS.maxLen) fail('decode', `the document is ${out.length} bytes, more than ${LIMITS.maxLen}`);
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  return out;
 }
 
 const FIELDS = {
@@ -211,7 +218,7 @@ export function parseAttestationDocument(input) {
   }
   if (!Array.isArray(top) || top.length !== 4) fail('decode', 'COSE_Sign1: not an array of 4 elements');
   const [prot, unprot, payload, signature] = top;
-  if (!(prot instanceof Uint8Array) || !eq(prot, PROTECTED)) fail('decode', 'protected header: not exactly {1: -35} (alg ES384)');
+  if (!isBytes(prot) || !eq(prot, PROTECTED)) fail('decode', 'protected header: not exactly {1: -35} (alg ES384)');
   if (!(unprot instanceof CborMap)) fail('decode', 'COSE_Sign1: the unprotected header is not a map');
   if (!(payload instanceof Uint8Array)) fail('decode', 'COSE_Sign1: the payload is not a byte string');
   if (!(signature instanceof Uint8Array) || signature.length !== 96) fail('decode', 'COSE_Sign1: the signature is not a byte string of 96 bytes');
@@ -261,27 +268,44 @@ const bstrHead = (n) => (n < 24 ? [0x40 + n] : n < 256 ? [0x58, n] : n < 65536 ?
 
 /** The CBOR of the COSE Sig_structure ["Signature1", protected, h'', payload] the signature covers. */
 export function sigStructure(doc) {
-  return Buffer.concat([
+  return concatBytes(
     Uint8Array.of(0x84, 0x6a, ...new TextEncoder().encode('Signature1')),
     Uint8Array.from(bstrHead(doc.protectedHeader.length)), doc.protectedHeader,
     Uint8Array.of(0x40),
     Uint8Array.from(bstrHead(doc.payload.length)), doc.payload,
-  ]);
+  );
 }
 
 // ---- trust: root and PCR policy ---------------------------------------------
 
-/** The DER of a root given as PEM text (exactly one certificate), DER bytes or an X509Certificate. */
+/**
+ * The DER of a root given as PEM text (exactly one certificate), DER bytes,
+ * bytes holding PEM text, or an object carrying the DER in `raw` (such as
+ * Node's X509Certificate: read without importing node:crypto). The
+ * certificate is parsed (x509.js) so that a wrong file fails here, with a
+ * TypeError, rather than as a 'root' mismatch later.
+ */
 export function rootDer(root = AWS_NITRO_ROOT_G1_PEM) {
-  if (root instanceof X509Certificate) return new Uint8Array(root.raw);
+  if (root !== null && typeof root === 'object' && !isBytes(root) && isBytes(root.raw)) root = root.raw;
+  // PEM read from a file as bytes (readFileSync without an encoding).
+  if (isBytes(root) && root[0] !== 0x30) root = new TextDecoder().decode(root);
+  let der;
   if (typeof root === 'string') {
-    const blocks = root.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    const blocks = root.match(PEM_CERTIFICATE) ?? [];
     if (blocks.length !== 1) throw new TypeError(`the root must be exactly one PEM certificate (found ${blocks.length})`);
-    root = blocks[0];
+    try { der = pemToDer(blocks[0]); } catch (e) { throw new TypeError(`the root is not an X.509 certificate: ${e.message}`); }
+  } else if (isBytes(root)) {
+    der = root;
+  } else {
+    throw new TypeError('the root must be PEM text or DER bytes (a Uint8Array)');
   }
-  let c;
-  try { c = new X509Certificate(root); } catch (e) { throw new TypeError(`the root is not an X.509 certificate: ${e.message}`); }
-  return new Uint8Array(c.raw);
+  try {
+    parseCertificate(der, 'the root certificate');
+  } catch (e) {
+    if (!(e instanceof DerError)) throw e;
+    throw new TypeError(`the root is not an X.509 certificate: ${e.message}`);
+  }
+  return Uint8Array.from(der);
 }
 
 /**
@@ -292,7 +316,7 @@ export function rootDer(root = AWS_NITRO_ROOT_G1_PEM) {
 export function parsePcrPolicy(policy) {
   if (Array.isArray(policy) && policy.every((s) => s instanceof Map)) return policy;
   let o = policy;
-  if (typeof policy === 'string' || policy instanceof Uint8Array) {
+  if (typeof policy === 'string' || isBytes(policy)) {
     const text = typeof policy === 'string' ? policy : new TextDecoder().decode(policy);
     if (text.length > 65536) throw new TypeError('PCR policy: more than 64 KiB');
     try { o = JSON.parse(text); } catch (e) { throw new TypeError(`PCR policy: not JSON: ${e.message}`); }
@@ -312,7 +336,7 @@ export function parsePcrPolicy(policy) {
       const m = /^PCR(0|[1-9][0-9]?)$/.exec(k);
       if (!m || Number(m[1]) > 31) err(`pcr_sets[${i}]: unknown key ${JSON.stringify(k)} (expected PCR0..PCR31)`);
       if (typeof s[k] !== 'string' || !/^[0-9a-fA-F]{96}$/.test(s[k])) err(`pcr_sets[${i}].${k}: not 48 bytes of hex (96 hex digits)`);
-      set.set(Number(m[1]), new Uint8Array(Buffer.from(s[k], 'hex')));
+      set.set(Number(m[1]), hexToBytes(s[k]));
     }
     return set;
   });
@@ -320,59 +344,63 @@ export function parsePcrPolicy(policy) {
 
 // ---- verification ------------------------------------------------------------
 
-const cn = (c) => {
-  const m = /(?:^|\n)CN=([^\n]*)/.exec(c.subject);
-  return (m ? m[1] : c.subject.replace(/\n/g, ', ')).replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
-};
+// The certificate's first CN for messages: printable ASCII only and cut at
+// 64 characters (it comes from the document), "?" when there is none.
+const cn = (c) => (c.subject.cn ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, 64) || '?';
 
-// Minimal DER reader for the two extensions Node's X509Certificate does not
-// expose: keyUsage (2.5.29.15) and basicConstraints' pathLenConstraint (2.5.29.19).
-function derTLV(b, p) {
-  const tag = b[p];
-  let len = b[p + 1], hl = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[p + 2 + i];
-    hl = 2 + n;
-  }
-  return { tag, start: p + hl, end: p + hl + len };
-}
-function derChildren(b, t) {
-  const out = [];
-  for (let p = t.start; p < t.end;) { const c = derTLV(b, p); out.push(c); p = c.end; }
-  return out;
-}
-function extensions(raw) {
-  const b = new Uint8Array(raw);
-  const out = {};
+// A certificate from the document, parsed strictly; `check` fails when it is not one.
+function certificate(der, check, what) {
   try {
-    const tbs = derChildren(b, derTLV(b, 0))[0];
-    const ext = derChildren(b, tbs).find((t) => t.tag === 0xa3);
-    if (!ext) return out;
-    for (const e of derChildren(b, derChildren(b, ext)[0])) {
-      const parts = derChildren(b, e);
-      const oid = hex(b.subarray(parts[0].start, parts[0].end));
-      const val = parts[parts.length - 1];
-      const inner = derTLV(b, val.start);
-      if (oid === '551d0f') { // keyUsage BIT STRING
-        const bits = b.subarray(inner.start + 1, inner.end);
-        out.keyUsage = { digitalSignature: Boolean(bits[0] & 0x80), keyCertSign: Boolean(bits[0] & 0x04) };
-      } else if (oid === '551d13') { // basicConstraints SEQUENCE {cA BOOLEAN?, pathLen INTEGER?}
-        const ints = derChildren(b, inner).filter((t) => t.tag === 0x02);
-        if (ints.length) out.pathLen = [...b.subarray(ints[0].start, ints[0].end)].reduce((a, x) => a * 256 + x, 0);
-      }
-    }
-  } catch { /* a malformed extension: left to the checks below (none found) */ }
-  return out;
+    return parseCertificate(der, what);
+  } catch (e) {
+    if (!(e instanceof DerError)) throw e;
+    const why = e.message.startsWith(`${what}: `) ? e.message.slice(what.length + 2) : e.message;
+    return fail(check, `${what} is not a DER X.509 certificate (${why})`);
+  }
 }
+
+// The public key of a certificate when it is a valid EC P-384 point under
+// the named curve secp384r1 (compressed or not), else null.
+function p384Key(c) {
+  const k = c.publicKey;
+  if (k.algorithm !== OIDS.ecPublicKey || k.curve !== OIDS.secp384r1 || k.unusedBits !== 0) return null;
+  try {
+    p384.Point.fromBytes(k.key).assertValidity();
+    return k.key;
+  } catch {
+    return null;
+  }
+}
+
+// ECDSA verification of a SHA-384 digest (sig: r ‖ s, 96 bytes). lowS:
+// false because P-384 signatures (unlike Bitcoin's) may have any s and
+// @noble/curves refuses a high s by default; prehash: false because the
+// digest is already SHA-384. Anything it throws on is a failed signature.
+function es384(sig, digest, key) {
+  try {
+    return p384.verify(sig, digest, key, { prehash: false, lowS: false, format: 'compact' });
+  } catch {
+    return false;
+  }
+}
+
+// Critical extensions the chain check may meet (RFC 5280 4.2: a verifier
+// refuses a certificate with a critical extension it does not process).
+// basicConstraints and keyUsage are checked below; extKeyUsage,
+// subjectAltName and certificatePolicies restrict nothing in OpenSSL's
+// verifier as the C reference runs it (no purpose, host or policy set), so
+// they are accepted as there. Anything else is refused: an unknown one as
+// OpenSSL refuses it, and one OpenSSL would enforce but this client does
+// not (nameConstraints, policyConstraints, ...) rather than ignored.
+const HANDLED_CRITICAL = new Set([OIDS.basicConstraints, OIDS.keyUsage, OIDS.extKeyUsage, OIDS.subjectAltName, OIDS.certificatePolicies]);
+const unhandledCritical = (c) => [...c.extensions].find(([id, e]) => e.critical && !HANDLED_CRITICAL.has(id))?.[0];
 
 /**
  * Verifies a document (raw CBOR, base64, or the result of
  * parseAttestationDocument) with docs/ATTESTATION.md's checks, in order:
  * decode, signature, root, chain, validity, freshness, debug, pcrs,
- * public_key, nonce. Options: root (PEM / DER / X509Certificate; default the
- * AWS root), pcrs (a policy; none = not checked), at (the verification time:
+ * public_key, nonce. Options: root (PEM / DER, see rootDer; default the AWS
+ * root), pcrs (a policy; none = not checked), at (the verification time:
  * Unix seconds or a Date; default now), maxAgeSecs (0/undefined = no
  * freshness check), allowDebug, publicKey and nonce (expected values, bytes
  * or hex; undefined = not checked). Returns the parsed document; throws
@@ -383,51 +411,61 @@ export function verifyAttestation(input, opts = {}) {
   const T = opts.at === undefined ? Date.now() / 1000 : opts.at instanceof Date ? opts.at.getTime() / 1000 : Number(opts.at);
   const Tms = Math.floor(T) * 1000;
 
-  // 2. signature
-  let leaf;
-  try { leaf = new X509Certificate(Buffer.from(doc.certificate)); } catch { fail('signature', 'the leaf certificate is not a DER X.509 certificate'); }
-  if (!eq(new Uint8Array(leaf.raw), doc.certificate)) fail('signature', 'the leaf certificate is not exactly one DER X.509 certificate');
-  const lk = leaf.publicKey;
-  if (lk.asymmetricKeyType !== 'ec' || lk.asymmetricKeyDetails?.namedCurve !== 'secp384r1') fail('signature', "the leaf certificate's key is not an EC P-384 key");
-  if (!cryptoVerify('sha384', sigStructure(doc), { key: lk, dsaEncoding: 'ieee-p1363' }, doc.signature))
+  // 2. signature: ES384 (ECDSA P-384, SHA-384) over the Sig_structure, by the leaf's key
+  const leaf = certificate(doc.certificate, 'signature', 'the leaf certificate');
+  const leafKey = p384Key(leaf);
+  if (!leafKey) fail('signature', "the leaf certificate's key is not an EC P-384 key");
+  if (!es384(doc.signature, sha384(sigStructure(doc)), leafKey))
     fail('signature', "the ES384 signature over the COSE Sig_structure does not verify with the leaf certificate's key");
 
-  // 3. root
+  // 3. root: byte for byte the pinned one; a root the document brings is never trusted
   const pinned = rootDer(opts.root);
   if (!eq(doc.cabundle[0], pinned))
-    fail('root', `cabundle[0] is not the pinned root certificate (its SHA-256 is ${createHash('sha256').update(doc.cabundle[0]).digest('hex').slice(0, 16)}...)`);
+    fail('root', `cabundle[0] is not the pinned root certificate (its SHA-256 is ${hex(sha256(doc.cabundle[0])).slice(0, 16)}...)`);
 
   // 4. chain: leaf <- cabundle[n-1] <- ... <- cabundle[1] <- pinned root
   const path = [leaf];
-  for (let i = doc.cabundle.length - 1; i >= 1; i--) {
-    try { path.push(new X509Certificate(Buffer.from(doc.cabundle[i]))); } catch { fail('chain', `cabundle[${i}] is not a DER X.509 certificate`); }
+  for (let i = doc.cabundle.length - 1; i >= 1; i--) path.push(certificate(doc.cabundle[i], 'chain', `cabundle[${i}]`));
+  path.push(parseCertificate(pinned, 'the pinned root')); // parsed by rootDer already: cannot fail
+  if (leaf.basicConstraints?.ca) fail('chain', 'the leaf certificate is a CA (basicConstraints CA:TRUE)');
+  if (leaf.keyUsage && !leaf.keyUsage.digitalSignature) fail('chain', "the leaf certificate's key usage does not allow digitalSignature");
+  for (let depth = 0; depth < path.length; depth++) {
+    const crit = unhandledCritical(path[depth]);
+    if (crit) fail('chain', `unhandled critical extension ${oidName(crit)} (depth ${depth}, CN=${cn(path[depth])})`);
   }
-  path.push(new X509Certificate(Buffer.from(pinned)));
-  if (leaf.ca) fail('chain', 'the leaf certificate is a CA (basicConstraints CA:TRUE)');
-  const leafExt = extensions(leaf.raw);
-  if (leafExt.keyUsage && !leafExt.keyUsage.digitalSignature) fail('chain', "the leaf certificate's key usage does not allow digitalSignature");
   for (let depth = 0; depth < path.length - 1; depth++) {
     const c = path[depth], issuer = path[depth + 1];
-    const at = `(depth ${depth}, CN=${cn(c)})`;
-    if (!c.checkIssued(issuer)) fail('chain', `subject issuer mismatch ${at}`);
-    if (!issuer.ca) fail('chain', `invalid CA certificate (depth ${depth + 1}, CN=${cn(issuer)})`);
-    const ie = extensions(issuer.raw);
-    if (ie.keyUsage && !ie.keyUsage.keyCertSign) fail('chain', `key usage does not include certificate signing (depth ${depth + 1}, CN=${cn(issuer)})`);
+    const at = `(depth ${depth}, CN=${cn(c)})`, iat = `(depth ${depth + 1}, CN=${cn(issuer)})`;
+    // OpenSSL's X509_check_issued: the names, then the authority key identifier.
+    if (c.issuer.key !== issuer.subject.key) fail('chain', `subject issuer mismatch ${at}`);
+    const akid = c.authorityKeyId;
+    if (akid?.keyId && issuer.subjectKeyId && !eq(akid.keyId, issuer.subjectKeyId)) fail('chain', `authority and subject key identifier mismatch ${at}`);
+    if ((akid?.serial && !eq(akid.serial, issuer.serial)) || (akid?.issuer && akid.issuer.key !== issuer.issuer.key))
+      fail('chain', `authority and issuer serial number mismatch ${at}`);
+    if (!issuer.basicConstraints?.ca) fail('chain', `invalid CA certificate ${iat}`);
+    if (issuer.keyUsage && !issuer.keyUsage.keyCertSign) fail('chain', `key usage does not include certificate signing ${iat}`);
     // CAs below the issuer on the path (the leaf excluded).
-    if (ie.pathLen !== undefined && depth > ie.pathLen) fail('chain', `path length constraint exceeded (depth ${depth + 1}, CN=${cn(issuer)})`);
-    let ok = false;
-    try { ok = c.verify(issuer.publicKey); } catch { ok = false; }
-    if (!ok) fail('chain', `certificate signature failure ${at}`);
+    const pathLen = issuer.basicConstraints.pathLen;
+    if (pathLen !== undefined && depth > pathLen) fail('chain', `path length constraint exceeded ${iat}`);
+    // Only ECDSA P-384 with SHA-384, what AWS (and the development CA) use.
+    const alg = c.signatureAlgorithm;
+    if (alg.oid !== OIDS.ecdsaWithSHA384 || alg.params !== null)
+      fail('chain', `unsupported certificate signature algorithm ${oidName(alg.oid)}${alg.params ? ' with parameters' : ''}: only ecdsa-with-SHA384 is accepted ${at}`);
+    const issuerKey = p384Key(issuer);
+    if (!issuerKey) fail('chain', `the issuer's key is not an EC P-384 key ${iat}`);
+    let sig;
+    try { sig = ecdsaSignatureCompact(c.signatureValue, 48); } catch (e) { if (!(e instanceof DerError)) throw e; }
+    if (!sig || !es384(sig, sha384(c.tbs), issuerKey)) fail('chain', `certificate signature failure ${at}`);
   }
 
-  // 5. validity of every certificate, the root first (as OpenSSL reports it)
+  // 5. validity of every certificate, the root first (as OpenSSL reports it);
+  // notBefore <= T <= notAfter, both inclusive (RFC 5280 4.1.2.5)
   if (!(T <= 253402300799)) fail('validity', `the verification time ${T} is past 9999-12-31`);
   for (let depth = path.length - 1; depth >= 0; depth--) {
     const c = path[depth];
-    const from = Date.parse(c.validFrom), to = Date.parse(c.validTo);
-    const span = `(depth ${depth}, CN=${cn(c)}, valid ${iso(from)} .. ${iso(to)}, verification time ${iso(Tms)})`;
-    if (Tms < from) fail('validity', `certificate is not yet valid ${span}`);
-    if (Tms > to) fail('validity', `certificate has expired ${span}`);
+    const span = `(depth ${depth}, CN=${cn(c)}, valid ${iso(c.notBefore)} .. ${iso(c.notAfter)}, verification time ${iso(Tms)})`;
+    if (Tms < c.notBefore) fail('validity', `certificate is not yet valid ${span}`);
+    if (Tms > c.notAfter) fail('validity', `certificate has expired ${span}`);
   }
 
   // 6. freshness (whole seconds, as the C verifier)
@@ -464,7 +502,10 @@ export function verifyAttestation(input, opts = {}) {
   // 9. public_key, 10. nonce
   const expect = (name, want, got) => {
     if (want === undefined || want === null) return;
-    const w = typeof want === 'string' ? new Uint8Array(Buffer.from(want, 'hex')) : want;
+    let w = want;
+    if (typeof want === 'string') {
+      try { w = hexToBytes(want); } catch { fail(name, `the expected ${name} is not hex`); }
+    }
     if (!got) fail(name, `the document carries no ${name}`);
     if (!eq(w, got)) fail(name, `the document's ${name} (${got.length} bytes, ${short(got)}) differs from the expected one (${w.length} bytes, ${short(w)})`);
   };

@@ -298,8 +298,13 @@ export type VerifyEnclave = (enclaves: EnclaveKey[], client: KeyMeldClient) => P
 
 /** The AWS Nitro Enclaves Root-G1 (the default pinned root). */
 export declare const AWS_NITRO_ROOT_G1_PEM: string;
-/** A root: PEM text holding exactly one certificate, DER bytes, or an X509Certificate. */
-export type RootLike = string | Uint8Array | import('node:crypto').X509Certificate;
+/**
+ * A root: PEM text holding exactly one certificate, its DER bytes (or PEM
+ * text as bytes), or an object carrying the DER in `raw`, such as Node's
+ * crypto.X509Certificate (read through `raw`: the package imports nothing
+ * from Node and runs in browsers).
+ */
+export type RootLike = string | Uint8Array | { readonly raw: Uint8Array };
 /** A PCR policy: the JSON text of a policy file, its parsed object, or parsePcrPolicy's result. */
 export type PcrPolicyLike = string | Uint8Array | { pcr_sets: Record<string, string>[] } | Map<number, Uint8Array>[];
 
@@ -367,6 +372,7 @@ export declare function parseAttestationDocument(document: string | Uint8Array):
 /** The raw bytes of a document given as CBOR or standard base64. */
 export declare function readAttestationDocument(document: string | Uint8Array): Bytes;
 export declare function parsePcrPolicy(policy: PcrPolicyLike): Map<number, Bytes>[];
+/** The DER of a root (default the AWS Nitro root), parsed as an X.509 certificate; TypeError when it is not one. */
 export declare function rootDer(root?: RootLike): Bytes;
 /** The CBOR of the COSE Sig_structure the document's signature covers. */
 export declare function sigStructure(doc: AttestationDocument): Bytes;

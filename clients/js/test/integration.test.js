@@ -10,6 +10,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import * as btc from '@scure/btc-signer';
 import * as km from '../src/index.js';
+import { waitReady } from './stack.js';
 
 const gateway = process.env.KEYMELD_GATEWAY;
 // The stack's attestation trust (scripts/keymeld-dev writes DEV_DIR/dev-ca/root.pem
@@ -29,15 +30,7 @@ const skip = gateway ? false : 'KEYMELD_GATEWAY not set (tests/js/js_client.sh s
 const msgs = (n, tag) => Array.from({ length: n }, (_, i) => km.taggedHash('test', new TextEncoder().encode(`${tag} ${i}`)));
 
 before(async () => {
-  if (skip) return;
-  // The stack is up once every enclave is reachable.
-  for (let i = 0; i < 60; i++) {
-    try {
-      if ((await client.ready()).status === 'ready') return;
-    } catch { /* 503 until ready */ }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${gateway} not ready`);
+  if (!skip) await waitReady(client, gateway);
 });
 
 const noTrust = skip || (trust ? false : `no attestation trust at ${rootPath} / ${pcrsPath} (a stack with KEYMELD_DEV_ATTESTATION=development)`);

@@ -32,6 +32,7 @@ import { tapLeafHash } from '@scure/btc-signer/payment.js';
 import { sortKeys, keyAggregate } from '@scure/btc-signer/musig2.js';
 import { tagSchnorr } from '@scure/btc-signer/utils.js';
 import * as km from '../src/index.js';
+import { waitReady } from './stack.js';
 
 const { bytesToHex: hex, hexToBytes } = km;
 const gateway = process.env.KEYMELD_GATEWAY;
@@ -60,14 +61,7 @@ const REGTEST = { bech32: 'bcrt', pubKeyHash: 0x6f, scriptHash: 0xc4, wif: 0xef 
 const AMOUNTS = [60000n, 50000n, 40000n];
 
 before(async () => {
-  if (skip) return;
-  for (let i = 0; i < 60; i++) {
-    try {
-      if ((await client.ready()).status === 'ready') return;
-    } catch { /* 503 until ready */ }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${gateway} not ready`);
+  if (!skip) await waitReady(client, gateway);
 });
 
 /**

@@ -2,8 +2,10 @@
 // docs/CRYPTO.md "Client formulas" (copied in fixtures/crypto-vectors.json;
 // when the repository's docs/CRYPTO.md is next to this package, the copy
 // must still equal it), plus round trips of ECIES and sealing; the
-// attestation tests (attest.test.js) and signPsbt offline (psbt.unit.test.js)
-// run with it.
+// attestation tests (attest.test.js: the real Nitro documents;
+// der.test.js: the DER / X.509 parser; chain.test.js: the certificate
+// checks on synthetic chains), the browser build (browser.test.js) and
+// signPsbt offline (psbt.unit.test.js) run with it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
@@ -149,4 +151,7 @@ test('the README example is examples/readme.mjs, verbatim', () => {
   assert.equal(example.slice(example.indexOf('import ')), block);
 });
 import './attest.test.js';
+import './der.test.js';
+import './chain.test.js';
+import './browser.test.js';
 import './psbt.unit.test.js';
