@@ -801,9 +801,19 @@ int musig_partial_sig_agg_verify(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame 
                                  const uint8_t (*psigs)[MUSIG_PSIG_LEN], size_t n,
                                  const uint8_t *msg, size_t msglen)
 {
+    return musig_partial_sig_agg_verify_known(sig, blame, ka, s, pubnonces, psigs, NULL, n, msg,
+                                              msglen);
+}
+
+int musig_partial_sig_agg_verify_known(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame *blame,
+                                       const struct musig_keyagg *ka, const struct musig_session *s,
+                                       const struct musig_pubnonce *pubnonces,
+                                       const uint8_t (*psigs)[MUSIG_PSIG_LEN], const bool *known,
+                                       size_t n, const uint8_t *msg, size_t msglen)
+{
     static const uint8_t empty[1];
     secp256k1_xonly_pubkey q;
-    size_t explicit_checks = n;
+    bool final_ok = false;
     int r;
 
     keyagg_check(ka);
@@ -818,18 +828,25 @@ int musig_partial_sig_agg_verify(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame 
         memset(sig, 0, MUSIG_SIG_LEN);
         return blame_set(blame, MUSIG_R_SESSION_KEYAGG, -1, KM_ERR_STATE);
     }
-    /* A valid final signature plus n - 1 valid partial signatures implies
-     * the last one (sum of the verification equations). */
+    /* A valid final signature plus all but one valid partial signatures
+     * implies the last one (sum of the verification equations); those known
+     * valid (the caller made and verified them) count without a check. */
     if (!s->has_adaptor && secp256k1_xonly_pubkey_parse(crypto_ctx(), &q, ka->q_x) &&
         secp256k1_schnorrsig_verify(crypto_ctx(), sig, msglen ? msg : empty, msglen, &q))
-        explicit_checks = n - 1;
-    for (size_t i = 0; i < explicit_checks; i++) {
+        final_ok = true;
+    size_t implied = n; /* none */
+    for (size_t i = 0; final_ok && i < n; i++)
+        if (known == NULL || !known[i])
+            implied = i; /* the last one not known valid */
+    for (size_t i = 0; i < n; i++) {
+        if (i == implied || (known != NULL && known[i]))
+            continue;
         if (musig_partial_sig_verify(psigs[i], MUSIG_PSIG_LEN, &pubnonces[i], ka, i, s) != KM_OK) {
             memset(sig, 0, MUSIG_SIG_LEN);
             return blame_set(blame, MUSIG_R_PSIG_INVALID, (long)i, KM_ERR_CRYPTO);
         }
     }
-    if (explicit_checks == n && !s->has_adaptor) {
+    if (!final_ok && !s->has_adaptor) {
         /* Every partial signature verified, yet the signature does not. */
         memset(sig, 0, MUSIG_SIG_LEN);
         return blame_set(blame, MUSIG_R_NONE, -1, KM_ERR_CRYPTO);

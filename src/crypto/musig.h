@@ -43,6 +43,7 @@
 #ifndef KM_CRYPTO_MUSIG_H
 #define KM_CRYPTO_MUSIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -303,6 +304,22 @@ int musig_partial_sig_agg_verify(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame 
                                  const struct musig_pubnonce *pubnonces,
                                  const uint8_t (*psigs)[MUSIG_PSIG_LEN], size_t n,
                                  const uint8_t *msg, size_t msglen) KM_WUR;
+
+/*
+ * The same, where known[i] (NULL: none) says the caller made signer i's
+ * partial signature itself and verified it against this very session
+ * (musig_partial_sig_verify): it is not verified again, and the signature
+ * implied by the final one is the last one not known. An enclave that
+ * signed for a signer and verified its own output thus saves a partial
+ * verification at aggregation. A wrong known[i] cannot make an invalid
+ * final signature pass: that one is always verified (but an adaptor
+ * pre-signature then rests on the caller's claim).
+ */
+int musig_partial_sig_agg_verify_known(uint8_t sig[MUSIG_SIG_LEN], struct musig_blame *blame,
+                                       const struct musig_keyagg *ka, const struct musig_session *s,
+                                       const struct musig_pubnonce *pubnonces,
+                                       const uint8_t (*psigs)[MUSIG_PSIG_LEN], const bool *known,
+                                       size_t n, const uint8_t *msg, size_t msglen) KM_WUR;
 
 /*
  * DeterministicSign (BIP-327 "Deterministic and Stateless Signing for a

@@ -24,6 +24,7 @@
 #define SESSENC_NONCE_LEN   12
 #define SESSENC_TAG_LEN     16
 #define SESSENC_CONTEXT_MAX 255
+#define SESSENC_KEY_LEN     32
 /* Largest plaintext accepted (1 GiB). */
 #define SESSENC_MAX_PLAINTEXT (1u << 30)
 
@@ -54,6 +55,24 @@ int sessenc_encrypt(uint8_t *out, size_t outcap, size_t *outlen,
 int sessenc_decrypt(uint8_t *out, size_t outcap, size_t *outlen, struct km_error *err,
                     const uint8_t secret[SESSENC_SECRET_LEN], const char *expected_context,
                     const uint8_t *blob, size_t bloblen) KM_WUR;
+
+/*
+ * The same with the key derived ahead (sessenc_derive_key): a holder of one
+ * secret that seals and opens many blobs of a few contexts derives each
+ * context's key once instead of per blob (the HKDF costs more than the
+ * AES-GCM of a small blob). The key is as secret as the secret: wipe it.
+ * sessenc_derive_key returns KM_OK, KM_ERR_INVALID (context empty or
+ * longer than 255 bytes) or KM_ERR_CRYPTO; the others as above, and key
+ * must be the one derived for context / expected_context.
+ */
+int sessenc_derive_key(uint8_t key[SESSENC_KEY_LEN], const uint8_t secret[SESSENC_SECRET_LEN],
+                       const char *context) KM_WUR;
+int sessenc_encrypt_with_key(uint8_t *out, size_t outcap, size_t *outlen,
+                             const uint8_t key[SESSENC_KEY_LEN], const char *context,
+                             const uint8_t *pt, size_t ptlen) KM_WUR;
+int sessenc_decrypt_with_key(uint8_t *out, size_t outcap, size_t *outlen, struct km_error *err,
+                             const uint8_t key[SESSENC_KEY_LEN], const char *expected_context,
+                             const uint8_t *blob, size_t bloblen) KM_WUR;
 
 /* Reads the context of a blob without decrypting (for routing/logging).
  * Returns KM_OK with ctx/ctxlen borrowed from blob, or KM_ERR_INVALID. */

@@ -450,10 +450,7 @@ static int replay(struct tp_call *call, const struct idem_reply *cached)
         call->error = cached->error;
         return KM_ERR_REMOTE;
     }
-    json_error_t jerr;
-    call->result = json_loads(cached->result_json, 0, &jerr);
-    if (call->result == NULL)
-        KM_BUG("cached reply does not parse: %s", jerr.text);
+    call->result = json_incref(cached->result);
     return KM_OK;
 }
 
@@ -478,9 +475,7 @@ static void execute(const struct tp_call *call, struct en_req *req, struct idem_
         if (req->result == NULL)
             req->result = json_object();
         out->ok = true;
-        out->result_json = json_dumps(req->result, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (out->result_json == NULL)
-            KM_BUG("out of memory encoding a result");
+        out->result = json_incref(req->result); /* shared with the reply: idem.h */
         return;
     }
     json_decref(req->result);

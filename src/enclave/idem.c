@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "common/clock.h"
 #include "common/xmalloc.h"
+#include "crypto/thash.h"
 #include "common/banned.h"
 
 #define IDEM_BUCKETS 4096
@@ -17,7 +16,11 @@ struct idem_entry {
     uint8_t digest[IDEM_DIGEST_LEN];
     bool running;
     struct uuid session, keygen; /* nil when none */
-    struct idem_reply reply;
+    /* The reply, compact: most are results, and an inline error message
+     * buffer (1 kB) in each of thousands of entries would be most of the
+     * cache's memory and of its cost per command. */
+    json_t *result;          /* when ok: one reference */
+    struct env_error *error; /* when not ok: malloc'd */
     size_t bytes;
     struct idem_entry *hnext;         /* hash chain */
     struct idem_entry *older, *newer; /* finished entries, oldest first */
@@ -54,14 +57,59 @@ struct idem *idem_new(size_t max_entries, size_t max_bytes)
 
 void idem_reply_clear(struct idem_reply *r)
 {
-    free(r->result_json);
+    json_decref(r->result);
     memset(r, 0, sizeof(*r));
 }
 
-static void reply_copy(struct idem_reply *dst, const struct idem_reply *src)
+/* Stores reply in e, and gives it back from e. */
+static void entry_keep(struct idem_entry *e, const struct idem_reply *reply)
 {
-    *dst = *src;
-    dst->result_json = src->result_json ? xstrdup(src->result_json) : NULL;
+    e->result = json_incref(reply->result);
+    if (!reply->ok) {
+        e->error = xmalloc(sizeof(*e->error));
+        *e->error = reply->error;
+    }
+}
+
+static void entry_give(struct idem_reply *out, const struct idem_entry *e)
+{
+    memset(out, 0, sizeof(*out));
+    out->ok = e->error == NULL;
+    out->result = json_incref(e->result);
+    if (e->error != NULL)
+        out->error = *e->error;
+}
+
+static void entry_free(struct idem_entry *e)
+{
+    json_decref(e->result);
+    free(e->error);
+    free(e);
+}
+
+/* About the size of v as compact JSON text, for the bytes budget: no
+ * dump (that cost is what holding the object saves). */
+static size_t json_bytes(const json_t *v)
+{
+    size_t n = 2;
+    const char *k;
+    json_t *m;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)(uintptr_t)v, k, m)
+        {
+            n += strlen(k) + 4 + json_bytes(m);
+        }
+        return n;
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_size(v); i++)
+            n += 1 + json_bytes(json_array_get(v, i));
+        return n;
+    case JSON_STRING:
+        return n + json_string_length(v);
+    default:
+        return 8;
+    }
 }
 
 static struct idem_entry *find_locked(struct idem *c, const struct uuid *id)
@@ -94,8 +142,7 @@ static void drop_locked(struct idem *c, struct idem_entry *e)
         c->newest = e->older;
     c->count--;
     c->bytes -= e->bytes;
-    idem_reply_clear(&e->reply);
-    free(e);
+    entry_free(e);
 }
 
 enum idem_status idem_begin(struct idem *c, const struct uuid *command_id,
@@ -124,7 +171,7 @@ enum idem_status idem_begin(struct idem *c, const struct uuid *command_id,
             break;
         }
         if (!e->running) {
-            reply_copy(reply, &e->reply);
+            entry_give(reply, e);
             st = IDEM_DONE;
             break;
         }
@@ -163,14 +210,15 @@ void idem_finish(struct idem *c, const struct uuid *command_id, const struct uui
         free(e);
     } else {
         e->running = false;
-        reply_copy(&e->reply, reply);
+        entry_keep(e, reply);
         if (session)
             e->session = *session;
         if (keygen)
             e->keygen = *keygen;
         /* The fixed part of an entry is bounded by max_entries; the bytes
          * budget is for the replies. */
-        e->bytes = 64 + (reply->result_json ? strlen(reply->result_json) : 0);
+        e->bytes =
+            64 + (e->result ? json_bytes(e->result) : 0) + (e->error ? sizeof(*e->error) : 0);
         e->older = c->newest;
         if (c->newest)
             c->newest->newer = e;
@@ -206,18 +254,103 @@ size_t idem_count(struct idem *c)
     return n;
 }
 
+/*
+ * The digest walks the JSON tree and hashes it as it goes, instead of
+ * dumping a canonical text first: the dump (escaping, buffer growth, a
+ * sort per object) cost more than the hash, on every cached command. Each
+ * value is hashed as a type tag and a length-prefixed body, object members
+ * in key order, so the encoding is unambiguous and key order does not
+ * matter. The digest only meets other digests of the same process (the
+ * cache lives in memory), so its exact form is free to change.
+ */
+enum { D_NULL = 1, D_TRUE, D_FALSE, D_INT, D_REAL, D_STR, D_ARR, D_OBJ };
+
+static void digest_str(struct thash *h, const char *p, size_t n)
+{
+    thash_update_be64(h, (uint64_t)n);
+    thash_update(h, p, n);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void digest_value(struct thash *h, const json_t *v);
+
+static void digest_object(struct thash *h, const json_t *v)
+{
+    /* Small objects (every argument object of the protocol) sort on the
+     * stack. */
+    const char *stack_keys[32];
+    size_t n = json_object_size(v), i = 0;
+    const char **keys = n <= 32 ? stack_keys : XALLOC_ARRAY(const char *, n);
+    const char *k;
+    json_t *m;
+    (void)m;
+    thash_update_u8(h, D_OBJ);
+    thash_update_be64(h, (uint64_t)n);
+    json_object_foreach((json_t *)(uintptr_t)v, k, m)
+    {
+        keys[i++] = k;
+    }
+    qsort(keys, n, sizeof(*keys), key_cmp);
+    for (i = 0; i < n; i++) {
+        digest_str(h, keys[i], strlen(keys[i]));
+        digest_value(h, json_object_get(v, keys[i]));
+    }
+    if (keys != stack_keys)
+        free(keys);
+}
+
+static void digest_value(struct thash *h, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        digest_object(h, v);
+        break;
+    case JSON_ARRAY:
+        thash_update_u8(h, D_ARR);
+        thash_update_be64(h, (uint64_t)json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++)
+            digest_value(h, json_array_get(v, i));
+        break;
+    case JSON_STRING:
+        thash_update_u8(h, D_STR);
+        digest_str(h, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        thash_update_u8(h, D_INT);
+        thash_update_be64(h, (uint64_t)json_integer_value(v));
+        break;
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof(bits));
+        thash_update_u8(h, D_REAL);
+        thash_update_be64(h, bits);
+        break;
+    }
+    case JSON_TRUE:
+        thash_update_u8(h, D_TRUE);
+        break;
+    case JSON_FALSE:
+        thash_update_u8(h, D_FALSE);
+        break;
+    case JSON_NULL:
+        thash_update_u8(h, D_NULL);
+        break;
+    }
+}
+
 void idem_digest(uint8_t out[IDEM_DIGEST_LEN], const char *cmd, const json_t *args)
 {
-    char *canon = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
-    if (canon == NULL)
-        KM_BUG("out of memory canonicalising arguments");
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, cmd, strlen(cmd) + 1) != 1 ||
-        EVP_DigestUpdate(md, canon, strlen(canon)) != 1 || EVP_DigestFinal_ex(md, out, NULL) != 1)
+    struct thash h;
+    thash_init(&h, "KeyMeld/idem-digest");
+    digest_str(&h, cmd, strlen(cmd));
+    digest_value(&h, args);
+    if (thash_final(&h, out) != KM_OK)
         KM_BUG("SHA-256 failed");
-    EVP_MD_CTX_free(md);
-    free(canon);
 }
 
 void idem_free(struct idem *c)

@@ -37,10 +37,14 @@ enum idem_status {
     IDEM_BUSY,     /* the first instance is still running after wait_ms */
 };
 
-/* A reply as cached: result JSON text (ok) or the error. */
+/* A reply as cached: the result (ok) or the error. The result is held by
+ * reference, not copied or dumped to text: nobody modifies a result once
+ * its handler returned (the transport only encodes it), and jansson's
+ * reference counts are atomic, so one object can be handed to any number
+ * of replays. */
 struct idem_reply {
     bool ok;
-    char *result_json; /* owned (malloc), compact JSON, when ok */
+    json_t *result; /* one reference, when ok */
     struct env_error error;
 };
 
@@ -61,7 +65,7 @@ enum idem_status idem_begin(struct idem *c, const struct uuid *command_id,
  * Records the reply of a command started with IDEM_RUN. session and keygen
  * (either may be NULL) name the sessions it belongs to. With cache false
  * (a retryable failure) the entry is dropped, so a retry runs again. The
- * reply is copied.
+ * cache takes its own reference to the result.
  */
 void idem_finish(struct idem *c, const struct uuid *command_id, const struct uuid *session,
                  const struct uuid *keygen, const struct idem_reply *reply, bool cache);
@@ -69,7 +73,8 @@ void idem_finish(struct idem *c, const struct uuid *command_id, const struct uui
 /* Drops the finished entries of session id (as session or keygen). */
 void idem_drop_session(struct idem *c, const struct uuid *id);
 
-/* SHA-256 of cmd || 0x00 || args as canonical JSON (sorted keys). */
+/* A tagged SHA-256 of cmd and args, with the object keys in sorted order
+ * (so it does not depend on key order); stable within one process. */
 void idem_digest(uint8_t out[IDEM_DIGEST_LEN], const char *cmd, const json_t *args);
 
 void idem_reply_clear(struct idem_reply *r);

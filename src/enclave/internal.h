@@ -15,6 +15,7 @@
 #include "common/uuid.h"
 #include "crypto/keypair.h"
 #include "crypto/musig.h"
+#include "crypto/sessenc.h"
 #include "enclave/enclave.h"
 #include "enclave/idem.h"
 #include "enclave/store.h"
@@ -120,9 +121,18 @@ struct kg_group {
     uint8_t aggkey[PROTO_PUBKEY_LEN];
 };
 
+/* The session-encryption contexts a keygen seals and opens (seal.c). */
+#define EN_CTX_COUNT 9
+
 struct keygen_data {
     bool coordinator;
     uint8_t secret[PROTO_SECRET_LEN]; /* the session secret */
+    /* The session-encryption key of each context, derived from secret once
+     * when it is set (en_derive_keys) instead of for every blob: the HKDF
+     * was about 6% of an enclave's CPU per signing. As secret as secret,
+     * and wiped with it (keygen_destroy frees the data with secure_free). */
+    bool keys_ready;
+    uint8_t ctx_keys[EN_CTX_COUNT][SESSENC_KEY_LEN];
     size_t n_enclaves;
     struct proto_enclave_key *enclaves;
     size_t self; /* index of this enclave in enclaves */
@@ -155,6 +165,11 @@ struct sg_unit {
     struct musig_pubnonce *parsed;            /* per signer, once distributed */
     struct musig_secnonce **secnonces;        /* per signer: local ones until used */
     struct musig_session ms;                  /* once distributed */
+    /* The coordinator's own partial signatures, per signer (set for the
+     * local ones once made and verified): finalize need not verify them
+     * again when they come back unchanged. Not secret (they go out). */
+    uint8_t (*own_psigs)[PROTO_PSIG_LEN];
+    bool *own;
 };
 
 struct sg_item {
@@ -250,23 +265,27 @@ int en_ecies_open(uint8_t *out, size_t cap, size_t *len, const struct enclave *e
 /* ECIES-encrypts pt to pk into *out (new blob). Failure is internal. */
 int en_ecies_seal(struct proto_blob *out, const uint8_t pk[PROTO_PUBKEY_LEN], const uint8_t *pt,
                   size_t len, struct en_err *e);
-/* Session-decrypts blob (context ctx) into out (cap bytes); decrypt_failed
- * naming what. */
-int en_open(uint8_t *out, size_t cap, size_t *len, const uint8_t secret[PROTO_SECRET_LEN],
-            const char *ctx, const struct proto_blob *blob, struct en_err *e, const char *what);
+/* Derives kg's context keys from kg->secret (call once the secret is set;
+ * until then the functions below derive per blob). Failure is internal. */
+int en_derive_keys(struct keygen_data *kg, struct en_err *e);
+/* Session-decrypts blob (context ctx) with kg's session secret into out
+ * (cap bytes); decrypt_failed naming what. */
+int en_open(uint8_t *out, size_t cap, size_t *len, const struct keygen_data *kg, const char *ctx,
+            const struct proto_blob *blob, struct en_err *e, const char *what);
 /* Like en_open for a large plaintext: *out is malloc'd (caller frees). */
-int en_open_alloc(uint8_t **out, size_t *len, size_t max, const uint8_t secret[PROTO_SECRET_LEN],
+int en_open_alloc(uint8_t **out, size_t *len, size_t max, const struct keygen_data *kg,
                   const char *ctx, const struct proto_blob *blob, struct en_err *e,
                   const char *what);
-/* Session-encrypts pt under ctx into *out (new blob). */
-int en_seal(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], const char *ctx,
+/* Session-encrypts pt under ctx with kg's session secret into *out (new
+ * blob). */
+int en_seal(struct proto_blob *out, const struct keygen_data *kg, const char *ctx,
             const uint8_t *pt, size_t len, struct en_err *e);
 /* Encodes obj with schema s and seals the JSON. */
-int en_seal_json(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], const char *ctx,
+int en_seal_json(struct proto_blob *out, const struct keygen_data *kg, const char *ctx,
                  const struct proto_schema *s, const void *obj, struct en_err *e);
 /* Decrypts and parses a sealed tweak ("taproot_tweak" context). A tweak
  * that does not decrypt or parse is an error, never "none". */
-int en_open_tweak(struct proto_tweak *out, const uint8_t secret[PROTO_SECRET_LEN],
+int en_open_tweak(struct proto_tweak *out, const struct keygen_data *kg,
                   const struct proto_blob *blob, struct en_err *e, const char *what);
 /* Applies a tweak (docs/PROTOCOL.md "Tweak JSON") to ka. */
 int en_apply_tweak(struct musig_keyagg *ka, const struct proto_tweak *t, struct en_err *e);

@@ -176,8 +176,10 @@ int en_keygen_init(struct en_req *r)
 
     struct keygen_data *kg = keygen_data_new(a, self);
     rc = open_secret(r, kg, a);
+    if (rc == KM_OK)
+        rc = en_derive_keys(kg, &r->err);
     if (rc == KM_OK && a->encrypted_taproot_tweak.len > 0)
-        rc = en_open_tweak(&kg->tweak, kg->secret, &a->encrypted_taproot_tweak, &r->err,
+        rc = en_open_tweak(&kg->tweak, kg, &a->encrypted_taproot_tweak, &r->err,
                            "encrypted_taproot_tweak");
     if (rc == KM_OK && kg->coordinator)
         rc = reencrypt_secret(r, kg, &a->keygen_session_id, &res);
@@ -518,14 +520,14 @@ int en_keygen_get_aggregate(struct en_req *r)
 {
     const struct keygen_data *kg = r->sess->data;
     struct proto_keygen_get_aggregate_result res = {0};
-    int rc = en_seal(&res.encrypted_aggregate_public_key, kg->secret, PROTO_CTX_AGGKEY,
-                     kg->full.aggkey, PROTO_PUBKEY_LEN, &r->err);
+    int rc = en_seal(&res.encrypted_aggregate_public_key, kg, PROTO_CTX_AGGKEY, kg->full.aggkey,
+                     PROTO_PUBKEY_LEN, &r->err);
     res.participant_count = (uint32_t)kg->n_parts;
     res.subsets = XALLOC_ARRAY(struct proto_subset_key, kg->n_subsets ? kg->n_subsets : 1);
     for (size_t i = 0; i < kg->n_subsets && rc == KM_OK; i++, res.n_subsets++) {
         res.subsets[i].subset_id = kg->subsets[i].subset_id;
-        rc = en_seal(&res.subsets[i].encrypted_aggregate_public_key, kg->secret,
-                     PROTO_CTX_SUBSET_AGGKEY, kg->subsets[i].aggkey, PROTO_PUBKEY_LEN, &r->err);
+        rc = en_seal(&res.subsets[i].encrypted_aggregate_public_key, kg, PROTO_CTX_SUBSET_AGGKEY,
+                     kg->subsets[i].aggkey, PROTO_PUBKEY_LEN, &r->err);
     }
     memcpy(res.aggregate_check, kg->check, PROTO_CHECK_LEN);
     if (rc == KM_OK)

@@ -79,22 +79,54 @@ static int open_err(int r, const struct km_error *err, size_t cap, struct en_err
                    what, err->msg);
 }
 
-int en_open(uint8_t *out, size_t cap, size_t *len, const uint8_t secret[PROTO_SECRET_LEN],
-            const char *ctx, const struct proto_blob *blob, struct en_err *e, const char *what)
+/* The contexts of kg->ctx_keys, in order. */
+static const char *const ctx_names[EN_CTX_COUNT] = {
+    PROTO_CTX_TWEAK,         PROTO_CTX_MESSAGE,   PROTO_CTX_ADAPTOR,
+    PROTO_CTX_NONCES,        PROTO_CTX_PSIGS,     PROTO_CTX_AGGKEY,
+    PROTO_CTX_SUBSET_AGGKEY, PROTO_CTX_SIGNATURE, PROTO_CTX_ADAPTOR_RESULT,
+};
+
+int en_derive_keys(struct keygen_data *kg, struct en_err *e)
+{
+    for (size_t i = 0; i < EN_CTX_COUNT; i++) {
+        if (sessenc_derive_key(kg->ctx_keys[i], kg->secret, ctx_names[i]) != KM_OK) {
+            secure_wipe(kg->ctx_keys, sizeof(kg->ctx_keys));
+            return en_fail(e, PROTO_E_INTERNAL, "session key derivation failed");
+        }
+    }
+    kg->keys_ready = true;
+    return KM_OK;
+}
+
+/* kg's derived key for ctx, or NULL (not derived yet, or another context:
+ * the caller derives from the secret then). */
+static const uint8_t *ctx_key(const struct keygen_data *kg, const char *ctx)
+{
+    for (size_t i = 0; kg->keys_ready && i < EN_CTX_COUNT; i++)
+        if (strcmp(ctx, ctx_names[i]) == 0)
+            return kg->ctx_keys[i];
+    return NULL;
+}
+
+int en_open(uint8_t *out, size_t cap, size_t *len, const struct keygen_data *kg, const char *ctx,
+            const struct proto_blob *blob, struct en_err *e, const char *what)
 {
     struct km_error err;
-    int r = sessenc_decrypt(out, cap, len, &err, secret, ctx, blob->p, blob->len);
+    const uint8_t *key = ctx_key(kg, ctx);
+    int r = key != NULL
+                ? sessenc_decrypt_with_key(out, cap, len, &err, key, ctx, blob->p, blob->len)
+                : sessenc_decrypt(out, cap, len, &err, kg->secret, ctx, blob->p, blob->len);
     return r == KM_OK ? KM_OK : open_err(r, &err, cap, e, what);
 }
 
-int en_open_alloc(uint8_t **out, size_t *len, size_t max, const uint8_t secret[PROTO_SECRET_LEN],
+int en_open_alloc(uint8_t **out, size_t *len, size_t max, const struct keygen_data *kg,
                   const char *ctx, const struct proto_blob *blob, struct en_err *e,
                   const char *what)
 {
     /* A blob is never shorter than its plaintext. */
     size_t cap = blob->len < max ? blob->len : max;
     uint8_t *p = xmalloc(cap ? cap : 1);
-    int r = en_open(p, cap, len, secret, ctx, blob, e, what);
+    int r = en_open(p, cap, len, kg, ctx, blob, e, what);
     if (r != KM_OK) {
         free(p);
         *out = NULL;
@@ -104,12 +136,14 @@ int en_open_alloc(uint8_t **out, size_t *len, size_t max, const uint8_t secret[P
     return KM_OK;
 }
 
-int en_seal(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], const char *ctx,
+int en_seal(struct proto_blob *out, const struct keygen_data *kg, const char *ctx,
             const uint8_t *pt, size_t len, struct en_err *e)
 {
     size_t cap = sessenc_blob_len(strlen(ctx), len), n = 0;
     uint8_t *blob = xmalloc(cap);
-    int r = sessenc_encrypt(blob, cap, &n, secret, ctx, pt, len);
+    const uint8_t *key = ctx_key(kg, ctx);
+    int r = key != NULL ? sessenc_encrypt_with_key(blob, cap, &n, key, ctx, pt, len)
+                        : sessenc_encrypt(blob, cap, &n, kg->secret, ctx, pt, len);
     if (r != KM_OK) {
         free(blob);
         return en_fail(e, PROTO_E_INTERNAL, "session encryption failed: %s", km_strerror(r));
@@ -119,7 +153,7 @@ int en_seal(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], cons
     return KM_OK;
 }
 
-int en_seal_json(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN], const char *ctx,
+int en_seal_json(struct proto_blob *out, const struct keygen_data *kg, const char *ctx,
                  const struct proto_schema *s, const void *obj, struct en_err *e)
 {
     struct buf b;
@@ -129,18 +163,18 @@ int en_seal_json(struct proto_blob *out, const uint8_t secret[PROTO_SECRET_LEN],
         r = en_fail(e, PROTO_E_LIMIT_EXCEEDED, "%s does not fit in %d bytes", s->name,
                     PROTO_SEALED_LARGE_MAX);
     else
-        r = en_seal(out, secret, ctx, buf_peek(&b), buf_len(&b), e);
+        r = en_seal(out, kg, ctx, buf_peek(&b), buf_len(&b), e);
     buf_release(&b);
     return r;
 }
 
-int en_open_tweak(struct proto_tweak *out, const uint8_t secret[PROTO_SECRET_LEN],
+int en_open_tweak(struct proto_tweak *out, const struct keygen_data *kg,
                   const struct proto_blob *blob, struct en_err *e, const char *what)
 {
     uint8_t pt[PROTO_SEALED_SMALL_MAX];
     size_t n = 0;
     struct km_error err;
-    int rc = en_open(pt, sizeof(pt), &n, secret, PROTO_CTX_TWEAK, blob, e, what);
+    int rc = en_open(pt, sizeof(pt), &n, kg, PROTO_CTX_TWEAK, blob, e, what);
     if (rc == KM_OK && proto_decode_bytes(&proto_tweak_schema, out, pt, n, &err) != KM_OK)
         rc = en_fail(e, PROTO_E_INVALID_ARGUMENT, "%s: %s", what, err.msg);
     secure_wipe(pt, sizeof(pt));

@@ -10,8 +10,21 @@
  *
  * A completed session removes itself from the enclaves; a failed one is
  * cleared on every enclave (clear_session, best effort). Step outputs
- * accumulate in the state JSON: {"nonces":{"<eid>":{...}},"partials":{...}},
- * committed after every step.
+ * accumulate in the state JSON: {"nonces":{"<eid>":{...}},"partials":{...}}.
+ *
+ * Only the outcome is committed, not each step (one writer turn and one
+ * fsync per signing instead of three). Crash-resume does not need the
+ * intermediate steps: a signing resumed from an earlier step sends the same
+ * commands again with the same command ids (fanout_command_id) and the same
+ * arguments (built from the replies it gets again), and every enclave
+ * answers a repeated command id from its reply cache without running it
+ * again (docs/PROTOCOL.md "Conventions"), so the nonces and partial
+ * signatures it gets are those of the first run. Where an enclave no longer
+ * has the reply (its cache evicted it, or the session expired) the command
+ * is refused (the session exists, is in another state, or the arguments
+ * differ from the cached ones) and the signing fails; no secret nonce is
+ * ever used twice, that is the enclave's own rule. The progress is
+ * committed before a retry is recorded, so a retried step starts from it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +51,8 @@ struct sg_ctx {
     struct coord *c;
     struct store_signing sg;
     json_t *items; /* sg.items parsed, once per load */
+    /* The step the store records; sg.step runs ahead of it in memory. */
+    int committed_step;
     struct store_keygen k;
     uint32_t enclaves[PROTO_MAX_ENCLAVES];
     size_t nenclaves;
@@ -233,31 +248,52 @@ static void clear_everywhere(struct sg_ctx *x)
     fanout_clear(calls, n);
 }
 
-/* Records how the step went. *in_memory is set when the step committed and
- * the next one may start from x and state without reloading the session. */
+/* Commits the progress run in memory since the last commit: the session
+ * moves from committed_step to to_step (SG_DONE: completed, with results).
+ * KM_ERR_STATE when it changed meanwhile (the sweeper expired it). */
+static int save_progress(struct sg_ctx *x, int to_step, json_t *state, json_t *results)
+{
+    /* A completed signing is never resumed, and the enclaves have dropped
+     * it: its step outputs (the sealed nonces and partial signatures, a
+     * few kB per signing) would only be written to be kept unread. */
+    char *state_text = to_step == SG_DONE ? NULL : coord_doc_dump(state);
+    char *results_text = coord_doc_dump(results);
+    struct store_signing_progress p = {
+        .from_step = x->committed_step,
+        .to_step = to_step,
+        .status = to_step == SG_DONE ? STORE_SIGNING_COMPLETED : STORE_SIGNING_RUNNING,
+        .state = state_text,
+        .results = results_text,
+    };
+    /* A document that cannot be written is retried as a database error
+     * would be. */
+    int r = (state_text == NULL && to_step != SG_DONE) || (results != NULL && results_text == NULL)
+                ? KM_ERR_NOMEM
+                : store_signing_advance(x->c->store, x->sg.id, &p);
+    free(state_text);
+    free(results_text);
+    if (r == KM_OK)
+        x->committed_step = to_step;
+    return r;
+}
+
+/* Records how the step went. *in_memory is set when the step succeeded and
+ * the next one may start from x and state without reloading the session
+ * (the step is not committed: see the top of this file). */
 static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *state,
                                json_t *results, uint64_t *retry_at, bool *in_memory)
 {
     *in_memory = false;
     struct coord *c = x->c;
     const char *step = x->sg.step < SG_DONE ? sg_step_names[x->sg.step] : "?";
+    if (v == CALLS_OK && x->sg.step + 1 < SG_DONE) {
+        /* Not committed: see the top of this file. */
+        coord_count_step(c, false);
+        *in_memory = true;
+        return STEP_ADVANCED;
+    }
     if (v == CALLS_OK) {
-        char *state_text = coord_doc_dump(state);
-        char *results_text = coord_doc_dump(results);
-        struct store_signing_progress p = {
-            .from_step = x->sg.step,
-            .to_step = x->sg.step + 1,
-            .status = x->sg.step + 1 == SG_DONE ? STORE_SIGNING_COMPLETED : STORE_SIGNING_RUNNING,
-            .state = state_text,
-            .results = results_text,
-        };
-        /* A document that cannot be written is retried as a database
-         * error would be. */
-        int r = state_text == NULL || (results != NULL && results_text == NULL)
-                    ? KM_ERR_NOMEM
-                    : store_signing_advance(c->store, x->sg.id, &p);
-        free(state_text);
-        free(results_text);
+        int r = save_progress(x, SG_DONE, state, results);
         if (r == KM_ERR_STATE)
             return STEP_ADVANCED;
         if (r != KM_OK) {
@@ -265,22 +301,21 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
             return STEP_RETRY;
         }
         coord_count_step(c, false);
-        if (p.status == STORE_SIGNING_COMPLETED) {
-            coord_count_end(c, COORD_SIGNING, true, false);
-            coord_changed(c, x->sg.id);
-            log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id,
-                     json_array_size(x->items));
-            return STEP_IDLE;
-        }
-        *in_memory = true;
-        return STEP_ADVANCED;
+        coord_count_end(c, COORD_SIGNING, true, false);
+        coord_changed(c, x->sg.id);
+        log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id, json_array_size(x->items));
+        return STEP_IDLE;
     }
     if (v == CALLS_RETRY && (unsigned)x->sg.attempts + 1 < c->max_attempts) {
         *retry_at = coord_backoff_at(c, x->sg.attempts);
         log_warn(LOG_COMP, "signing %s: %s failed (attempt %d of %u), retrying: %s", x->sg.id, step,
                  x->sg.attempts + 1, c->max_attempts, x->err);
         coord_count_step(c, true);
-        int r = store_signing_retry_later(c->store, x->sg.id, x->sg.step,
+        /* The retry is recorded for the step it failed at, so the steps run
+         * in memory before it are committed first. */
+        int r = x->committed_step == x->sg.step ? KM_OK : save_progress(x, x->sg.step, state, NULL);
+        if (r == KM_OK)
+            r = store_signing_retry_later(c->store, x->sg.id, x->sg.step,
                                           coord_wall_secs(*retry_at), x->err);
         /* Moved on meanwhile: nothing to retry. The database down: retry
          * from memory, so the session is not dropped until a restart. */
@@ -326,11 +361,11 @@ static enum calls_verdict run_step(struct sg_ctx *x, json_t *state, json_t **res
 
 /*
  * Loads the session and its keygen once, then runs steps until the session
- * completes, fails or has to wait. A committed step's outputs stay in
- * memory for the next one: store_signing_advance only succeeds from the
- * step it was given, so a session changed meanwhile by someone else (the
- * sweeper expiring it) stops the loop with KM_ERR_STATE, and the caller
- * reloads it.
+ * completes, fails or has to wait. A step's outputs stay in memory for the
+ * next one: store_signing_advance only succeeds from the step it was given
+ * (committed_step), so a session changed meanwhile by someone else (the
+ * sweeper expiring it) stops the loop with KM_ERR_STATE at the commit, and
+ * the caller reloads it.
  */
 enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms)
 {
@@ -344,6 +379,7 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
     }
     if (lr != KM_OK || x->sg.status != STORE_SIGNING_RUNNING || x->sg.step >= SG_DONE)
         goto out;
+    x->committed_step = x->sg.step;
     int kr = store_keygen_get(c->store, x->sg.keygen_session_id, &x->k);
     if (kr != KM_OK && kr != KM_ERR_NOT_FOUND) { /* the database, not the keygen */
         *retry_at_ms = coord_backoff_at(c, COORD_DB_RETRY_ATTEMPTS);

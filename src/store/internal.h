@@ -9,6 +9,7 @@
 #define KM_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -26,6 +27,11 @@
  * address of the SQL text (every query is a static string). */
 struct store_conn {
     struct db_conn *db;
+    /* The store's keygen generation (store_kcache_*), and whether this
+     * connection ran a statement that writes the keygen tables and has not
+     * moved it on again since the statement ended. */
+    _Atomic uint64_t *keygen_gen;
+    bool keygen_dirty;
     /* The store's writer lock, held from store_begin to commit/rollback:
      * in-process writers queue on a mutex instead of meeting a busy
      * database and sleeping in the engine's busy handler or lock wait. */
@@ -34,9 +40,34 @@ struct store_conn {
     struct {
         const char *sql;
         struct db_stmt *stmt;
+        bool writes_keygen; /* see store_kcache_get */
     } cache[STORE_STMT_CACHE];
     size_t ncache;
 };
+
+/*
+ * The cache of completed keygens behind store_keygen_get (read twice per
+ * signing: by the route and by the coordinator). SQLite only: the gateway
+ * is then its database's only writer (keymeld db migrate runs with it
+ * stopped), so every change to a keygen goes through store_stmt here. With
+ * PostgreSQL other gateways write too, and nothing is cached.
+ *
+ * Invalidation: every statement that writes keygen_sessions or
+ * keygen_participants (all but the signing quota counter, which a loaded
+ * keygen does not carry) moves the store's keygen generation on when it is
+ * taken (store_stmt) and again once it is committed or rolled back. An
+ * entry serves only at the generation it was loaded at, and a load during
+ * which the generation moved is not cached, so no entry can hold data older
+ * than the last committed keygen write.
+ */
+uint64_t store_kcache_gen(struct store *s);
+/* A deep copy of src into dst (keygen.c). */
+void store_keygen_copy(struct store_keygen *dst, const struct store_keygen *src);
+/* A copy of the cached keygen id into *out (store_keygen_clear it). */
+bool store_kcache_get(struct store *s, const char *id, struct store_keygen *out);
+/* Caches a copy of k, loaded at generation gen, if k is completed and gen
+ * is still current. */
+void store_kcache_put(struct store *s, uint64_t gen, const struct store_keygen *k);
 
 /* Brings db to STORE_SCHEMA_VERSION with the migrations of its engine
  * (schema.c). */

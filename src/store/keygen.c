@@ -312,12 +312,44 @@ static int keygen_load(struct store_conn *c, const char *id, struct store_keygen
     return r;
 }
 
+static char *dup_or_null(const char *p)
+{
+    return p != NULL ? xstrdup(p) : NULL;
+}
+
+void store_keygen_copy(struct store_keygen *dst, const struct store_keygen *src)
+{
+    *dst = *src;
+    dst->subsets = dup_or_null(src->subsets);
+    dst->encrypted_taproot_tweak = dup_or_null(src->encrypted_taproot_tweak);
+    dst->encrypted_session_secret = dup_or_null(src->encrypted_session_secret);
+    dst->state = dup_or_null(src->state);
+    dst->encrypted_aggregate_public_key = dup_or_null(src->encrypted_aggregate_public_key);
+    dst->subset_results = dup_or_null(src->subset_results);
+    dst->error = dup_or_null(src->error);
+    dst->participants = NULL;
+    if (src->nparticipants > 0) {
+        dst->participants = XALLOC_ARRAY(struct store_participant, src->nparticipants);
+        for (size_t i = 0; i < src->nparticipants; i++) {
+            dst->participants[i] = src->participants[i];
+            dst->participants[i].encrypted_private_key =
+                dup_or_null(src->participants[i].encrypted_private_key);
+        }
+    }
+}
+
+/* Completed keygens come from the cache when they can (internal.h). */
 int store_keygen_get(struct store *s, const char *id, struct store_keygen *out)
 {
+    if (store_kcache_get(s, id, out))
+        return KM_OK;
+    uint64_t gen = store_kcache_gen(s);
     struct store_conn *c = store_conn_acquire(s);
     int r = keygen_load(c, id, out, false);
     store_conn_release(s, c);
-    if (r != KM_OK)
+    if (r == KM_OK)
+        store_kcache_put(s, gen, out);
+    else
         store_keygen_clear(out);
     return r;
 }

@@ -17,6 +17,16 @@
 #include "common/banned.h"
 
 #define LOG_COMP "store"
+/* Completed keygens cached (store_kcache_get): a deployment signs with a
+ * few hot keygens at a time; a miss costs one read. */
+#define KCACHE_SLOTS 64
+
+struct kcache_slot {
+    bool used;
+    uint64_t gen;     /* the keygen generation it was loaded at */
+    uint64_t used_at; /* kcache_tick of the last hit: the oldest is replaced */
+    struct store_keygen k;
+};
 
 struct store {
     struct store_conn *conns;
@@ -30,6 +40,11 @@ struct store {
     char *target;
     struct db_open_options dbo;
     struct store_listener *listener; /* notify.c; NULL when not listening */
+    /* The keygen cache (internal.h); slots NULL with PostgreSQL. */
+    _Atomic uint64_t keygen_gen;
+    pthread_mutex_t kcache_lock;
+    struct kcache_slot *kcache;
+    uint64_t kcache_tick;
 };
 
 void store_options_default(struct store_options *o, const char *url)
@@ -51,6 +66,7 @@ static int conn_open(struct store *s, struct store_conn *c, struct km_error *err
 {
     memset(c, 0, sizeof(*c));
     c->write_lock = &s->write_lock;
+    c->keygen_gen = &s->keygen_gen;
     return db_open(&c->db, s->kind, s->target, &s->dbo, err);
 }
 
@@ -140,6 +156,9 @@ int store_open(struct store **out, const struct store_options *opts, struct km_e
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->write_lock, NULL);
+    pthread_mutex_init(&s->kcache_lock, NULL);
+    if (kind == DB_SQLITE)
+        s->kcache = XALLOC_ARRAY(struct kcache_slot, KCACHE_SLOTS);
     /* The first connection migrates before the others exist. */
     r = conn_open(s, &s->conns[0], err);
     if (r == KM_OK) {
@@ -172,6 +191,10 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->write_lock);
+    for (size_t i = 0; s->kcache != NULL && i < KCACHE_SLOTS; i++)
+        store_keygen_clear(&s->kcache[i].k);
+    free(s->kcache);
+    pthread_mutex_destroy(&s->kcache_lock);
     free(s->conns);
     free(s->busy);
     secure_free(s->target, strlen(s->target) + 1); /* may hold a password */
@@ -193,12 +216,23 @@ struct store_conn *store_conn_acquire(struct store *s)
     }
 }
 
+/* A keygen write taken on c has ended (committed, rolled back, or never
+ * run): move the generation on again (internal.h). */
+static void keygen_write_ended(struct store_conn *c)
+{
+    if (c->keygen_dirty) {
+        c->keygen_dirty = false;
+        atomic_fetch_add(c->keygen_gen, 1);
+    }
+}
+
 void store_conn_release(struct store *s, struct store_conn *c)
 {
     if (c->writing) {
         log_error(LOG_COMP, "a transaction was left open: rolled back");
         store_rollback(c);
     }
+    keygen_write_ended(c);
     pthread_mutex_lock(&s->lock);
     s->busy[c - s->conns] = false;
     pthread_cond_signal(&s->freed);
@@ -210,12 +244,91 @@ const char *store_sql(const struct store_conn *c, const char *sqlite_sql, const 
     return db_kind(c->db) == DB_POSTGRES ? pg_sql : sqlite_sql;
 }
 
+/* Whether sql may change a loaded keygen: it is not a SELECT and names a
+ * keygen table ("keygen_session_id" of other tables does not match). The
+ * signing quota counter, bumped by every signing's creation, is left out
+ * when the statement sets nothing else (no comma): store_keygen does not
+ * carry it. */
+static bool sql_writes_keygen(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n')
+        sql++;
+    if (strncmp(sql, "SELECT", 6) == 0)
+        return false;
+    if (strstr(sql, "SET signing_sessions_created = signing_sessions_created + 1") != NULL &&
+        strchr(sql, ',') == NULL)
+        return false;
+    return strstr(sql, "keygen_sessions") != NULL || strstr(sql, "keygen_participants") != NULL;
+}
+
+uint64_t store_kcache_gen(struct store *s)
+{
+    return atomic_load(&s->keygen_gen);
+}
+
+bool store_kcache_get(struct store *s, const char *id, struct store_keygen *out)
+{
+    bool hit = false;
+    if (s->kcache == NULL)
+        return false;
+    pthread_mutex_lock(&s->kcache_lock);
+    uint64_t gen = atomic_load(&s->keygen_gen);
+    for (size_t i = 0; i < KCACHE_SLOTS && !hit; i++) {
+        struct kcache_slot *e = &s->kcache[i];
+        if (e->used && e->gen == gen && strcmp(e->k.id, id) == 0) {
+            store_keygen_copy(out, &e->k);
+            e->used_at = ++s->kcache_tick;
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&s->kcache_lock);
+    return hit;
+}
+
+void store_kcache_put(struct store *s, uint64_t gen, const struct store_keygen *k)
+{
+    if (s->kcache == NULL || k->status != STORE_KEYGEN_COMPLETED)
+        return;
+    pthread_mutex_lock(&s->kcache_lock);
+    if (atomic_load(&s->keygen_gen) == gen) {
+        /* A stale slot first (its generation is gone), else the least
+         * recently used. */
+        struct kcache_slot *victim = &s->kcache[0];
+        for (size_t i = 0; i < KCACHE_SLOTS; i++) {
+            struct kcache_slot *e = &s->kcache[i];
+            if (!e->used || e->gen != gen || strcmp(e->k.id, k->id) == 0) {
+                victim = e;
+                break;
+            }
+            if (e->used_at < victim->used_at)
+                victim = e;
+        }
+        store_keygen_clear(&victim->k);
+        store_keygen_copy(&victim->k, k);
+        victim->used = true;
+        victim->gen = gen;
+        victim->used_at = ++s->kcache_tick;
+    }
+    pthread_mutex_unlock(&s->kcache_lock);
+}
+
+/* Hands out cache entry i, moving the keygen generation on first if the
+ * statement writes keygens (internal.h). */
+static struct db_stmt *stmt_taken(struct store_conn *c, size_t i)
+{
+    if (c->cache[i].writes_keygen) {
+        c->keygen_dirty = true;
+        atomic_fetch_add(c->keygen_gen, 1);
+    }
+    return c->cache[i].stmt;
+}
+
 struct db_stmt *store_stmt(struct store_conn *c, const char *sql)
 {
     for (size_t i = 0; i < c->ncache; i++) {
         if (c->cache[i].sql == sql) {
             db_reset(c->cache[i].stmt);
-            return c->cache[i].stmt;
+            return stmt_taken(c, i);
         }
     }
     struct db_stmt *st = db_prepare(c->db, sql);
@@ -227,8 +340,8 @@ struct db_stmt *store_stmt(struct store_conn *c, const char *sql)
         KM_BUG("statement cache too small: raise STORE_STMT_CACHE");
     c->cache[c->ncache].sql = sql;
     c->cache[c->ncache].stmt = st;
-    c->ncache++;
-    return st;
+    c->cache[c->ncache].writes_keygen = sql_writes_keygen(sql);
+    return stmt_taken(c, c->ncache++);
 }
 
 int store_db_err(struct store_conn *c, int rc, const char *what)
@@ -246,6 +359,10 @@ int store_step(struct store_conn *c, struct db_stmt *st)
     pthread_mutex_lock(c->write_lock);
     int rc = db_step(st);
     pthread_mutex_unlock(c->write_lock);
+    /* Committed by itself once done; a statement that returns rows
+     * commits when it is reset, and the release moves the generation on. */
+    if (rc != DB_ROW)
+        keygen_write_ended(c);
     return rc;
 }
 
@@ -268,6 +385,7 @@ static void end_write(struct store_conn *c)
         c->writing = false;
         pthread_mutex_unlock(c->write_lock);
     }
+    keygen_write_ended(c);
 }
 
 int store_commit(struct store_conn *c)

@@ -15,6 +15,7 @@
 #include "test.h"
 
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,35 @@ static void test_gateway_crash_mid_signing_resumes(void **state)
     end(&s);
 }
 
+/* kill -9 while signings are in the middle of their steps (enclave 0 holds
+ * its answers, the others have run theirs): the restarted gateway resumes
+ * them from their last commit (coord_signing.c commits only a signing's
+ * outcome), the enclaves answer the repeated commands from their reply
+ * caches, and every signing completes with valid signatures. */
+static void test_gateway_crash_mid_step_resumes(void **state)
+{
+    (void)state;
+    struct session s = {0};
+    struct client_signing g[3];
+    struct km_error err;
+    begin(&s, false);
+    CHECK(kill(s.stack.enclave_pid[0], SIGSTOP) == 0);
+    for (int i = 0; i < 3; i++) {
+        new_signing(&g[i]);
+        expect_ok(client_sign_create(s.http, &s.k, &g[i], 600, 0, &err), &err);
+    }
+    clock_sleep_ms(300);
+    stack_kill_gateway(&s.stack);
+    CHECK(kill(s.stack.enclave_pid[0], SIGCONT) == 0);
+    stack_start_gateway(&s.stack);
+    for (int i = 0; i < 3; i++) {
+        expect_ok(client_sign_wait(s.http, &s.k, &g[i], 2, 20000, &err), &err);
+        client_signing_clear(&g[i]);
+    }
+    CHECK(stack_log_contains(&s.stack, "gateway.log", "resuming"));
+    end(&s);
+}
+
 /* Stops enclave 2 and checks readiness names it and a signing that needs
  * it fails clearly after its retries. */
 static void enclave_2_down(struct session *s)
@@ -440,9 +470,13 @@ static void test_bad_input_gets_4xx(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_keygen_and_batch_signing),          TEST(test_signing_waits_for_approval),
-        TEST(test_gateway_crash_mid_signing_resumes), TEST(test_enclave_down_and_back),
-        TEST(test_enclave_restart_without_sealer),    TEST(test_bad_input_gets_4xx),
+        TEST(test_keygen_and_batch_signing),
+        TEST(test_signing_waits_for_approval),
+        TEST(test_gateway_crash_mid_signing_resumes),
+        TEST(test_gateway_crash_mid_step_resumes),
+        TEST(test_enclave_down_and_back),
+        TEST(test_enclave_restart_without_sealer),
+        TEST(test_bad_input_gets_4xx),
     };
     return RUN_TESTS("integration.gateway_api", tests);
 }

@@ -509,6 +509,38 @@ static void test_agg_verify(void **state)
         memcpy(psig[0], saved0, 32);
         memcpy(psig[1], saved1, 32);
     }
+    /* Signer 0's partial signature known valid (the caller made and
+     * verified it): signer 1 is then checked, signer 2 implied, and a
+     * shift between 1 and 2 is still named. */
+    {
+        const bool known[3] = {true, false, false};
+        uint8_t one[32] = {0}, neg[32], saved1[32], saved2[32];
+        CHECK_OK(musig_partial_sig_agg_verify_known(sig, &b, p.ka, &s, pn,
+                                                    (const uint8_t(*)[32])psig, known, 3, msg, 32));
+        CHECK_OK(schnorr_verify(sig, 64, msg, 32, xonly, 32));
+        one[31] = 1;
+        memcpy(saved1, psig[1], 32);
+        memcpy(saved2, psig[2], 32);
+        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[2], one));
+        memcpy(neg, one, 32);
+        CHECK(secp256k1_ec_seckey_negate(secp256k1_context_static, neg));
+        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[1], neg));
+        CHECK_ERR(musig_partial_sig_agg_verify_known(sig, &b, p.ka, &s, pn,
+                                                     (const uint8_t(*)[32])psig, known, 3, msg, 32),
+                  KM_ERR_CRYPTO);
+        CHECK_EQ(b.reason, MUSIG_R_PSIG_INVALID);
+        CHECK_EQ(b.signer, 1);
+        memcpy(psig[1], saved1, 32);
+        memcpy(psig[2], saved2, 32);
+        /* A bad one that is not known is named too, the implied one through
+         * the failing final signature. */
+        psig[2][0] ^= 0x01;
+        CHECK_ERR(musig_partial_sig_agg_verify_known(sig, &b, p.ka, &s, pn,
+                                                     (const uint8_t(*)[32])psig, known, 3, msg, 32),
+                  KM_ERR_CRYPTO);
+        CHECK_EQ(b.signer, 2);
+        psig[2][0] ^= 0x01;
+    }
     /* Another message than the session's: nobody to blame. */
     msg[0] ^= 1;
     CHECK_ERR(

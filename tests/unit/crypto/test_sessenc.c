@@ -108,11 +108,49 @@ static void test_round_trip_and_context(void **state)
     CHECK_ERR(sessenc_peek_context(&c, &cl, zctx, sizeof(zctx)), KM_ERR_INVALID);
 }
 
+/* A key derived ahead (sessenc_derive_key) seals and opens the same blobs
+ * as the secret it came from, and only for its own context. */
+static void test_derived_key(void **state)
+{
+    (void)state;
+    uint8_t secret[SESSENC_SECRET_LEN], key[SESSENC_KEY_LEN], other[SESSENC_KEY_LEN];
+    uint8_t blob[128], pt[64];
+    size_t bloblen, ptlen;
+    struct km_error err;
+    const uint8_t msg[] = "derived";
+    secret_init(secret);
+    CHECK_OK(sessenc_derive_key(key, secret, "nonce_data"));
+    CHECK_OK(sessenc_derive_key(other, secret, "signature"));
+    CHECK(memcmp(key, other, sizeof(key)) != 0);
+    CHECK_ERR(sessenc_derive_key(other, secret, ""), KM_ERR_INVALID);
+
+    CHECK_OK(sessenc_encrypt_with_key(blob, sizeof(blob), &bloblen, key, "nonce_data", msg,
+                                      sizeof(msg)));
+    CHECK_OK(sessenc_decrypt(pt, sizeof(pt), &ptlen, &err, secret, "nonce_data", blob, bloblen));
+    CHECK_EQ(ptlen, sizeof(msg));
+    CHECK_MEM_EQ(pt, msg, sizeof(msg));
+
+    CHECK_OK(sessenc_encrypt(blob, sizeof(blob), &bloblen, secret, "nonce_data", msg, sizeof(msg)));
+    CHECK_OK(
+        sessenc_decrypt_with_key(pt, sizeof(pt), &ptlen, &err, key, "nonce_data", blob, bloblen));
+    CHECK_MEM_EQ(pt, msg, sizeof(msg));
+    /* The context is still checked, and a wrong key does not open it. */
+    CHECK_ERR(
+        sessenc_decrypt_with_key(pt, sizeof(pt), &ptlen, &err, key, "signature", blob, bloblen),
+        KM_ERR_INVALID);
+    CHECK_ERR(
+        sessenc_decrypt_with_key(pt, sizeof(pt), &ptlen, &err, other, "nonce_data", blob, bloblen),
+        KM_ERR_CRYPTO);
+    secure_wipe(key, sizeof(key));
+    secure_wipe(other, sizeof(other));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TEST(test_known_answer),
         TEST(test_round_trip_and_context),
+        TEST(test_derived_key),
     };
     return RUN_TESTS("crypto.sessenc", tests);
 }

@@ -320,17 +320,18 @@ static void test_nonce_reuse_impossible(void **state)
     teardown(&e);
 }
 
-/* Flips a bit of user u's partial signature for the first unit. */
-static void corrupt_psig(struct drv_signing *sg, size_t u, const uint8_t secret[32])
+/* Flips a bit of user u's partial signature for its unit entry k. */
+static void corrupt_psig_at(struct drv_signing *sg, size_t u, size_t k, const uint8_t secret[32])
 {
-    uint8_t pt[4096];
+    uint8_t pt[16384];
     size_t len = 0;
     struct km_error err;
     struct proto_psig_data pd;
     CHECK_OK(participant_open(pt, sizeof(pt), &len, &err, secret, PROTO_CTX_PSIGS,
                               &sg->psigs[u].ciphertext));
     CHECK_OK(proto_decode_bytes(&proto_psig_data_schema, &pd, pt, len, &err));
-    pd.partial_signatures[0].psig[31] ^= 1;
+    CHECK(k < pd.n_partial_signatures);
+    pd.partial_signatures[k].psig[31] ^= 1;
     struct buf b;
     buf_init(&b, 1 << 16);
     CHECK_OK(proto_encode_bytes(&b, &proto_psig_data_schema, &pd));
@@ -339,6 +340,44 @@ static void corrupt_psig(struct drv_signing *sg, size_t u, const uint8_t secret[
                               buf_len(&b)));
     buf_release(&b);
     proto_psig_data_clear(&pd);
+}
+
+/* Flips a bit of user u's partial signature for the first unit. */
+static void corrupt_psig(struct drv_signing *sg, size_t u, const uint8_t secret[32])
+{
+    corrupt_psig_at(sg, u, 0, secret);
+}
+
+/* A session of 40 items runs its units on two threads (signing.c
+ * PARALLEL_MIN_UNITS): it signs and verifies as a small one, and a bad
+ * partial signature in the second half, or in the coordinator's own
+ * (which it does not verify again when it comes back unchanged), is still
+ * named. */
+static void test_large_batch_in_parallel(void **state)
+{
+    (void)state;
+    struct env e;
+    struct drv_signing sg;
+    struct km_error err;
+    char uid[UUID_STR_LEN + 1], iid[UUID_STR_LEN + 1];
+    setup(&e, 3, NULL);
+    drv_signing_setup(&sg, 40);
+    sign_ok(&e, &sg);
+    drv_signing_release(&sg);
+    for (size_t u = 0; u < 2; u++) {
+        drv_signing_setup(&sg, 40);
+        CHECK_OK(drv_sign_init(&e.f.d, &e.kg, &sg, &err));
+        CHECK_OK(drv_sign_nonces(&e.f.d, &e.kg, &sg, &err));
+        corrupt_psig_at(&sg, u, 39, e.kg.secret);
+        uuid_format(uid, &sg.psigs[u].user_id);
+        uuid_format(iid, &sg.items[39].id);
+        CHECK_ERR(drv_sign_finalize(&e.f.d, &e.kg, &sg, &err), KM_ERR_REMOTE);
+        CHECK_CONTAINS(err.msg, "invalid_partial_signature");
+        CHECK_CONTAINS(err.msg, uid);
+        CHECK_CONTAINS(err.msg, iid);
+        drv_signing_release(&sg);
+    }
+    teardown(&e);
 }
 
 static void test_invalid_partial_signature_named(void **state)
@@ -474,6 +513,7 @@ int main(void)
         TEST(test_bad_nonces_keep_session),
         TEST(test_nonce_reuse_impossible),
         TEST(test_invalid_partial_signature_named),
+        TEST(test_large_batch_in_parallel),
         TEST(test_signing_init_refusals),
         TEST(test_too_many_units),
     };

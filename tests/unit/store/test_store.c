@@ -585,6 +585,34 @@ static void test_enclave_restart_fails_dependent_sessions(void **state)
     store_close(s);
 }
 
+/* store_keygen_get caches completed keygens: every write to the keygen
+ * tables must show in the next read, as without the cache. */
+static void test_keygen_cache_follows_writes(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    reserve_three(s);
+    complete_keygen(s);
+    struct store_keygen k;
+    for (int i = 0; i < 2; i++) { /* a load, then a hit */
+        CHECK_OK(store_keygen_get(s, K1, &k));
+        CHECK_EQ(k.status, STORE_KEYGEN_COMPLETED);
+        CHECK_EQ(k.nparticipants, 3);
+        CHECK_STR_EQ(k.participants[1].encrypted_private_key, "c2");
+        store_keygen_clear(&k);
+    }
+    size_t failed;
+    CHECK_OK(store_fail_sessions_of_enclave(s, 1, "02bb", "enclave 1 restarted", &failed));
+    CHECK_EQ(failed, 1);
+    CHECK_OK(store_keygen_get(s, K1, &k));
+    CHECK_EQ(k.status, STORE_KEYGEN_FAILED);
+    CHECK_STR_EQ(k.error, "enclave 1 restarted");
+    store_keygen_clear(&k);
+    CHECK_OK(store_keygen_delete(s, K1));
+    CHECK_ERR(store_keygen_get(s, K1, &k), KM_ERR_NOT_FOUND);
+    store_close(s);
+}
+
 static int add_nonce(struct store *s, const char *key, const char *nonce, int64_t expires_at)
 {
     struct store_auth_nonce n = {.expires_at = expires_at};
@@ -1112,6 +1140,7 @@ int main(void)
         TEST(test_open_migrate_reopen),
         TEST(test_open_by_url),
         TEST(test_statement_cache_fits),
+        TEST(test_keygen_cache_follows_writes),
         TEST(test_hourly_quota_survives_delete),
         TEST(test_enclave_key_epochs),
         TEST(test_keygen_lifecycle),
