@@ -6,21 +6,16 @@
 // @noble/curves (BIP-340), every aggregate key recomputed (BIP-327).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import * as btc from '@scure/btc-signer';
 import * as km from '../src/index.js';
-import { waitReady } from './stack.js';
+import { waitReady, devStackTrust } from './stack.js';
 
 const gateway = process.env.KEYMELD_GATEWAY;
 // The stack's attestation trust (scripts/keymeld-dev writes DEV_DIR/dev-ca/root.pem
 // and DEV_DIR/pcrs.json; KEYMELD_TRUST_ROOT / KEYMELD_PCR_POLICY of run/client.env
 // win): every keygen below verifies every enclave before encrypting to it.
-const devDir = process.env.KEYMELD_DEV_DIR ?? new URL('../../..', import.meta.url).pathname;
-const rootPath = process.env.KEYMELD_TRUST_ROOT ?? `${devDir}/dev-ca/root.pem`;
-const pcrsPath = process.env.KEYMELD_PCR_POLICY ?? `${devDir}/pcrs.json`;
-const trust = gateway && existsSync(rootPath) && existsSync(pcrsPath)
-  ? { root: readFileSync(rootPath, 'utf8'), pcrs: readFileSync(pcrsPath, 'utf8') } : undefined;
+const trust = devStackTrust(gateway);
 // Every request path, to check what was sent before a refusal.
 const sent = [];
 const recording = (url, init) => { sent.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`); return fetch(url, init); };
@@ -33,7 +28,7 @@ before(async () => {
   if (!skip) await waitReady(client, gateway);
 });
 
-const noTrust = skip || (trust ? false : `no attestation trust at ${rootPath} / ${pcrsPath} (a stack with KEYMELD_DEV_ATTESTATION=development)`);
+const noTrust = skip || (trust ? false : `no attestation trust (dev-ca/root.pem and pcrs.json of a stack with KEYMELD_DEV_ATTESTATION=development)`);
 
 test('keygen with 3 local participants, batch signing, delete', { skip }, async () => {
   const t0 = Date.now();

@@ -23,7 +23,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { ripemd160 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -32,7 +32,7 @@ import { tapLeafHash } from '@scure/btc-signer/payment.js';
 import { sortKeys, keyAggregate } from '@scure/btc-signer/musig2.js';
 import { tagSchnorr } from '@scure/btc-signer/utils.js';
 import * as km from '../src/index.js';
-import { waitReady } from './stack.js';
+import { waitReady, devStackTrust } from './stack.js';
 
 const { bytesToHex: hex, hexToBytes } = km;
 const gateway = process.env.KEYMELD_GATEWAY;
@@ -44,11 +44,7 @@ const skipCli = skip || (cli && cliSession ? false : 'KEYMELD_CLI / KEYMELD_CLI_
 if (process.env.CI === 'true' && (skip || skipCli)) throw new Error(`CI=true: ${skip || skipCli}`);
 
 // Attestation trust of the development stack, as in integration.test.js.
-const devDir = process.env.KEYMELD_DEV_DIR ?? new URL('../../..', import.meta.url).pathname;
-const rootPath = process.env.KEYMELD_TRUST_ROOT ?? `${devDir}/dev-ca/root.pem`;
-const pcrsPath = process.env.KEYMELD_PCR_POLICY ?? `${devDir}/pcrs.json`;
-const trust = gateway && existsSync(rootPath) && existsSync(pcrsPath)
-  ? { root: readFileSync(rootPath, 'utf8'), pcrs: readFileSync(pcrsPath, 'utf8') } : undefined;
+const trust = devStackTrust(gateway);
 const sent = [];
 const recording = (url, init) => { sent.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`); return fetch(url, init); };
 const client = gateway && new km.KeyMeldClient({
