@@ -21,9 +21,10 @@ static const struct proto_schema *pick(uint8_t sel)
 {
     static const struct proto_schema *const payloads[] = {
         &proto_tweak_schema,     &proto_adaptor_configs_schema, &proto_nonce_data_schema,
-        &proto_psig_data_schema, &proto_adaptor_results_schema,
+        &proto_psig_data_schema, &proto_adaptor_results_schema, &proto_pool_nonce_schema,
     };
-    /* 0..21: command args/result pairs; then the payloads. */
+    /* 0..2*PROTO_CMD_COUNT_-1: command args/result pairs (2c args, 2c+1
+     * result of command c); then the payloads. */
     size_t n = 2 * PROTO_CMD_COUNT_ + KM_ARRAY_LEN(payloads);
     size_t i = sel % n;
     if (i < 2 * PROTO_CMD_COUNT_) {

@@ -243,6 +243,9 @@ void en_on_removed(void *ud, const struct session *s)
     struct enclave *en = ud;
     char sid[UUID_STR_LEN + 1];
     idem_drop_session(en->idem, &s->id);
+    /* A keygen's pool goes with it now, not when its last reference does. */
+    if (s->kind == SESSION_KEYGEN)
+        pool_drop(s->data);
     uuid_format(sid, &s->id);
     log_debug(LOG_COMP, "%s session %s removed; its secrets are wiped",
               s->kind == SESSION_KEYGEN ? "keygen" : "signing", sid);
@@ -253,6 +256,7 @@ static void on_evicted(void *ud, const struct session *s)
     struct enclave *en = ud;
     char sid[UUID_STR_LEN + 1];
     idem_drop_session(en->idem, &s->id);
+    pool_drop(s->data); /* the gateway's restore brings the keygen back, not its pool */
     log_debug(LOG_COMP,
               "keygen session %s evicted to make room (least recently used); the "
               "gateway restores it when it is needed",
@@ -355,6 +359,19 @@ static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
     [PROTO_CMD_ROTATE_KEY_COMMIT] = {en_rotate_key_commit, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
     /* Keeps nothing: not worth a cache entry. */
     [PROTO_CMD_CHECK_PRIVATE_KEY] = {en_check_private_key, EN_F_NO_CACHE, NO_ID, 0, NO_ID, NO_ID},
+    /* Cached under the keygen: a repeated fill returns the same entries
+     * (not new ones the gateway would never learn of). The handler takes
+     * the keygen's turn only to look it up, so NonceGen does not hold up
+     * signings of the same keygen. */
+    [PROTO_CMD_NONCE_POOL_FILL] = {en_nonce_pool_fill, 0, NO_ID, 0,
+                                   offsetof(struct proto_nonce_pool_fill_args, keygen_session_id),
+                                   offsetof(struct proto_nonce_pool_fill_args, keygen_session_id)},
+    /* Creates the signing session (coordinator) like signing_init; a
+     * repeated command_id gets the cached partial signatures, never new
+     * ones. */
+    [PROTO_CMD_SIGNING_SIGN] = {en_signing_sign, 0, NO_ID, 0,
+                                offsetof(struct proto_signing_sign_args, signing_session_id),
+                                offsetof(struct proto_signing_sign_args, keygen_session_id)},
 };
 
 /* A command without a row would be a call through NULL: refuse to start. */
@@ -614,6 +631,8 @@ struct enclave *enclave_new(const struct enclave_config *cfg, struct km_error *e
     }
     en->cfg.seckey = NULL; /* borrowed: not kept */
     pthread_mutex_init(&en->lock, NULL);
+    pthread_mutex_init(&en->pools.lock, NULL);
+    en->pools.max = en->cfg.pool_max_entries ? en->cfg.pool_max_entries : EN_POOL_PER_ENCLAVE;
     pthread_rwlock_init(&en->key_lock, NULL);
     pthread_cond_init(&en->reaper_wake, NULL);
     en->has_enclave_id = en->cfg.has_enclave_id;
@@ -692,6 +711,11 @@ void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *sign
     store_counts(en->store, keygen, signing);
 }
 
+size_t enclave_pool_entries(struct enclave *en)
+{
+    return pool_total(&en->pools);
+}
+
 void enclave_free(struct enclave *en)
 {
     if (en == NULL)
@@ -703,7 +727,8 @@ void enclave_free(struct enclave *en)
         pthread_mutex_unlock(&en->lock);
         pthread_join(en->reaper, NULL);
     }
-    store_free(en->store);
+    store_free(en->store); /* wipes every pool (keygen_destroy) */
+    pthread_mutex_destroy(&en->pools.lock);
     idem_free(en->idem);
     keypair_clear(&en->kp);
     keypair_clear(&en->next_kp);

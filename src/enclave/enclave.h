@@ -39,6 +39,7 @@ struct enclave_config {
     bool has_enclave_id; /* ENCLAVE_ID given; otherwise `configure` sets it */
     uint32_t enclave_id;
     size_t max_sessions;        /* keygen + signing; 0 = ENCLAVE_MAX_SESSIONS_DEFAULT */
+    size_t pool_max_entries;    /* nonce-pool entries, all keygens; 0 = 16384 */
     size_t idem_entries;        /* 0 = ENCLAVE_IDEM_ENTRIES_DEFAULT */
     size_t idem_bytes;          /* 0 = ENCLAVE_IDEM_BYTES_DEFAULT */
     uint32_t duplicate_wait_ms; /* 0 = ENCLAVE_DUP_WAIT_MS_DEFAULT */
@@ -99,5 +100,8 @@ uint64_t enclave_key_epoch(struct enclave *en);
 
 /* Live sessions of each kind. */
 void enclave_session_counts(struct enclave *en, uint32_t *keygen, uint32_t *signing);
+
+/* Nonce-pool entries held, over every keygen (tests, metrics). */
+size_t enclave_pool_entries(struct enclave *en);
 
 #endif /* KM_ENCLAVE_ENCLAVE_H */

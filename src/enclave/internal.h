@@ -24,6 +24,13 @@
 
 #define LOG_COMP "enclave"
 
+/* The enclave's pools: one lock and one count over every keygen. */
+struct en_pools {
+    pthread_mutex_t lock;
+    size_t entries;
+    size_t max; /* cfg.pool_max_entries, else EN_POOL_PER_ENCLAVE */
+};
+
 struct enclave {
     struct enclave_config cfg;
     /* The identity key: first set before key_ready is (release) stored;
@@ -56,6 +63,7 @@ struct enclave {
     bool reaper_stop;
     pthread_cond_t reaper_wake;
     uint32_t reaper_interval_ms;
+    struct en_pools pools; /* pre-generated nonces of every keygen (pool.c) */
 };
 
 /* An error for the reply: a protocol code and a message (no secrets). */
@@ -122,7 +130,35 @@ struct kg_group {
 };
 
 /* The session-encryption contexts a keygen seals and opens (seal.c). */
-#define EN_CTX_COUNT 9
+#define EN_CTX_COUNT 10
+
+/* ---- Nonce pools (pool.c; docs/PROTOCOL.md "Nonce pools") ------------------ */
+
+/* Bounds: a fill that would pass EN_POOL_PER_KEYGEN evicts (and wipes) the
+ * keygen's oldest entries, so entries a crashed gateway lost never block a
+ * keygen; one that would pass EN_POOL_PER_ENCLAVE is refused
+ * (limit_exceeded), so one keygen cannot take another's room. */
+#define EN_POOL_PER_KEYGEN  256
+#define EN_POOL_PER_ENCLAVE 16384
+#define EN_POOL_TTL_SECS    3600
+
+/* One pre-generated nonce per local participant of a keygen. Memory only:
+ * never sealed, stored or logged. */
+struct pool_entry {
+    uint8_t id[PROTO_POOL_ENTRY_ID_LEN];
+    uint64_t expires_ms;
+    size_t n;                           /* the keygen's local participants */
+    struct musig_secnonce **sec;        /* per local participant; NULL once moved or used */
+    uint8_t (*pub)[PROTO_PUBNONCE_LEN]; /* per local participant */
+};
+
+/* A keygen's pool (under en_pools.lock). */
+struct kg_pool {
+    struct en_pools *owner; /* set by keygen_init */
+    struct pool_entry *e;   /* EN_POOL_PER_KEYGEN slots once filled; oldest first */
+    size_t n;
+    bool closed; /* the keygen was removed: no entry may be added */
+};
 
 struct keygen_data {
     bool coordinator;
@@ -144,7 +180,26 @@ struct keygen_data {
     size_t n_subsets;
     struct kg_group *subsets;
     uint8_t check[PROTO_CHECK_LEN]; /* aggregate_check, once complete */
+    struct kg_pool pool;            /* pre-generated nonces (pool.c) */
 };
+
+/* Wipes and frees an entry's secret nonces and arrays (idempotent). */
+void pool_entry_wipe(struct pool_entry *e);
+/* Adds n fresh entries to kg's pool (taking them over; on failure they are
+ * wiped): drops expired entries, evicts the oldest beyond
+ * EN_POOL_PER_KEYGEN; limit_exceeded beyond EN_POOL_PER_ENCLAVE, not_found
+ * once the keygen was removed. */
+int pool_add(struct keygen_data *kg, struct pool_entry *fresh, size_t n, uint64_t now_ms,
+             struct en_err *e);
+/* Takes (removes) the entries with these distinct ids into out, all or
+ * none: an unknown, expired or already taken id is nonce_unavailable
+ * naming it, and then nothing is taken. */
+int pool_take(struct keygen_data *kg, const uint8_t (*ids)[PROTO_POOL_ENTRY_ID_LEN], size_t n,
+              uint64_t now_ms, struct pool_entry *out, struct en_err *e);
+/* Wipes kg's pool and closes it (the keygen is being removed). */
+void pool_drop(struct keygen_data *kg);
+/* Entries held by the enclave, over every keygen. */
+size_t pool_total(struct en_pools *p);
 
 /* Participant index of user, or -1. */
 long kg_find_participant(const struct keygen_data *kg, const struct uuid *user);
@@ -207,6 +262,9 @@ int en_check_private_key(struct en_req *r);
 int en_signing_init(struct en_req *r);
 int en_signing_distribute_nonces(struct en_req *r);
 int en_signing_finalize(struct en_req *r);
+/* Nonce pools (signing.c): fill a keygen's pool; sign from pool entries. */
+int en_nonce_pool_fill(struct en_req *r);
+int en_signing_sign(struct en_req *r);
 
 /* attestation.c: the get_attestation command, and the provider's name for
  * public info ("none" without one). */

@@ -60,6 +60,7 @@ static void keygen_destroy(void *data)
     struct keygen_data *kg = data;
     if (kg == NULL)
         return;
+    pool_drop(kg); /* normally done at removal already (en_on_removed) */
     for (size_t i = 0; i < kg->n_parts; i++)
         keypair_clear(&kg->parts[i].kp);
     secure_free(kg->parts, kg->n_parts * sizeof(*kg->parts));
@@ -138,9 +139,11 @@ static int reencrypt_secret(struct en_req *r, const struct keygen_data *kg,
     return rc;
 }
 
-static struct keygen_data *keygen_data_new(const struct proto_keygen_init_args *a, size_t self)
+static struct keygen_data *keygen_data_new(struct en_req *r, const struct proto_keygen_init_args *a,
+                                           size_t self)
 {
     struct keygen_data *kg = xcalloc(1, sizeof(*kg));
+    kg->pool.owner = &r->en->pools;
     kg->coordinator = a->coordinator;
     kg->self = self;
     kg->n_enclaves = a->n_enclaves;
@@ -174,7 +177,7 @@ int en_keygen_init(struct en_req *r)
     if (rc != KM_OK)
         return rc;
 
-    struct keygen_data *kg = keygen_data_new(a, self);
+    struct keygen_data *kg = keygen_data_new(r, a, self);
     rc = open_secret(r, kg, a);
     if (rc == KM_OK)
         rc = en_derive_keys(kg, &r->err);

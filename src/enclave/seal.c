@@ -81,9 +81,9 @@ static int open_err(int r, const struct km_error *err, size_t cap, struct en_err
 
 /* The contexts of kg->ctx_keys, in order. */
 static const char *const ctx_names[EN_CTX_COUNT] = {
-    PROTO_CTX_TWEAK,         PROTO_CTX_MESSAGE,   PROTO_CTX_ADAPTOR,
-    PROTO_CTX_NONCES,        PROTO_CTX_PSIGS,     PROTO_CTX_AGGKEY,
-    PROTO_CTX_SUBSET_AGGKEY, PROTO_CTX_SIGNATURE, PROTO_CTX_ADAPTOR_RESULT,
+    PROTO_CTX_TWEAK,          PROTO_CTX_MESSAGE,    PROTO_CTX_ADAPTOR,       PROTO_CTX_NONCES,
+    PROTO_CTX_PSIGS,          PROTO_CTX_AGGKEY,     PROTO_CTX_SUBSET_AGGKEY, PROTO_CTX_SIGNATURE,
+    PROTO_CTX_ADAPTOR_RESULT, PROTO_CTX_POOL_NONCE,
 };
 
 int en_derive_keys(struct keygen_data *kg, struct en_err *e)

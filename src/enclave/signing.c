@@ -13,6 +13,11 @@
  *   signing_finalize   coordinator: verify every partial signature, naming
  *                  the culprit, aggregate, verify the signature (or the
  *                  adaptor pre-signature), seal the results; wipe.
+ *   nonce_pool_fill    NonceGen ahead of the message into the keygen's pool
+ *                  (pool.c), public nonces sealed per participant.
+ *   signing_sign   signing_init's checks, then this enclave's pool entries
+ *                  taken (all or none), then signing_distribute_nonces's
+ *                  signing: two rounds instead of three.
  *
  * A command validates all its input before it changes the session; the
  * secret nonces are consumed only once every input has been accepted.
@@ -25,6 +30,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/secure.h"
 #include "common/xmalloc.h"
@@ -425,7 +431,7 @@ static struct session *acquire_keygen(struct en_req *r, const struct uuid *id)
             en_fail(&r->err, PROTO_E_NOT_FOUND, "keygen session %s was cleared", kid);
         else
             en_fail(&r->err, PROTO_E_INVALID_STATE,
-                    "signing_init needs keygen session %s in state completed; it is in state %s",
+                    "%s needs keygen session %s in state completed; it is in state %s", r->pc->name,
                     kid, en_state_name(SESSION_KEYGEN, state));
         return NULL;
     }
@@ -690,7 +696,8 @@ static int sign_unit(struct en_req *r, struct signing_data *sd, size_t i, const 
 }
 
 /* One sealed partial-signature list per local participant. */
-static int psigs_result(struct en_req *r, const struct signing_data *sd, const size_t *off,
+static int psigs_result(struct en_req *r, const struct signing_data *sd,
+                        const struct uuid *signing_id, const size_t *off,
                         const uint8_t (*psigs)[PROTO_PSIG_LEN],
                         struct proto_signing_distribute_nonces_result *res)
 {
@@ -701,7 +708,7 @@ static int psigs_result(struct en_req *r, const struct signing_data *sd, const s
         size_t n = units_of(sd, p);
         if (!kg->parts[p].local || n == 0)
             continue;
-        struct proto_psig_data pd = {.signing_session_id = r->sess->id,
+        struct proto_psig_data pd = {.signing_session_id = *signing_id,
                                      .user_id = kg->parts[p].user_id};
         pd.partial_signatures = XALLOC_ARRAY(struct proto_psig_entry, n);
         for (size_t i = 0; i < sd->n_units; i++) {
@@ -736,17 +743,28 @@ static int sign_unit_job(struct en_req *r, void *ctx, size_t i)
     return sign_unit(r, j->sd, i, j->ns->bytes[off], &j->ns->pn[off], &j->psigs[off]);
 }
 
-/* Signs every unit; a failure here has consumed secret nonces, so the
- * session is wiped. */
-static int sign_all(struct en_req *r, struct signing_data *sd, const struct nonce_stage *ns,
-                    struct proto_signing_distribute_nonces_result *res)
+/* Signs every unit (consuming the secret nonces) and seals the partial
+ * signatures. */
+static int sign_units(struct en_req *r, struct signing_data *sd, const struct uuid *signing_id,
+                      const struct nonce_stage *ns,
+                      struct proto_signing_distribute_nonces_result *res)
 {
     uint8_t(*psigs)[PROTO_PSIG_LEN] = xcalloc(ns->st.total ? ns->st.total : 1, PROTO_PSIG_LEN);
     struct sign_job j = {.sd = sd, .ns = ns, .psigs = psigs};
     int rc = for_each_unit(r, sd->n_units, sign_unit_job, &j);
     if (rc == KM_OK)
-        rc = psigs_result(r, sd, ns->st.off, (const uint8_t(*)[PROTO_PSIG_LEN])psigs, res);
+        rc = psigs_result(r, sd, signing_id, ns->st.off, (const uint8_t(*)[PROTO_PSIG_LEN])psigs,
+                          res);
     free(psigs);
+    return rc;
+}
+
+/* Signs every unit; a failure here has consumed secret nonces, so the
+ * session is wiped. */
+static int sign_all(struct en_req *r, struct signing_data *sd, const struct nonce_stage *ns,
+                    struct proto_signing_distribute_nonces_result *res)
+{
+    int rc = sign_units(r, sd, &r->sess->id, ns, res);
     if (rc != KM_OK) {
         store_remove(r->en->store, r->sess, en_on_removed, r->en);
         size_t n = strlen(r->err.msg);
@@ -953,5 +971,424 @@ int en_signing_finalize(struct en_req *r)
     proto_signing_finalize_result_clear(&res);
     free(psigs);
     stage_release(&st);
+    return rc;
+}
+
+/* ---- nonce_pool_fill (docs/PROTOCOL.md "Nonce pools") -------------------------------- */
+
+/* Participant indices of kg's local participants, in order: the order of
+ * a pool entry's nonces. Returns how many (*out: malloc'd). */
+static size_t local_parts(const struct keygen_data *kg, size_t **out)
+{
+    size_t n = 0;
+    *out = XALLOC_ARRAY(size_t, kg->n_parts);
+    for (size_t p = 0; p < kg->n_parts; p++)
+        if (kg->parts[p].local)
+            (*out)[n++] = p;
+    return n;
+}
+
+struct fill_job {
+    const struct keygen_data *kg;
+    size_t *loc;
+    size_t n_loc;
+    uint8_t aggpk[PROTO_XONLY_LEN];
+    struct pool_entry *entries;
+};
+
+/*
+ * NonceGen for one entry, per local participant: fresh randomness, the
+ * participant's key, the untweaked full-set aggregate key, no message, and
+ * the entry id as extra_in. BIP-327 makes aggpk, msg and extra_in optional
+ * defence in depth beside the randomness; Sign does not check them, so one
+ * entry may sign under any item's tweak or subset. The id as extra_in ties
+ * the nonce to the entry it is handed out as.
+ */
+static int gen_entry(struct en_req *r, void *ctx, size_t i)
+{
+    const struct fill_job *j = ctx;
+    struct pool_entry *pe = &j->entries[i];
+    if (secure_random(pe->id, sizeof(pe->id)) != KM_OK)
+        return en_fail(&r->err, PROTO_E_INTERNAL, "no randomness for a pool entry id");
+    pe->expires_ms = r->now_ms + (uint64_t)EN_POOL_TTL_SECS * 1000u;
+    pe->n = j->n_loc;
+    pe->sec = XALLOC_ARRAY(struct musig_secnonce *, j->n_loc);
+    pe->pub = xcalloc(j->n_loc, PROTO_PUBNONCE_LEN);
+    for (size_t l = 0; l < j->n_loc; l++) {
+        const struct keypair *kp = &j->kg->parts[j->loc[l]].kp;
+        if (musig_nonce_gen(&pe->sec[l], pe->pub[l], kp, j->aggpk, NULL, 0, pe->id,
+                            sizeof(pe->id)) != KM_OK)
+            return en_fail(&r->err, PROTO_E_INTERNAL, "nonce generation failed");
+    }
+    return KM_OK;
+}
+
+/* Seals each entry's public nonces, one blob per local participant, bound
+ * to the keygen, the user and the entry. */
+static int fill_result(struct en_req *r, const struct fill_job *j, size_t n, const struct uuid *kid,
+                       struct proto_nonce_pool_fill_result *res)
+{
+    const struct keygen_data *kg = j->kg;
+    int rc = KM_OK;
+    res->ttl_secs = EN_POOL_TTL_SECS;
+    res->entries = XALLOC_ARRAY(struct proto_pool_entry, n);
+    for (size_t i = 0; i < n && rc == KM_OK; i++, res->n_entries++) {
+        struct proto_pool_entry *out = &res->entries[i];
+        memcpy(out->entry_id, j->entries[i].id, PROTO_POOL_ENTRY_ID_LEN);
+        out->nonces = XALLOC_ARRAY(struct proto_user_blob, j->n_loc);
+        for (size_t l = 0; l < j->n_loc && rc == KM_OK; l++, out->n_nonces++) {
+            struct proto_pool_nonce pn = {.keygen_session_id = *kid,
+                                          .user_id = kg->parts[j->loc[l]].user_id};
+            memcpy(pn.entry_id, out->entry_id, PROTO_POOL_ENTRY_ID_LEN);
+            memcpy(pn.pubnonce, j->entries[i].pub[l], PROTO_PUBNONCE_LEN);
+            out->nonces[l].user_id = pn.user_id;
+            rc = en_seal_json(&out->nonces[l].ciphertext, kg, PROTO_CTX_POOL_NONCE,
+                              &proto_pool_nonce_schema, &pn, &r->err);
+        }
+    }
+    return rc;
+}
+
+int en_nonce_pool_fill(struct en_req *r)
+{
+    const struct proto_nonce_pool_fill_args *a = r->args;
+    struct proto_nonce_pool_fill_result res = {0};
+    struct session *kgs = acquire_keygen(r, &a->keygen_session_id);
+    if (kgs == NULL)
+        return KM_ERR_INVALID;
+    struct fill_job j = {.kg = kgs->data};
+    j.n_loc = local_parts(j.kg, &j.loc);
+    musig_keyagg_xonly(j.kg->full.base, j.aggpk);
+    j.entries = XALLOC_ARRAY(struct pool_entry, a->count);
+    int rc = KM_OK;
+    if (j.n_loc == 0)
+        rc = en_fail(&r->err, PROTO_E_INVALID_STATE,
+                     "this enclave holds no participant key of the keygen session");
+    if (rc == KM_OK)
+        rc = for_each_unit(r, a->count, gen_entry, &j);
+    /* Sealed before they enter the pool: a failure leaves the pool as it was. */
+    if (rc == KM_OK)
+        rc = fill_result(r, &j, a->count, &a->keygen_session_id, &res);
+    if (rc == KM_OK)
+        rc = pool_add(kgs->data, j.entries, a->count, r->now_ms, &r->err); /* takes them over */
+    for (size_t i = 0; i < a->count; i++)
+        pool_entry_wipe(&j.entries[i]); /* no-op for entries the pool took */
+    free(j.entries);
+    free(j.loc);
+    if (rc == KM_OK) {
+        char kid[UUID_STR_LEN + 1];
+        log_debug(LOG_COMP, "keygen %s: %u pool entries for %zu local signers",
+                  en_uuid_str(kid, &a->keygen_session_id), a->count, j.n_loc);
+        r->result = proto_nonce_pool_fill_result_encode(&res);
+    }
+    proto_nonce_pool_fill_result_clear(&res);
+    store_release(r->en->store, kgs);
+    return rc;
+}
+
+/* ---- signing_sign (docs/PROTOCOL.md "Nonce pools") --------------------------------- */
+
+/* A local signer's use of a pool entry: sorted to find the distinct
+ * entries and any (entry, participant) named twice. */
+struct pool_use {
+    uint8_t id[PROTO_POOL_ENTRY_ID_LEN];
+    size_t local; /* the participant's index in the entry */
+    size_t unit;  /* the signing unit */
+    size_t slot;  /* flat signer-unit slot */
+};
+
+static int use_cmp(const void *x, const void *y)
+{
+    const struct pool_use *a = x, *b = y;
+    int c = memcmp(a->id, b->id, PROTO_POOL_ENTRY_ID_LEN);
+    if (c != 0)
+        return c;
+    return (a->local > b->local) - (a->local < b->local);
+}
+
+struct pool_plan {
+    struct nonce_stage ns;
+    long *local_of;        /* per participant: index in an entry, or -1 */
+    struct pool_use *uses; /* this enclave's signer slots */
+    size_t n_uses;
+    uint8_t (*ids)[PROTO_POOL_ENTRY_ID_LEN]; /* distinct, sorted */
+    size_t n_ids;
+    size_t *use_entry;        /* per use: index in ids */
+    struct pool_entry *taken; /* per id, once taken */
+};
+
+static void plan_init(struct pool_plan *pl, const struct signing_data *sd)
+{
+    memset(pl, 0, sizeof(*pl));
+    stage_init(&pl->ns.st, sd);
+    size_t t = pl->ns.st.total ? pl->ns.st.total : 1;
+    pl->ns.pn = XALLOC_ARRAY(struct musig_pubnonce, t);
+    pl->ns.bytes = xcalloc(t, PROTO_PUBNONCE_LEN);
+    pl->local_of = XALLOC_ARRAY(long, sd->kg->n_parts);
+    long l = 0;
+    for (size_t p = 0; p < sd->kg->n_parts; p++)
+        pl->local_of[p] = sd->kg->parts[p].local ? l++ : -1;
+    pl->uses = XALLOC_ARRAY(struct pool_use, t);
+    pl->ids = xcalloc(t, PROTO_POOL_ENTRY_ID_LEN);
+    pl->use_entry = XALLOC_ARRAY(size_t, t);
+}
+
+/* Wipes whatever the taken entries still hold: the nonces of local
+ * participants who sign nothing here, or all of them after a failure. */
+static void plan_wipe_taken(struct pool_plan *pl)
+{
+    for (size_t i = 0; pl->taken != NULL && i < pl->n_ids; i++)
+        pool_entry_wipe(&pl->taken[i]);
+    free(pl->taken);
+    pl->taken = NULL;
+}
+
+static void plan_release(struct pool_plan *pl)
+{
+    plan_wipe_taken(pl);
+    free(pl->ns.pn);
+    free(pl->ns.bytes);
+    stage_release(&pl->ns.st);
+    free(pl->local_of);
+    free(pl->uses);
+    free(pl->ids);
+    free(pl->use_entry);
+}
+
+/* Opens one sealed pool nonce, which must be bound to this keygen, its
+ * user and the entry the reference names. */
+static int open_pool_nonce(struct en_req *r, const struct signing_data *sd,
+                           const struct uuid *keygen_id, const struct proto_pool_nonce_ref *ref,
+                           struct proto_pool_nonce *pn, const char *what)
+{
+    uint8_t pt[PROTO_SEALED_SMALL_MAX];
+    size_t n = 0;
+    struct km_error err;
+    int rc = en_open(pt, sizeof(pt), &n, sd->kg, PROTO_CTX_POOL_NONCE, &ref->encrypted_nonce,
+                     &r->err, what);
+    if (rc == KM_OK && proto_decode_bytes(&proto_pool_nonce_schema, pn, pt, n, &err) != KM_OK)
+        rc = en_fail(&r->err, PROTO_E_INVALID_NONCE, "%s: %s", what, err.msg);
+    if (rc == KM_OK && (!uuid_equal(&pn->keygen_session_id, keygen_id) ||
+                        !uuid_equal(&pn->user_id, &ref->user_id) ||
+                        memcmp(pn->entry_id, ref->entry_id, PROTO_POOL_ENTRY_ID_LEN) != 0))
+        rc = en_fail(&r->err, PROTO_E_INVALID_NONCE,
+                     "%s is bound to another keygen session, user or pool entry", what);
+    return rc;
+}
+
+/* Checks and stages one signer's pool nonce for one unit. */
+static int stage_pool_nonce(struct en_req *r, const struct signing_data *sd,
+                            const struct uuid *keygen_id, struct pool_plan *pl,
+                            const struct proto_pool_nonce_ref *ref)
+{
+    char uid[UUID_STR_LEN + 1], iid[UUID_STR_LEN + 1], what[160];
+    snprintf(what, sizeof(what), "the pool nonce of user %s for item %s unit %u",
+             en_uuid_str(uid, &ref->user_id), en_uuid_str(iid, &ref->item_id), ref->unit);
+    size_t p = 0, slot = 0, gu = 0;
+    int rc = find_sender(r, sd, &ref->user_id, PROTO_E_INVALID_NONCE, "a pool nonce", &p);
+    if (rc == KM_OK)
+        rc = resolve_entry(r, sd, &pl->ns.st, p, &ref->item_id, ref->unit, PROTO_E_INVALID_NONCE,
+                           what, &slot, &gu);
+    struct proto_pool_nonce pn;
+    if (rc == KM_OK)
+        rc = open_pool_nonce(r, sd, keygen_id, ref, &pn, what);
+    if (rc != KM_OK)
+        return rc;
+    if (musig_pubnonce_parse(&pl->ns.pn[slot], pn.pubnonce, PROTO_PUBNONCE_LEN) != KM_OK)
+        return en_fail(&r->err, PROTO_E_INVALID_NONCE, "%s is invalid", what);
+    memcpy(pl->ns.bytes[slot], pn.pubnonce, PROTO_PUBNONCE_LEN);
+    if (pl->local_of[p] >= 0) {
+        struct pool_use *u = &pl->uses[pl->n_uses++];
+        memcpy(u->id, ref->entry_id, PROTO_POOL_ENTRY_ID_LEN);
+        u->local = (size_t)pl->local_of[p];
+        u->unit = gu;
+        u->slot = slot;
+    }
+    return KM_OK;
+}
+
+/* Every signer of every unit has its nonce; this enclave's uses name
+ * distinct (entry, participant) pairs, so no secret nonce could sign twice
+ * even within this command. Collects the distinct entries to take. */
+static int plan_entries(struct en_req *r, struct pool_plan *pl, size_t n_refs)
+{
+    if (n_refs != pl->ns.st.total)
+        return en_fail(&r->err, PROTO_E_INVALID_NONCE,
+                       "the pool nonces cover %zu of the session's %zu signer-units", n_refs,
+                       pl->ns.st.total);
+    qsort(pl->uses, pl->n_uses, sizeof(*pl->uses), use_cmp);
+    for (size_t k = 0; k < pl->n_uses; k++) {
+        const struct pool_use *u = &pl->uses[k];
+        bool same_id = k > 0 && memcmp(u->id, pl->uses[k - 1].id, PROTO_POOL_ENTRY_ID_LEN) == 0;
+        if (same_id && u->local == pl->uses[k - 1].local) {
+            char hex[2 * PROTO_POOL_ENTRY_ID_LEN + 1];
+            hex_encode(hex, sizeof(hex), u->id, PROTO_POOL_ENTRY_ID_LEN);
+            return en_fail(&r->err, PROTO_E_INVALID_NONCE,
+                           "pool entry %s is named twice for the same signer", hex);
+        }
+        if (!same_id)
+            memcpy(pl->ids[pl->n_ids++], u->id, PROTO_POOL_ENTRY_ID_LEN);
+        pl->use_entry[k] = pl->n_ids - 1;
+    }
+    return KM_OK;
+}
+
+/* After the take: this enclave's nonces in the arguments must be its
+ * entries' (else the secret nonces would sign for another aggregate
+ * nonce); then the secret nonces move into the units. On failure the taken
+ * entries are wiped by plan_release, never put back. */
+static int assign_taken(struct en_req *r, struct signing_data *sd, struct pool_plan *pl)
+{
+    for (size_t k = 0; k < pl->n_uses; k++) {
+        const struct pool_use *u = &pl->uses[k];
+        const struct pool_entry *pe = &pl->taken[pl->use_entry[k]];
+        if (u->local >= pe->n ||
+            memcmp(pe->pub[u->local], pl->ns.bytes[u->slot], PROTO_PUBNONCE_LEN) != 0) {
+            char hex[2 * PROTO_POOL_ENTRY_ID_LEN + 1];
+            hex_encode(hex, sizeof(hex), u->id, PROTO_POOL_ENTRY_ID_LEN);
+            return en_fail(&r->err, PROTO_E_INVALID_NONCE,
+                           "a nonce differs from the one pool entry %s holds for its signer; "
+                           "the named entries are spent",
+                           hex);
+        }
+    }
+    for (size_t i = 0; i < sd->n_units; i++) {
+        size_t n = unit_signers(sd, &sd->units[i]);
+        sd->units[i].pubnonces = xcalloc(n, PROTO_PUBNONCE_LEN);
+        sd->units[i].secnonces = XALLOC_ARRAY(struct musig_secnonce *, n);
+    }
+    for (size_t k = 0; k < pl->n_uses; k++) {
+        const struct pool_use *u = &pl->uses[k];
+        struct pool_entry *pe = &pl->taken[pl->use_entry[k]];
+        sd->units[u->unit].secnonces[u->slot - pl->ns.st.off[u->unit]] = pe->sec[u->local];
+        pe->sec[u->local] = NULL;
+    }
+    return KM_OK;
+}
+
+/* The coordinator keeps the session for signing_finalize; another enclave
+ * is done (as after signing_distribute_nonces) and keeps nothing. */
+static int keep_signing(struct en_req *r, struct signing_data *sd, struct session *kgs,
+                        const struct proto_signing_sign_args *a)
+{
+    if (!sd->coordinator) {
+        signing_destroy(sd);
+        return KM_OK;
+    }
+    struct session *s = session_new(SESSION_SIGNING, &a->signing_session_id, &a->keygen_session_id,
+                                    sd, signing_destroy);
+    s->state = SIGNING_PARTIALS_ISSUED;
+    return en_store_insert(r, s, kgs, a->timeout_secs);
+}
+
+/* The signing session must be new (checked again when it is inserted). */
+static int check_new_signing(struct en_req *r, const struct uuid *id)
+{
+    uint64_t ticket;
+    struct session *s = store_acquire(r->en->store, SESSION_SIGNING, id, r->now_ms, &ticket);
+    if (s == NULL)
+        return KM_OK;
+    bool live = store_turn_wait(r->en->store, s, ticket);
+    store_turn_end(r->en->store, s);
+    store_release(r->en->store, s);
+    char sid[UUID_STR_LEN + 1];
+    if (!live)
+        return KM_OK;
+    return en_fail(&r->err, PROTO_E_INVALID_STATE, "signing session %s already exists",
+                   en_uuid_str(sid, id));
+}
+
+static void log_uses(const struct pool_plan *pl, const struct uuid *signing_id)
+{
+    char sid[UUID_STR_LEN + 1], hex[2 * PROTO_POOL_ENTRY_ID_LEN + 1];
+    en_uuid_str(sid, signing_id);
+    for (size_t i = 0; i < pl->n_ids; i++)
+        log_debug(LOG_COMP, "pool entry %s used by signing session %s",
+                  hex_encode(hex, sizeof(hex), pl->ids[i], PROTO_POOL_ENTRY_ID_LEN), sid);
+}
+
+/* Step 1: everything that can be checked without touching the pool. */
+static int sign_prepare(struct en_req *r, struct signing_data *sd,
+                        const struct proto_signing_sign_args *a, struct pool_plan *pl)
+{
+    /* signing_init's view of the same arguments. */
+    const struct proto_signing_init_args init = {.signing_session_id = a->signing_session_id,
+                                                 .keygen_session_id = a->keygen_session_id,
+                                                 .timeout_secs = a->timeout_secs,
+                                                 .n_items = a->n_items,
+                                                 .items = a->items,
+                                                 .n_approvals = a->n_approvals,
+                                                 .approvals = a->approvals};
+    int rc = check_new_signing(r, &a->signing_session_id);
+    if (rc == KM_OK)
+        rc = build_items(r, sd, &init);
+    if (rc == KM_OK)
+        rc = check_approvals(r, sd, &init);
+    if (rc != KM_OK)
+        return rc;
+    plan_init(pl, sd);
+    for (size_t i = 0; i < a->n_nonces && rc == KM_OK; i++)
+        rc = stage_pool_nonce(r, sd, &a->keygen_session_id, pl, &a->nonces[i]);
+    if (rc == KM_OK)
+        rc = plan_entries(r, pl, a->n_nonces);
+    return rc;
+}
+
+/* Steps 2 and 3: takes this enclave's entries (all or none), checks its
+ * own nonces against them and moves their secret nonces into the units;
+ * whatever the units did not take is wiped. */
+static int take_entries(struct en_req *r, struct keygen_data *kg, struct signing_data *sd,
+                        struct pool_plan *pl, const struct uuid *signing_id)
+{
+    pl->taken = XALLOC_ARRAY(struct pool_entry, pl->n_ids ? pl->n_ids : 1);
+    int rc = pool_take(kg, (const uint8_t(*)[PROTO_POOL_ENTRY_ID_LEN])pl->ids, pl->n_ids, r->now_ms,
+                       pl->taken, &r->err);
+    if (rc != KM_OK) {
+        pl->n_ids = 0; /* nothing taken */
+        return rc;
+    }
+    log_uses(pl, signing_id);
+    rc = assign_taken(r, sd, pl);
+    plan_wipe_taken(pl);
+    return rc;
+}
+
+/*
+ * Order matters: everything that can be checked is checked before the
+ * entries are taken (so a bad request consumes nothing), the take is all
+ * or none, and once taken the entries are never put back, whatever fails
+ * after.
+ */
+int en_signing_sign(struct en_req *r)
+{
+    const struct proto_signing_sign_args *a = r->args;
+    struct proto_signing_distribute_nonces_result res = {0};
+    struct session *kgs = acquire_keygen(r, &a->keygen_session_id);
+    if (kgs == NULL)
+        return KM_ERR_INVALID;
+    struct signing_data *sd = xcalloc(1, sizeof(*sd));
+    sd->st = r->en->store;
+    sd->keygen = kgs; /* the reference acquire_keygen took */
+    sd->kg = kgs->data;
+    sd->coordinator = sd->kg->coordinator;
+    struct pool_plan pl;
+    memset(&pl, 0, sizeof(pl));
+    int rc = sign_prepare(r, sd, a, &pl);
+    if (rc == KM_OK)
+        rc = take_entries(r, kgs->data, sd, &pl, &a->signing_session_id);
+    if (rc == KM_OK)
+        rc = sign_units(r, sd, &a->signing_session_id, &pl.ns, &res);
+    plan_release(&pl);
+    if (rc != KM_OK) {
+        signing_destroy(sd); /* wipes any secret nonce left */
+    } else {
+        char sid[UUID_STR_LEN + 1];
+        log_debug(LOG_COMP, "signing %s: %zu units signed from pool nonces for %zu local signers",
+                  en_uuid_str(sid, &a->signing_session_id), sd->n_units, res.n_partial_signatures);
+        rc = keep_signing(r, sd, kgs, a);
+    }
+    if (rc == KM_OK)
+        r->result = proto_signing_distribute_nonces_result_encode(&res);
+    proto_signing_distribute_nonces_result_clear(&res);
     return rc;
 }

@@ -24,6 +24,7 @@ static const char *const code_names[PROTO_E_COUNT_] = {
     [PROTO_E_BUSY] = "busy",
     [PROTO_E_TOO_LARGE] = "too_large",
     [PROTO_E_INTERNAL] = "internal",
+    [PROTO_E_NONCE_UNAVAILABLE] = "nonce_unavailable",
 };
 
 const char *proto_code_name(enum proto_code code)
@@ -396,6 +397,56 @@ static const struct proto_field signing_finalize_result_fields[] = {
 PROTO_SCHEMA(signing_finalize_result, "signing_finalize result", signing_finalize_result_fields,
              NULL);
 
+/* ---- Nonce pools ------------------------------------------------------------ */
+
+static const struct proto_field nonce_pool_fill_args_fields[] = {
+    FUUID(proto_nonce_pool_fill_args, keygen_session_id, 0),
+    FU32(proto_nonce_pool_fill_args, count, 1, PROTO_POOL_FILL_MAX, 0),
+};
+PROTO_SCHEMA(nonce_pool_fill_args, "nonce_pool_fill args", nonce_pool_fill_args_fields, NULL);
+
+static const struct proto_field pool_nonce_blob_fields[] = {
+    FUUID(proto_user_blob, user_id, 0),
+    FBLOB(proto_user_blob, "encrypted_nonce", ciphertext, 1, PROTO_SEALED_SMALL_MAX, 0),
+};
+PROTO_ELEM_SCHEMA(pool_nonce_blob_schema, proto_user_blob, pool_nonce_blob_fields);
+
+static const struct proto_field pool_entry_fields[] = {
+    FHEX(proto_pool_entry, entry_id, PROTO_POOL_ENTRY_ID_LEN, 0),
+    FARR(proto_pool_entry, nonces, n_nonces, &pool_nonce_blob_schema, 1, PROTO_MAX_PARTICIPANTS,
+         PF_F_DISTINCT),
+};
+PROTO_ELEM_SCHEMA(pool_entry_schema, proto_pool_entry, pool_entry_fields);
+
+static const struct proto_field nonce_pool_fill_result_fields[] = {
+    FARR(proto_nonce_pool_fill_result, entries, n_entries, &pool_entry_schema, 1,
+         PROTO_POOL_FILL_MAX, 0),
+    FU32(proto_nonce_pool_fill_result, ttl_secs, 1, PROTO_MAX_TIMEOUT_SECS, 0),
+};
+PROTO_SCHEMA(nonce_pool_fill_result, "nonce_pool_fill result", nonce_pool_fill_result_fields, NULL);
+
+static const struct proto_field pool_nonce_ref_fields[] = {
+    FUUID(proto_pool_nonce_ref, user_id, 0),
+    FUUID(proto_pool_nonce_ref, item_id, 0),
+    FU32(proto_pool_nonce_ref, unit, 0, PROTO_MAX_UNITS - 1, 0),
+    FHEX(proto_pool_nonce_ref, entry_id, PROTO_POOL_ENTRY_ID_LEN, 0),
+    FBLOB(proto_pool_nonce_ref, "encrypted_nonce", encrypted_nonce, 1, PROTO_SEALED_SMALL_MAX, 0),
+};
+PROTO_ELEM_SCHEMA(pool_nonce_ref_schema, proto_pool_nonce_ref, pool_nonce_ref_fields);
+
+static const struct proto_field signing_sign_args_fields[] = {
+    FUUID(proto_signing_sign_args, signing_session_id, 0),
+    FUUID(proto_signing_sign_args, keygen_session_id, 0),
+    FU32(proto_signing_sign_args, timeout_secs, 1, PROTO_MAX_TIMEOUT_SECS, 0),
+    FARR(proto_signing_sign_args, items, n_items, &item_schema, 1, PROTO_MAX_ITEMS, PF_F_DISTINCT),
+    FARR(proto_signing_sign_args, approvals, n_approvals, &approval_schema, 0,
+         PROTO_MAX_PARTICIPANTS, PF_F_OPTIONAL | PF_F_DISTINCT),
+    /* One per signer and unit: the handler checks coverage and duplicates. */
+    FARR(proto_signing_sign_args, nonces, n_nonces, &pool_nonce_ref_schema, 1,
+         PROTO_MAX_SIGNER_UNITS, 0),
+};
+PROTO_SCHEMA(signing_sign_args, "signing_sign args", signing_sign_args_fields, NULL);
+
 /* ---- The command table ------------------------------------------------------ */
 
 static const struct proto_command commands[PROTO_CMD_COUNT_] = {
@@ -427,6 +478,10 @@ static const struct proto_command commands[PROTO_CMD_COUNT_] = {
      &proto_rotation_result_schema},
     {PROTO_CMD_CHECK_PRIVATE_KEY, "check_private_key", &proto_check_private_key_args_schema,
      &proto_empty_schema},
+    {PROTO_CMD_NONCE_POOL_FILL, "nonce_pool_fill", &proto_nonce_pool_fill_args_schema,
+     &proto_nonce_pool_fill_result_schema},
+    {PROTO_CMD_SIGNING_SIGN, "signing_sign", &proto_signing_sign_args_schema,
+     &proto_signing_distribute_nonces_result_schema},
 };
 
 const struct proto_command *proto_command_find(const char *name)

@@ -59,6 +59,9 @@
 #define PROTO_MAX_REKEY            4096        /* ciphertexts per rekey */
 #define PROTO_ATTEST_NONCE_MAX     512         /* bytes (the NSM's limit) */
 #define PROTO_ATTEST_DOC_MAX       (32 * 1024) /* bytes of one document */
+/* Nonce pools (docs/PROTOCOL.md "Nonce pools"). */
+#define PROTO_POOL_ENTRY_ID_LEN 16 /* random; also NonceGen's extra_in */
+#define PROTO_POOL_FILL_MAX     64 /* entries per nonce_pool_fill */
 
 /* Decoded sizes of the encrypted fields (bytes, after hex). */
 #define PROTO_ECIES_MAX         512         /* secrets, keys, public keys */
@@ -85,6 +88,9 @@ enum proto_code {
     PROTO_E_BUSY,
     PROTO_E_TOO_LARGE,
     PROTO_E_INTERNAL,
+    /* signing_sign: a named pool entry is unknown, expired or already used
+     * (final for that attempt: restart the signing with fresh nonces) */
+    PROTO_E_NONCE_UNAVAILABLE,
     PROTO_E_COUNT_
 };
 
@@ -411,6 +417,57 @@ struct proto_signing_finalize_result {
 };
 PROTO_CODEC(signing_finalize_result)
 
+/* ---- Nonce pools (docs/PROTOCOL.md "Nonce pools") -------------------------- */
+
+/* nonce_pool_fill: count fresh pool entries for a completed keygen. */
+struct proto_nonce_pool_fill_args {
+    struct uuid keygen_session_id;
+    uint32_t count; /* 1..PROTO_POOL_FILL_MAX */
+};
+PROTO_CODEC(nonce_pool_fill_args)
+
+/* One entry: its id and, per local participant, the sealed public nonce
+ * (context "pool_nonce", payload.h struct proto_pool_nonce). The JSON name
+ * of each blob is "encrypted_nonce". */
+struct proto_pool_entry {
+    uint8_t entry_id[PROTO_POOL_ENTRY_ID_LEN];
+    size_t n_nonces;
+    struct proto_user_blob *nonces;
+};
+
+struct proto_nonce_pool_fill_result {
+    size_t n_entries;
+    struct proto_pool_entry *entries;
+    uint32_t ttl_secs; /* the entries expire this long after the fill */
+};
+PROTO_CODEC(nonce_pool_fill_result)
+
+/* The public nonce of one signer for one signing unit, from the pool entry
+ * entry_id of the signer's enclave, sealed as nonce_pool_fill returned it. */
+struct proto_pool_nonce_ref {
+    struct uuid user_id;
+    struct uuid item_id;
+    uint32_t unit;
+    uint8_t entry_id[PROTO_POOL_ENTRY_ID_LEN];
+    struct proto_blob encrypted_nonce;
+};
+
+/* signing_sign: signing_init's arguments plus one pool nonce per signer and
+ * unit; replaces signing_init + signing_distribute_nonces. The result is
+ * signing_distribute_nonces's. */
+struct proto_signing_sign_args {
+    struct uuid signing_session_id;
+    struct uuid keygen_session_id;
+    uint32_t timeout_secs;
+    size_t n_items;
+    struct proto_item *items;
+    size_t n_approvals; /* optional */
+    struct proto_approval *approvals;
+    size_t n_nonces;
+    struct proto_pool_nonce_ref *nonces;
+};
+PROTO_CODEC(signing_sign_args)
+
 /* ---- The command table ---------------------------------------------------- */
 
 enum proto_cmd {
@@ -430,6 +487,8 @@ enum proto_cmd {
     PROTO_CMD_REKEY,
     PROTO_CMD_ROTATE_KEY_COMMIT,
     PROTO_CMD_CHECK_PRIVATE_KEY,
+    PROTO_CMD_NONCE_POOL_FILL,
+    PROTO_CMD_SIGNING_SIGN,
     PROTO_CMD_COUNT_
 };
 

@@ -91,6 +91,14 @@ static const struct proto_field nonce_data_fields[] = {
 };
 PROTO_SCHEMA(nonce_data, "nonce data", nonce_data_fields, NULL);
 
+static const struct proto_field pool_nonce_fields[] = {
+    FUUID(proto_pool_nonce, keygen_session_id, 0),
+    FUUID(proto_pool_nonce, user_id, 0),
+    FHEX(proto_pool_nonce, entry_id, PROTO_POOL_ENTRY_ID_LEN, 0),
+    FHEX(proto_pool_nonce, pubnonce, PROTO_PUBNONCE_LEN, 0),
+};
+PROTO_SCHEMA(pool_nonce, "pool nonce", pool_nonce_fields, NULL);
+
 static const struct proto_field psig_entry_fields[] = {
     FUUID(proto_psig_entry, item_id, 0),
     FU32(proto_psig_entry, unit, 0, PROTO_MAX_UNITS - 1, 0),

@@ -35,6 +35,9 @@
 #define PROTO_CTX_SUBSET_AGGKEY  "subset_aggregate_public_key"
 #define PROTO_CTX_SIGNATURE      "signature"
 #define PROTO_CTX_ADAPTOR_RESULT "adaptor_signatures"
+/* A nonce-pool entry's public nonce: a context of its own, so that a pool
+ * nonce and a signing session's nonce_data never pass for each other. */
+#define PROTO_CTX_POOL_NONCE "pool_nonce"
 /* HKDF info of the key behind aggregate_check. */
 #define PROTO_INFO_AGGREGATE_CHECK "aggregate_check"
 /* BIP-340 tag of the signing-approval digest. */
@@ -117,6 +120,17 @@ struct proto_psig_data {
     struct proto_psig_entry *partial_signatures;
 };
 PROTO_CODEC(psig_data)
+
+/* The public nonce of one participant in one nonce-pool entry, bound to the
+ * keygen (not to a signing session: the pool is filled before any signing
+ * exists), the user and the entry. */
+struct proto_pool_nonce {
+    struct uuid keygen_session_id;
+    struct uuid user_id;
+    uint8_t entry_id[PROTO_POOL_ENTRY_ID_LEN];
+    uint8_t pubnonce[PROTO_PUBNONCE_LEN];
+};
+PROTO_CODEC(pool_nonce)
 
 /* ---- Adaptor result JSON ----------------------------------------------------- */
 

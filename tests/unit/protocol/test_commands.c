@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "protocol/commands.h"
+#include "protocol/payload.h"
 #include "common/banned.h"
 
 static json_t *parse(const char *text)
@@ -140,6 +141,54 @@ static void test_roundtrips(void **state)
     roundtrip(&proto_signing_finalize_result_schema,
               "{\"results\":[{\"item_id\":\"" U1 "\",\"encrypted_signature\":\"aa\"},"
               "{\"item_id\":\"" U2 "\",\"encrypted_adaptor_signatures\":\"bb\"}]}");
+}
+
+#define EID "bd3bb50c922f257a3ba06724158d01c7"
+
+/* nonce_pool_fill, signing_sign and the pool-nonce payload. */
+static void test_pool_codecs(void **state)
+{
+    (void)state;
+    roundtrip(&proto_nonce_pool_fill_args_schema,
+              "{\"keygen_session_id\":\"" U1 "\",\"count\":64}");
+    rejects(&proto_nonce_pool_fill_args_schema, "{\"keygen_session_id\":\"" U1 "\",\"count\":0}",
+            KM_ERR_INVALID, "count");
+    rejects(&proto_nonce_pool_fill_args_schema, "{\"keygen_session_id\":\"" U1 "\",\"count\":65}",
+            KM_ERR_INVALID, "count");
+    roundtrip(&proto_nonce_pool_fill_result_schema,
+              "{\"entries\":[{\"entry_id\":\"" EID "\",\"nonces\":[{\"user_id\":\"" U1
+              "\",\"encrypted_nonce\":\"aa\"},{\"user_id\":\"" U2
+              "\",\"encrypted_nonce\":\"bb\"}]}],\"ttl_secs\":3600}");
+    /* One user twice in an entry. */
+    rejects(&proto_nonce_pool_fill_result_schema,
+            "{\"entries\":[{\"entry_id\":\"" EID "\",\"nonces\":[{\"user_id\":\"" U1
+            "\",\"encrypted_nonce\":\"aa\"},{\"user_id\":\"" U1
+            "\",\"encrypted_nonce\":\"bb\"}]}],\"ttl_secs\":3600}",
+            KM_ERR_INVALID, "");
+    /* An entry id is exactly 16 bytes. */
+    rejects(&proto_nonce_pool_fill_result_schema,
+            "{\"entries\":[{\"entry_id\":\"" H32 "\",\"nonces\":[{\"user_id\":\"" U1
+            "\",\"encrypted_nonce\":\"aa\"}]}],\"ttl_secs\":3600}",
+            KM_ERR_INVALID, "entry_id");
+    roundtrip(&proto_signing_sign_args_schema,
+              "{\"signing_session_id\":\"" U1 "\",\"keygen_session_id\":\"" U2 "\","
+              "\"timeout_secs\":600,\"items\":[{\"item_id\":\"" U3
+              "\",\"encrypted_message\":\"aa\",\"subset_id\":\"" U1 "\"}],"
+              "\"approvals\":[{\"user_id\":\"" U1 "\",\"timestamp\":1795000000,"
+              "\"signature\":\"" H64 "\"}],\"nonces\":[{\"user_id\":\"" U1 "\",\"item_id\":\"" U3
+              "\",\"unit\":0,\"entry_id\":\"" EID "\",\"encrypted_nonce\":\"cc\"}]}");
+    /* Without nonces it is not a signing_sign. */
+    rejects(&proto_signing_sign_args_schema,
+            "{\"signing_session_id\":\"" U1 "\",\"keygen_session_id\":\"" U2 "\","
+            "\"timeout_secs\":600,\"items\":[{\"item_id\":\"" U3
+            "\",\"encrypted_message\":\"aa\"}]}",
+            KM_ERR_INVALID, "nonces");
+    roundtrip(&proto_pool_nonce_schema, "{\"keygen_session_id\":\"" U1 "\",\"user_id\":\"" U2
+                                        "\",\"entry_id\":\"" EID "\",\"pubnonce\":\"" PK PK "\"}");
+    CHECK_STR_EQ(proto_code_name(PROTO_E_NONCE_UNAVAILABLE), "nonce_unavailable");
+    CHECK(!proto_code_retryable(PROTO_E_NONCE_UNAVAILABLE));
+    CHECK_STR_EQ(proto_command_get(PROTO_CMD_SIGNING_SIGN)->name, "signing_sign");
+    CHECK_STR_EQ(proto_command_get(PROTO_CMD_NONCE_POOL_FILL)->name, "nonce_pool_fill");
 }
 
 static void test_typed_wrappers_and_blobs(void **state)
@@ -375,6 +424,7 @@ int main(void)
         TEST(test_roundtrips),   TEST(test_typed_wrappers_and_blobs),
         TEST(test_strictness),   TEST(test_limits),
         TEST(test_decode_bytes), TEST(test_tables),
+        TEST(test_pool_codecs),
     };
     return RUN_TESTS("protocol.commands", tests);
 }
