@@ -48,6 +48,9 @@
  *               are skipped, with a note, when PostgreSQL is not installed
  *               and --backends was not given); clients default 1,2,4,8,32
  *
+ * KEYMELD_BENCH_NONCE_POOL_SIZE=N runs the first gateway with
+ * coordinator.nonce_pool_size N (0: every signing takes three rounds).
+ *
  * keymeld-gateway and keymeld-enclave come from this build tree (KM_BIN_DIR,
  * set by CMake); PostgreSQL from $KEYMELD_TEST_PG_BINDIR or the system.
  */
@@ -426,6 +429,44 @@ static void print_row(const struct config *cfg, unsigned clients, const struct r
     fflush(stdout);
 }
 
+/* KEYMELD_BENCH_NONCE_POOL_SIZE=N: the first gateway runs with
+ * coordinator.nonce_pool_size N (0 = pools off) instead of the default,
+ * for comparing the two signing paths in one session. The stack's config
+ * gets the key and the gateway is restarted with it. */
+static void apply_pool_size(struct stack *st)
+{
+    const char *v = getenv("KEYMELD_BENCH_NONCE_POOL_SIZE");
+    char *end = NULL;
+    if (v == NULL || v[0] == '\0')
+        return;
+    long size = strtol(v, &end, 10);
+    if (*end != '\0' || size < 0 || size > 128) {
+        fprintf(stderr, "KEYMELD_BENCH_NONCE_POOL_SIZE must be 0..128\n");
+        exit(2);
+    }
+    FILE *f = fopen(st->config_path, "rb");
+    char text[16384];
+    size_t n = f != NULL ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    text[n] = '\0';
+    const char *key = "coordinator:\n";
+    char *at = strstr(text, key);
+    f = at != NULL ? fopen(st->config_path, "wb") : NULL;
+    if (f == NULL) {
+        fprintf(stderr, "cannot set nonce_pool_size in %s\n", st->config_path);
+        exit(1);
+    }
+    at += strlen(key);
+    fwrite(text, 1, (size_t)(at - text), f);
+    fprintf(f, "  nonce_pool_size: %ld\n", size);
+    fputs(at, f);
+    fclose(f);
+    stack_kill_gateway(st);
+    stack_start_gateway(st);
+    printf("# gateway 1: coordinator.nonce_pool_size %ld\n", size);
+}
+
 /* One configuration: a fresh stack (and database), one keygen, then each
  * client count, each after its own baseline. */
 static int run_config(const struct config *cfg, const struct options *o)
@@ -438,6 +479,7 @@ static int run_config(const struct config *cfg, const struct options *o)
     st.no_fsync = !cfg->fsync_each_commit;
     st.postgres = cfg->postgres;
     stack_start(&st, 3);
+    apply_pool_size(&st);
     if (cfg->two_gateways)
         stack_start_gateway2(&st);
     struct client_keygen k;

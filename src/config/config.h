@@ -147,6 +147,7 @@ enum cfg_field {
     CFG_F_COORDINATOR_MAX_CONCURRENT_SESSIONS,
     CFG_F_COORDINATOR_MAX_SESSIONS_PER_ENCLAVE,
     CFG_F_COORDINATOR_SESSION_LEASE_SECS,
+    CFG_F_COORDINATOR_NONCE_POOL_SIZE,
     CFG_F_COORDINATOR_DB_OPERATION_TIMEOUT_SECS,
     CFG_F_COORDINATOR_INDIVIDUAL_SESSION_TIMEOUT_SECS,
     CFG_F_COORDINATOR_STUCK_SESSION_DETECTION_THRESHOLD_SECS,
@@ -302,6 +303,7 @@ struct cfg_coordinator {
     uint32_t max_concurrent_sessions;
     uint32_t max_sessions_per_enclave; /* 0: half of max_concurrent_sessions */
     uint32_t session_lease_secs;       /* 0: enclaves.vsock_timeout_secs + 15 */
+    uint32_t nonce_pool_size;          /* pool entries per keygen and enclave; 0: off */
     uint32_t db_operation_timeout_secs;
     uint32_t individual_session_timeout_secs;
     uint32_t stuck_session_detection_threshold_secs;

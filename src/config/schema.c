@@ -194,6 +194,8 @@ const struct cfg_field_def cfg_field_defs[CFG_F_COUNT] = {
     [CFG_F_COORDINATOR_SESSION_LEASE_SECS] =
         F_U32("coordinator", "session_lease_secs", coordinator.session_lease_secs, 0, SECS_DAY, "0",
               NULL),
+    [CFG_F_COORDINATOR_NONCE_POOL_SIZE] =
+        F_U32("coordinator", "nonce_pool_size", coordinator.nonce_pool_size, 0, 128, "32", NULL),
     [CFG_F_COORDINATOR_DB_OPERATION_TIMEOUT_SECS] =
         F_U32("coordinator", "db_operation_timeout_secs", coordinator.db_operation_timeout_secs, 1,
               3600, "15", NULL),

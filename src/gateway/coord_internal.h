@@ -25,6 +25,7 @@ struct coord_item {
     bool again;          /* woken while running */
     bool parked;         /* waits for room on an enclave (coord_claim_enclaves) */
     uint64_t parked_seq; /* order of parking: the oldest is woken first */
+    bool resumed;        /* queued by resume_kind / take_over_kind */
 };
 
 /* How many steps wait on one enclave now (coord_claim_enclaves). */
@@ -73,6 +74,8 @@ struct coord {
     bool shared;
     char owner[STORE_OWNER_MAX + 1]; /* host:port */
     uint32_t lease_secs;
+    /* Pre-generated nonces (coord_pool.c); NULL with nonce_pool_size 0. */
+    struct coord_pool *pool;
 };
 
 /* What one attempt at a session's next step did. */
@@ -87,7 +90,11 @@ enum step_result {
  * one step, a signing through every step it can run now. */
 enum step_result coord_keygen_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
 
-enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms);
+/* resumed: the session was queued by a start-up resume or a takeover, not
+ * by its creation here (coord_signing.c: such a signing never uses pool
+ * nonces). */
+enum step_result coord_signing_step(struct coord *c, const char *id, bool resumed,
+                                    uint64_t *retry_at_ms);
 
 /* How a fan-out went. */
 enum calls_verdict {
@@ -158,5 +165,46 @@ enum calls_verdict coord_check_keys(struct coord *c, const struct store_keygen *
 
 /* "<id>" keys of a JSON object for an enclave id. */
 void coord_eid_key(char out[16], uint32_t enclave_id);
+
+/* ---- Pre-generated nonces (coord_pool.c) ---- */
+
+/* One pool entry of one enclave: its id and each local participant's
+ * sealed public nonce ("encrypted_nonce"), as nonce_pool_fill returned it. */
+struct coord_pool_entry {
+    uint8_t id[PROTO_POOL_ENTRY_ID_LEN];
+    size_t n_nonces;
+    struct proto_user_blob *nonces;
+    uint64_t expires_ms; /* monotonic: not used after this */
+};
+
+struct coord_pool_stats {
+    uint64_t claims; /* signings that took entries */
+    uint64_t misses; /* signings that found too little stock */
+    uint64_t drops;  /* stocks dropped after nonce_unavailable */
+    uint64_t filled; /* entries received */
+};
+
+struct coord_pool *coord_pool_new(unsigned target);
+void coord_pool_free(struct coord_pool *p);
+void coord_pool_entry_clear(struct coord_pool_entry *e);
+
+/* Claims (removes) units entries from the stock of each of enclaves[0..n)
+ * for keygen, all or none: out[i * units + u] is enclave i's entry for
+ * unit u. false (nothing claimed) when one enclave has too few. */
+bool coord_pool_claim(struct coord_pool *p, const char *keygen, const uint32_t *enclaves, size_t n,
+                      size_t units, struct coord_pool_entry *out);
+
+/* Drops keygen's stock on enclave eid (its entries are gone there), or
+ * every stock on eid (it restarted). */
+void coord_pool_drop(struct coord_pool *p, const char *keygen, uint32_t eid);
+void coord_pool_drop_enclave(struct coord_pool *p, uint32_t eid);
+
+/* Tops up every enclave of the keygen whose stock is below half the
+ * target (one nonce_pool_fill each, at most one fill per keygen at a
+ * time); called after a signing of the keygen, off its critical path. */
+void coord_pool_refill(struct coord *c, const char *keygen, const uint32_t *enclaves, size_t n);
+
+/* Counters (not in /metrics yet). */
+void coord_pool_stats(struct coord_pool *p, struct coord_pool_stats *out);
 
 #endif /* KM_GATEWAY_COORD_INTERNAL_H */

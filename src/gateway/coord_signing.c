@@ -25,6 +25,30 @@
  * differ from the cached ones) and the signing fails; no secret nonce is
  * ever used twice, that is the enclave's own rule. The progress is
  * committed before a retry is recorded, so a retried step starts from it.
+ *
+ * Two rounds with pre-generated nonces (coordinator.nonce_pool_size,
+ * docs/PROTOCOL.md "Nonce pools", coord_pool.c): a signing that starts
+ * here (created here, first attempt, not a resume) of plain items (no
+ * subset, no adaptor configs) claims one pool entry per item from every
+ * enclave's stock and runs
+ *
+ *   0 signing_sign to every enclave (signing_init's arguments plus the
+ *     pool nonces): each returns its participants' partial signatures
+ *   2 signing_finalize on the coordinator enclave, as above
+ *
+ * The choice lives in memory only. Whatever interrupts it (a crash, a
+ * retryable failure, nonce_unavailable) leads to the three-round path with
+ * fresh nonces, never to a second use of an entry (the enclave enforces
+ * that too):
+ *   - nonce_unavailable (or a keygen the enclave lost) from signing_sign:
+ *     that enclave's stock is dropped, the session cleared on every enclave
+ *     and the signing restarted on the three-round path at once;
+ *   - a retry or a resume runs the three-round path; where signing_init
+ *     finds the session already there (a signing_sign ran before), the
+ *     session is cleared on every enclave and restarted.
+ * A restart uses a new command-id generation ("<step>#<gen>", recorded in
+ * the state with the progress), so no enclave answers it from the replies
+ * of the attempt it replaces. At most MAX_RESTARTS per run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +60,8 @@
 #include "common/banned.h"
 
 #define LOG_COMP "coordinator"
+/* Restarts with fresh nonces per run before the session fails. */
+#define MAX_RESTARTS 2
 
 enum sg_step {
     SG_INIT = 0,
@@ -46,6 +72,9 @@ enum sg_step {
 
 static const char *const sg_step_names[] = {"signing_init", "signing_distribute_nonces",
                                             "signing_finalize"};
+/* The same steps on the pool path: other command ids, so a three-round
+ * run never gets a pool run's cached reply. */
+static const char *const sg_pool_step_names[] = {"signing_sign", "?", "signing_sign_finalize"};
 
 struct sg_ctx {
     struct coord *c;
@@ -57,6 +86,14 @@ struct sg_ctx {
     uint32_t enclaves[PROTO_MAX_ENCLAVES];
     size_t nenclaves;
     char err[COORD_ERR_MAX];
+    /* Pool path (top of this file): the entries claimed, enclave-major
+     * (nenclaves x json_array_size(items)), until signing_sign is built. */
+    bool pool;
+    struct coord_pool_entry *claimed;
+    unsigned gen;      /* command-id generation */
+    unsigned restarts; /* in this run */
+    bool restart;      /* the step asks for a restart with fresh nonces */
+    bool completed;    /* committed as completed in this run */
 };
 
 static void call_prepare(struct fanout_call *call, struct sg_ctx *x, uint32_t eid, const char *cmd,
@@ -66,7 +103,18 @@ static void call_prepare(struct fanout_call *call, struct sg_ctx *x, uint32_t ei
     call->enclave_id = eid;
     call->cmd = cmd;
     call->args = args;
-    fanout_command_id(&call->command_id, x->sg.id, step, eid);
+    if (x->gen == 0) {
+        fanout_command_id(&call->command_id, x->sg.id, step, eid);
+    } else {
+        char name[64];
+        snprintf(name, sizeof(name), "%s#%u", step, x->gen);
+        fanout_command_id(&call->command_id, x->sg.id, name, eid);
+    }
+}
+
+static const char *step_name(const struct sg_ctx *x, enum sg_step step)
+{
+    return x->pool ? sg_pool_step_names[step] : sg_step_names[step];
 }
 
 static bool keygen_missing(const struct fanout_call *call)
@@ -106,6 +154,36 @@ static void restore_missing_keygens(struct sg_ctx *x, struct fanout_call *calls,
     }
 }
 
+static bool has_code(const struct fanout_call *call, const char *code)
+{
+    return call->rc == KM_ERR_REMOTE && strcmp(call->reply.error.code, code) == 0;
+}
+
+/* Whether the first step's calls ask for a restart with fresh nonces (top
+ * of this file): on the pool path any refusal (an entry or the keygen gone:
+ * that enclave's stock is dropped), on the three-round path the session
+ * already there. */
+static bool wants_restart(struct sg_ctx *x, const struct fanout_call *calls, size_t n)
+{
+    bool yes = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct fanout_call *call = &calls[i];
+        bool stale = x->pool && (has_code(call, "nonce_unavailable") || keygen_missing(call));
+        /* Any other refusal of signing_sign is judged again on three
+         * rounds, which report it as they always have. */
+        bool refused = x->pool && call->rc == KM_ERR_REMOTE && !has_code(call, "busy");
+        bool exists = !x->pool && has_code(call, "invalid_state") &&
+                      strstr(call->reply.error.message, "already exists") != NULL;
+        if (stale)
+            coord_pool_drop(x->c->pool, x->sg.keygen_session_id, call->enclave_id);
+        if (refused || exists)
+            snprintf(x->err, sizeof(x->err), "enclave %u: %s: %s", call->enclave_id,
+                     call->reply.error.code, call->reply.error.message);
+        yes = yes || refused || exists;
+    }
+    return yes;
+}
+
 /* Sends cmd with args to every enclave of the session (args built per
  * enclave by the same JSON), then checks every result with decode. */
 static enum calls_verdict fan_to_all(struct sg_ctx *x, const char *cmd, json_t *args,
@@ -114,11 +192,14 @@ static enum calls_verdict fan_to_all(struct sg_ctx *x, const char *cmd, json_t *
 {
     struct fanout_call calls[PROTO_MAX_ENCLAVES];
     for (size_t i = 0; i < x->nenclaves; i++)
-        call_prepare(&calls[i], x, x->enclaves[i], cmd, json_incref(args), sg_step_names[step]);
+        call_prepare(&calls[i], x, x->enclaves[i], cmd, json_incref(args), step_name(x, step));
     fanout_run(x->c->em, calls, x->nenclaves, x->c->call_timeout_ms);
     if (step == SG_INIT)
         restore_missing_keygens(x, calls, x->nenclaves);
-    enum calls_verdict v = coord_calls_verdict(x->c, calls, x->nenclaves, x->err, sizeof(x->err));
+    x->restart = step == SG_INIT && wants_restart(x, calls, x->nenclaves);
+    enum calls_verdict v =
+        x->restart ? CALLS_FAIL
+                   : coord_calls_verdict(x->c, calls, x->nenclaves, x->err, sizeof(x->err));
     for (size_t i = 0; i < x->nenclaves && v == CALLS_OK; i++) {
         /* Validate the shape now, so a later step never trips on it. */
         union {
@@ -164,13 +245,19 @@ static json_t *approvals_json(const struct store_signing *sg)
     return arr;
 }
 
-static enum calls_verdict step_init(struct sg_ctx *x, json_t *state)
+static json_t *init_args(const struct sg_ctx *x)
 {
     json_t *args = json_pack("{s:s, s:s, s:i, s:O}", "signing_session_id", x->sg.id,
                              "keygen_session_id", x->sg.keygen_session_id, "timeout_secs",
                              (int)x->sg.timeout_secs, "items", x->items);
     if (x->sg.napprovals > 0)
         json_object_set_new(args, "approvals", approvals_json(&x->sg));
+    return args;
+}
+
+static enum calls_verdict step_init(struct sg_ctx *x, json_t *state)
+{
+    json_t *args = init_args(x);
     json_t *nonces = json_object();
     enum calls_verdict v =
         fan_to_all(x, "signing_init", args, SG_INIT, nonces, &proto_signing_init_result_schema);
@@ -195,13 +282,160 @@ static enum calls_verdict step_nonces(struct sg_ctx *x, json_t *state)
     return v;
 }
 
+/* ---- the pool path ---- */
+
+/* The number of items when every one is plain (one unit signed by every
+ * participant: no subset, no adaptor configs), else 0. */
+static size_t plain_units(const struct sg_ctx *x)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(x->items, i, item)
+    {
+        const char *sub = json_string_value(json_object_get(item, "subset_id"));
+        const char *adp = json_string_value(json_object_get(item, "encrypted_adaptor_configs"));
+        if ((sub != NULL && sub[0] != '\0') || (adp != NULL && adp[0] != '\0'))
+            return 0;
+        if (json_object_get(item, "subset_id") != NULL && sub == NULL)
+            return 0; /* not a string: let the enclave judge it on three rounds */
+    }
+    return json_array_size(x->items);
+}
+
+static void release_claimed(struct sg_ctx *x)
+{
+    if (x->claimed == NULL)
+        return;
+    for (size_t i = 0; i < x->nenclaves * json_array_size(x->items); i++)
+        coord_pool_entry_clear(&x->claimed[i]);
+    free(x->claimed);
+    x->claimed = NULL;
+}
+
+/* A signing that starts here, on its first attempt, takes the pool path
+ * when every enclave has an entry for each of its units. */
+static void choose_path(struct sg_ctx *x, bool resumed)
+{
+    size_t units = plain_units(x);
+    if (x->c->pool == NULL || resumed || x->sg.step != SG_INIT || x->sg.attempts != 0 ||
+        x->gen != 0 || units == 0)
+        return;
+    x->claimed = XALLOC_ARRAY(struct coord_pool_entry, x->nenclaves * units);
+    x->pool = coord_pool_claim(x->c->pool, x->sg.keygen_session_id, x->enclaves, x->nenclaves,
+                               units, x->claimed);
+    if (!x->pool) {
+        free(x->claimed);
+        x->claimed = NULL;
+    }
+}
+
+static size_t enclave_index(const struct sg_ctx *x, uint32_t eid)
+{
+    for (size_t i = 0; i < x->nenclaves; i++) {
+        if (x->enclaves[i] == eid)
+            return i;
+    }
+    KM_BUG("signing %s: enclave %u is not one of its keygen's", x->sg.id, eid);
+}
+
+static const struct proto_blob *entry_nonce(const struct coord_pool_entry *e, const struct uuid *u)
+{
+    for (size_t i = 0; i < e->n_nonces; i++) {
+        if (uuid_equal(&e->nonces[i].user_id, u))
+            return &e->nonces[i].ciphertext;
+    }
+    return NULL;
+}
+
+/* One pool nonce per participant and unit: participant p of unit u signs
+ * with the entry its enclave's stock gave for u. false when an entry lacks
+ * a participant (then the caller takes three rounds). */
+static bool pool_refs(const struct sg_ctx *x, const struct proto_signing_init_args *ia,
+                      struct proto_pool_nonce_ref *refs, size_t *n)
+{
+    *n = 0;
+    for (size_t u = 0; u < ia->n_items; u++) {
+        for (size_t j = 0; j < x->k.nparticipants; j++) {
+            const struct store_participant *sp = &x->k.participants[j];
+            const struct coord_pool_entry *e =
+                &x->claimed[enclave_index(x, sp->enclave_id) * ia->n_items + u];
+            struct proto_pool_nonce_ref *r = &refs[(*n)++];
+            if (uuid_parse(&r->user_id, sp->user_id, strlen(sp->user_id)) != KM_OK)
+                return false;
+            const struct proto_blob *nonce = entry_nonce(e, &r->user_id);
+            if (nonce == NULL)
+                return false;
+            r->item_id = ia->items[u].item_id;
+            r->unit = 0;
+            memcpy(r->entry_id, e->id, sizeof(r->entry_id));
+            r->encrypted_nonce = *nonce; /* borrowed from x->claimed */
+        }
+    }
+    return true;
+}
+
+/* signing_sign's arguments: signing_init's, plus the claimed entries'
+ * nonces; NULL (with x->err) when they cannot be built. */
+static json_t *sign_args(struct sg_ctx *x)
+{
+    json_t *init = init_args(x), *out = NULL;
+    struct proto_signing_init_args ia;
+    struct km_error e;
+    if (proto_signing_init_args_decode(&ia, init, &e) != KM_OK) {
+        snprintf(x->err, sizeof(x->err), "items: %s", e.msg);
+        json_decref(init);
+        return NULL;
+    }
+    size_t n = 0;
+    struct proto_pool_nonce_ref *refs =
+        XALLOC_ARRAY(struct proto_pool_nonce_ref, ia.n_items * x->k.nparticipants + 1);
+    if (pool_refs(x, &ia, refs, &n)) {
+        struct proto_signing_sign_args sa = {.signing_session_id = ia.signing_session_id,
+                                             .keygen_session_id = ia.keygen_session_id,
+                                             .timeout_secs = ia.timeout_secs,
+                                             .n_items = ia.n_items,
+                                             .items = ia.items,
+                                             .n_approvals = ia.n_approvals,
+                                             .approvals = ia.approvals,
+                                             .n_nonces = n,
+                                             .nonces = refs};
+        out = proto_signing_sign_args_encode(&sa);
+    } else {
+        snprintf(x->err, sizeof(x->err), "a pool entry lacks a participant's nonce");
+    }
+    free(refs);
+    proto_signing_init_args_clear(&ia);
+    json_decref(init);
+    return out;
+}
+
+static enum calls_verdict step_sign(struct sg_ctx *x, json_t *state)
+{
+    json_t *args = sign_args(x);
+    release_claimed(x); /* named in args, or never to be used */
+    if (args == NULL) {
+        /* Nothing was sent: three rounds instead, as if no stock. */
+        log_warn(LOG_COMP, "signing %s: cannot use pool nonces: %s", x->sg.id, x->err);
+        x->pool = false;
+        return step_init(x, state);
+    }
+    json_t *partials = json_object();
+    enum calls_verdict v = fan_to_all(x, "signing_sign", args, SG_INIT, partials,
+                                      &proto_signing_distribute_nonces_result_schema);
+    if (v == CALLS_OK)
+        json_object_set(state, "partials", partials);
+    json_decref(partials);
+    json_decref(args);
+    return v;
+}
+
 static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t **results)
 {
     struct fanout_call call;
     json_t *args = json_pack("{s:s, s:o}", "signing_session_id", x->sg.id, "partial_signatures",
                              union_of(state, "partials", "partial_signatures"));
     call_prepare(&call, x, x->k.coordinator_enclave_id, "signing_finalize", args,
-                 sg_step_names[SG_FINALIZE]);
+                 step_name(x, SG_FINALIZE));
     fanout_run(x->c->em, &call, 1, x->c->call_timeout_ms);
     enum calls_verdict v = coord_calls_verdict(x->c, &call, 1, x->err, sizeof(x->err));
     if (v == CALLS_OK) {
@@ -227,7 +461,7 @@ static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t 
 /* Wipes a failed session on every enclave (a completed one removes itself
  * there: docs/PROTOCOL.md); failures only cost memory until the enclave's
  * own expiry, so they are logged, not retried. */
-static void clear_everywhere(struct sg_ctx *x)
+static void clear_everywhere(struct sg_ctx *x, bool fresh_ids)
 {
     struct fanout_call calls[PROTO_MAX_ENCLAVES];
     size_t n = 0;
@@ -236,8 +470,12 @@ static void clear_everywhere(struct sg_ctx *x)
         /* A hung enclave would hold this worker for the whole deadline. */
         if (enclave_mgr_unresponsive(x->c->em, x->enclaves[i], why, sizeof(why)))
             continue;
-        call_prepare(&calls[n++], x, x->enclaves[i], "clear_session",
+        call_prepare(&calls[n], x, x->enclaves[i], "clear_session",
                      json_pack("{s:s}", "signing_session_id", x->sg.id), "clear_session");
+        /* A restart's clear must run, never be answered from a cache. */
+        if (fresh_ids && uuid_v7_new(&calls[n].command_id) != KM_OK)
+            KM_BUG("no randomness for a command id");
+        n++;
     }
     fanout_run(x->c->em, calls, n, 5000);
     for (size_t i = 0; i < n; i++) {
@@ -285,7 +523,7 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
 {
     *in_memory = false;
     struct coord *c = x->c;
-    const char *step = x->sg.step < SG_DONE ? sg_step_names[x->sg.step] : "?";
+    const char *step = x->sg.step < SG_DONE ? step_name(x, (enum sg_step)x->sg.step) : "?";
     if (v == CALLS_OK && x->sg.step + 1 < SG_DONE) {
         /* Not committed: see the top of this file. */
         coord_count_step(c, false);
@@ -303,7 +541,9 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
         coord_count_step(c, false);
         coord_count_end(c, COORD_SIGNING, true, false);
         coord_changed(c, x->sg.id);
-        log_info(LOG_COMP, "signing %s completed (%zu items)", x->sg.id, json_array_size(x->items));
+        x->completed = true;
+        log_info(LOG_COMP, "signing %s completed (%zu items%s)", x->sg.id,
+                 json_array_size(x->items), x->pool ? ", pool nonces" : "");
         return STEP_IDLE;
     }
     if (v == CALLS_RETRY && (unsigned)x->sg.attempts + 1 < c->max_attempts) {
@@ -313,10 +553,14 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
         coord_count_step(c, true);
         /* The retry is recorded for the step it failed at, so the steps run
          * in memory before it are committed first. */
-        int r = x->committed_step == x->sg.step ? KM_OK : save_progress(x, x->sg.step, state, NULL);
+        int at = x->sg.step, r = KM_OK;
+        if (x->pool) /* never saved: the retry takes three rounds (top of this file) */
+            at = x->committed_step;
+        else if (x->committed_step != x->sg.step)
+            r = save_progress(x, x->sg.step, state, NULL);
         if (r == KM_OK)
-            r = store_signing_retry_later(c->store, x->sg.id, x->sg.step,
-                                          coord_wall_secs(*retry_at), x->err);
+            r = store_signing_retry_later(c->store, x->sg.id, at, coord_wall_secs(*retry_at),
+                                          x->err);
         /* Moved on meanwhile: nothing to retry. The database down: retry
          * from memory, so the session is not dropped until a restart. */
         return r == KM_ERR_STATE || r == KM_ERR_NOT_FOUND ? STEP_IDLE : STEP_RETRY;
@@ -333,7 +577,7 @@ static enum step_result finish(struct sg_ctx *x, enum calls_verdict v, json_t *s
         /* Waiters hear of the failure now, not after the best-effort
          * cleanup (which waits up to 5 s on a hung enclave). */
         coord_changed(c, x->sg.id);
-        clear_everywhere(x);
+        clear_everywhere(x, false);
     }
     return STEP_IDLE;
 }
@@ -348,7 +592,7 @@ static enum calls_verdict run_step(struct sg_ctx *x, json_t *state, json_t **res
         return v;
     switch ((enum sg_step)x->sg.step) {
     case SG_INIT:
-        return step_init(x, state);
+        return x->pool ? step_sign(x, state) : step_init(x, state);
     case SG_NONCES:
         return step_nonces(x, state);
     case SG_FINALIZE:
@@ -359,6 +603,22 @@ static enum calls_verdict run_step(struct sg_ctx *x, json_t *state, json_t **res
     KM_BUG("signing %s: no step %d", x->sg.id, x->sg.step);
 }
 
+/* Clears the session on every enclave and starts it again on the
+ * three-round path with a new command-id generation (top of this file). */
+static void restart_fresh(struct sg_ctx *x, json_t *state)
+{
+    log_info(LOG_COMP, "signing %s: %s; starting again with fresh nonces", x->sg.id, x->err);
+    clear_everywhere(x, true);
+    x->pool = false;
+    x->restart = false;
+    x->restarts++;
+    x->gen++;
+    x->sg.step = SG_INIT;
+    json_object_del(state, "nonces");
+    json_object_del(state, "partials");
+    json_object_set_new(state, "generation", json_integer((json_int_t)x->gen));
+}
+
 /*
  * Loads the session and its keygen once, then runs steps until the session
  * completes, fails or has to wait. A step's outputs stay in memory for the
@@ -367,7 +627,8 @@ static enum calls_verdict run_step(struct sg_ctx *x, json_t *state, json_t **res
  * sweeper expiring it) stops the loop with KM_ERR_STATE at the commit, and
  * the caller reloads it.
  */
-enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *retry_at_ms)
+enum step_result coord_signing_step(struct coord *c, const char *id, bool resumed,
+                                    uint64_t *retry_at_ms)
 {
     struct sg_ctx *x = xcalloc(1, sizeof(*x));
     x->c = c;
@@ -391,6 +652,7 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
     if (state == NULL)
         state = json_object();
     x->items = coord_doc_load(x->sg.items);
+    x->gen = (unsigned)json_integer_value(json_object_get(state, "generation"));
     json_t *results = NULL;
     enum calls_verdict v = CALLS_OK;
     if (kr != KM_OK || x->k.status != STORE_KEYGEN_COMPLETED) {
@@ -409,24 +671,36 @@ enum step_result coord_signing_step(struct coord *c, const char *id, uint64_t *r
         result = STEP_WAIT;
         goto done;
     }
+    if (v == CALLS_OK)
+        choose_path(x, resumed);
     for (;;) {
         if (v == CALLS_OK)
             v = run_step(x, state, &results);
+        if (x->restart && x->restarts < MAX_RESTARTS) {
+            restart_fresh(x, state);
+            v = CALLS_OK;
+            continue;
+        }
+        x->restart = false;
         bool in_memory;
         result = finish(x, v, state, results, retry_at_ms, &in_memory);
         if (!in_memory)
             break;
         /* No coord_changed here: a signing's status reports no step, so
          * its long-polls wait for completion or failure. */
-        x->sg.step++;
+        x->sg.step += x->pool && x->sg.step == SG_INIT ? 2 : 1; /* pool: sign, finalize */
         x->sg.attempts = 0;
     }
     if (claimed)
         coord_release_enclaves(c, x->enclaves, x->nenclaves);
+    /* Off the signing's path: its waiters have heard of it already. */
+    if (x->completed && plain_units(x) > 0)
+        coord_pool_refill(c, x->sg.keygen_session_id, x->enclaves, x->nenclaves);
 done:
     json_decref(state);
     json_decref(results);
 out:
+    release_claimed(x);
     json_decref(x->items);
     store_signing_clear(&x->sg);
     store_keygen_clear(&x->k);

@@ -72,6 +72,8 @@ struct coord *coord_new(const struct cfg *cfg, struct store *store, struct encla
     c->lease_secs = cfg->coordinator.session_lease_secs;
     if (c->lease_secs == 0)
         c->lease_secs = cfg->enclaves.vsock_timeout_secs + 15u;
+    if (cfg->coordinator.nonce_pool_size > 0)
+        c->pool = coord_pool_new(cfg->coordinator.nonce_pool_size);
     c->nloads = enclave_mgr_count(em);
     c->loads = XALLOC_ARRAY(struct coord_enclave_load, c->nloads ? c->nloads : 1);
     for (size_t i = 0; i < c->nloads; i++)
@@ -154,7 +156,8 @@ static void changed_elsewhere(void *ud, const char *id)
 
 void coord_enclave_restarted(struct coord *c, uint32_t enclave_id)
 {
-    (void)enclave_id;
+    /* Its pools are empty now. */
+    coord_pool_drop_enclave(c->pool, enclave_id);
     /* Sessions were failed in the store by whoever detected the restart;
      * every waiter re-reads its session. */
     wake_all_waiters(c, false);
@@ -171,7 +174,8 @@ static struct coord_item *find_item(struct coord *c, enum coord_kind kind, const
     return NULL;
 }
 
-static void schedule_locked(struct coord *c, enum coord_kind kind, const char *id, uint64_t due)
+static void schedule_locked(struct coord *c, enum coord_kind kind, const char *id, uint64_t due,
+                            bool resumed)
 {
     struct coord_item *it = find_item(c, kind, id);
     if (it != NULL) {
@@ -189,6 +193,7 @@ static void schedule_locked(struct coord *c, enum coord_kind kind, const char *i
         it->kind = kind;
         snprintf(it->id, sizeof(it->id), "%s", id);
         it->due_ms = due;
+        it->resumed = resumed;
     }
     pthread_cond_signal(&c->work);
 }
@@ -196,7 +201,16 @@ static void schedule_locked(struct coord *c, enum coord_kind kind, const char *i
 void coord_wake(struct coord *c, enum coord_kind kind, const char *id)
 {
     pthread_mutex_lock(&c->lock);
-    schedule_locked(c, kind, id, 0);
+    schedule_locked(c, kind, id, 0, false);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Queues a session this gateway did not start (or started before a
+ * restart). */
+static void wake_resumed(struct coord *c, enum coord_kind kind, const char *id)
+{
+    pthread_mutex_lock(&c->lock);
+    schedule_locked(c, kind, id, 0, true);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -245,14 +259,14 @@ static void lease_give_back(struct coord *c, enum coord_kind kind, const char *i
 
 /* Runs steps until the session waits for something; returns why it
  * stopped. */
-static enum step_result advance(struct coord *c, enum coord_kind kind, const char *id,
+static enum step_result advance(struct coord *c, enum coord_kind kind, const char *id, bool resumed,
                                 uint64_t *retry_at)
 {
     *retry_at = 0;
     uint64_t claimed_ms = clock_now_ms();
     for (;;) {
         enum step_result r = kind == COORD_KEYGEN ? coord_keygen_step(c, id, retry_at)
-                                                  : coord_signing_step(c, id, retry_at);
+                                                  : coord_signing_step(c, id, resumed, retry_at);
         if (r != STEP_ADVANCED)
             return r;
         coord_changed(c, id);
@@ -306,6 +320,7 @@ static void *worker_main(void *arg)
         it->running = true;
         it->again = false;
         enum coord_kind kind = it->kind;
+        bool resumed = it->resumed;
         char id[37];
         memcpy(id, it->id, sizeof(id));
         c->stats.running++;
@@ -315,7 +330,7 @@ static void *worker_main(void *arg)
         uint64_t retry_at = 0;
         enum step_result r = STEP_IDLE;
         if (!c->shared || lease_take(c, kind, id)) {
-            r = advance(c, kind, id, &retry_at);
+            r = advance(c, kind, id, resumed, &retry_at);
             if (r != STEP_WAIT)
                 coord_changed(c, id);
             if (c->shared && r == STEP_IDLE)
@@ -383,7 +398,7 @@ static void take_over_kind(struct coord *c, enum coord_kind kind)
     if (store_lease_list_orphans(c->store, lease_kind(kind), now, &ids, &n) != KM_OK)
         return;
     for (size_t i = 0; i < n; i++)
-        coord_wake(c, kind, ids[i]);
+        wake_resumed(c, kind, ids[i]);
     if (n > 0)
         log_info(LOG_COMP, "taking over %zu running %s session(s) no gateway drives", n,
                  kind == COORD_KEYGEN ? "keygen" : "signing");
@@ -441,7 +456,7 @@ static void resume_kind(struct coord *c, enum coord_kind kind)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        coord_wake(c, kind, ids[i]);
+        wake_resumed(c, kind, ids[i]);
     if (n > 0)
         log_info(LOG_COMP, "resuming %zu running %s session(s)", n,
                  kind == COORD_KEYGEN ? "keygen" : "signing");
@@ -487,6 +502,7 @@ void coord_free(struct coord *c)
     free(c->workers);
     free(c->items);
     free(c->loads);
+    coord_pool_free(c->pool);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->work);
     pthread_cond_destroy(&c->sweep);
