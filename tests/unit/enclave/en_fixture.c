@@ -52,3 +52,25 @@ void en_expect_error(struct env_reply *reply, const char *code, const char *want
         CHECK_CONTAINS(reply->error.message, want);
     env_reply_clear(reply);
 }
+
+void en_keygen_taproot(struct drv_keygen *kg)
+{
+    kg->has_tweak = true;
+    kg->tweak.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT;
+}
+
+void en_keygen_two_subsets(struct drv_keygen *kg)
+{
+    CHECK_OK(uuid_v7_new(&kg->subsets[0].id));
+    kg->subsets[0].n = 2;
+    kg->subsets[0].members[0] = 0;
+    kg->subsets[0].members[1] = 3;
+    CHECK_OK(uuid_v7_new(&kg->subsets[1].id));
+    kg->subsets[1].n = 3;
+    kg->subsets[1].members[0] = 1;
+    kg->subsets[1].members[1] = 2;
+    kg->subsets[1].members[2] = 4;
+    kg->n_subsets = 2;
+    en_keygen_taproot(kg);
+    kg->users[4].require_approval = true;
+}

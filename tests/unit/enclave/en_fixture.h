@@ -26,4 +26,10 @@ int en_fixture_call(struct en_fixture *f, size_t e, const char *cmd, const char 
  * want (may be NULL); clears it. */
 void en_expect_error(struct env_reply *reply, const char *code, const char *want);
 
+/* Keygen shapes for drv_keygen setups: the BIP-86 tweak; and, for 5 users,
+ * two subsets ({0, 3} and {1, 2, 4}) with the BIP-86 tweak and user 4
+ * requiring approval. */
+void en_keygen_taproot(struct drv_keygen *kg);
+void en_keygen_two_subsets(struct drv_keygen *kg);
+
 #endif

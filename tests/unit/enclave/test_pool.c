@@ -261,28 +261,6 @@ static void test_batch_plain(void **state)
     teardown(&e);
 }
 
-static void taproot_keygen(struct drv_keygen *kg)
-{
-    kg->has_tweak = true;
-    kg->tweak.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT;
-}
-
-static void two_subsets(struct drv_keygen *kg)
-{
-    CHECK_OK(uuid_v7_new(&kg->subsets[0].id));
-    kg->subsets[0].n = 2;
-    kg->subsets[0].members[0] = 0;
-    kg->subsets[0].members[1] = 3;
-    CHECK_OK(uuid_v7_new(&kg->subsets[1].id));
-    kg->subsets[1].n = 3;
-    kg->subsets[1].members[0] = 1;
-    kg->subsets[1].members[1] = 2;
-    kg->subsets[1].members[2] = 4;
-    kg->n_subsets = 2;
-    taproot_keygen(kg);
-    kg->users[4].require_approval = true;
-}
-
 /* Tweaks, subsets, adaptors and an approval in one batch; five users on
  * three enclaves, so an entry holds the nonces of two local users, and a
  * subset uses only some of them (the others are wiped with the entry). */
@@ -292,7 +270,7 @@ static void test_tweaks_subsets_adaptors(void **state)
     struct env e;
     struct drv_signing sg;
     struct plan p;
-    setup(&e, 5, two_subsets);
+    setup(&e, 5, en_keygen_two_subsets);
     fill_all(&e, 16);
     drv_signing_setup(&sg, 6);
     sg.items[1].subset = 0;

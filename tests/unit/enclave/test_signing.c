@@ -62,18 +62,12 @@ static void test_batch_plain(void **state)
     teardown(&e);
 }
 
-static void taproot_keygen(struct drv_keygen *kg)
-{
-    kg->has_tweak = true;
-    kg->tweak.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT;
-}
-
 static void test_tweak_modes(void **state)
 {
     (void)state;
     struct env e;
     struct drv_signing sg;
-    setup(&e, 3, taproot_keygen);
+    setup(&e, 3, en_keygen_taproot);
     drv_signing_setup(&sg, 6);
     /* Item 0 keeps the keygen's BIP-86 tweak; the others bring their own. */
     sg.items[1].has_tweak = true;
@@ -98,29 +92,12 @@ static void test_tweak_modes(void **state)
     teardown(&e);
 }
 
-static void two_subsets(struct drv_keygen *kg)
-{
-    CHECK_OK(uuid_v7_new(&kg->subsets[0].id));
-    kg->subsets[0].n = 2;
-    kg->subsets[0].members[0] = 0;
-    kg->subsets[0].members[1] = 3;
-    CHECK_OK(uuid_v7_new(&kg->subsets[1].id));
-    kg->subsets[1].n = 3;
-    kg->subsets[1].members[0] = 1;
-    kg->subsets[1].members[1] = 2;
-    kg->subsets[1].members[2] = 4;
-    kg->n_subsets = 2;
-    kg->has_tweak = true;
-    kg->tweak.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT;
-    kg->users[4].require_approval = true;
-}
-
 static void test_five_users_and_subsets(void **state)
 {
     (void)state;
     struct env e;
     struct drv_signing sg;
-    setup(&e, 5, two_subsets);
+    setup(&e, 5, en_keygen_two_subsets);
     drv_signing_setup(&sg, 4);
     sg.items[1].subset = 0;
     sg.items[2].subset = 1;
@@ -145,7 +122,7 @@ static void test_adaptors(void **state)
     (void)state;
     struct env e;
     struct drv_signing sg;
-    setup(&e, 3, taproot_keygen);
+    setup(&e, 3, en_keygen_taproot);
     drv_signing_setup(&sg, 3);
     drv_item_add_adaptor(&sg.items[0], PROTO_ADAPTOR_SINGLE, 1);
     drv_item_add_adaptor(&sg.items[1], PROTO_ADAPTOR_AND, 3);
