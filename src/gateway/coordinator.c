@@ -518,6 +518,12 @@ void coord_stats(struct coord *c, struct coord_stats *out)
     *out = c->stats;
     out->queued = (unsigned)c->nitems - c->stats.running;
     pthread_mutex_unlock(&c->lock);
+    struct coord_pool_stats ps;
+    coord_pool_stats(c->pool, &ps);
+    out->pool_signings = ps.claims;
+    out->pool_misses = ps.misses;
+    out->pool_drops = ps.drops;
+    out->pool_filled = ps.filled;
 }
 
 /* ---- per-enclave room ---- */

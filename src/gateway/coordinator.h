@@ -51,6 +51,11 @@ struct coord_stats {
     uint64_t sessions_expired[2];
     unsigned queued;
     unsigned running;
+    /* Nonce pools (coord_pool.c; zero when coordinator.nonce_pool_size is 0). */
+    uint64_t pool_signings; /* plain signings that took pool entries (two rounds) */
+    uint64_t pool_misses;   /* plain signings that found too little stock */
+    uint64_t pool_drops;    /* stocks dropped after nonce_unavailable */
+    uint64_t pool_filled;   /* entries received from nonce_pool_fill */
 };
 
 struct coord;

@@ -61,6 +61,23 @@ static int coordinator_metrics(struct gateway *gw, struct buf *out)
                      "keymeld_coordinator_sessions{state=\"running\"} %u\n",
                      (unsigned long long)cs.steps_ok, (unsigned long long)cs.steps_retried,
                      cs.queued, cs.running);
+    if (r == KM_OK)
+        r = buf_putf(out,
+                     "# HELP keymeld_nonce_pool_signings_total Plain signings by nonce source: "
+                     "pool entries (two rounds) or fresh (too little stock, three rounds).\n"
+                     "# TYPE keymeld_nonce_pool_signings_total counter\n"
+                     "keymeld_nonce_pool_signings_total{source=\"pool\"} %llu\n"
+                     "keymeld_nonce_pool_signings_total{source=\"fresh\"} %llu\n"
+                     "# HELP keymeld_nonce_pool_entries_filled_total Pool entries received from "
+                     "nonce_pool_fill.\n"
+                     "# TYPE keymeld_nonce_pool_entries_filled_total counter\n"
+                     "keymeld_nonce_pool_entries_filled_total %llu\n"
+                     "# HELP keymeld_nonce_pool_drops_total Stocks dropped after an enclave "
+                     "answered nonce_unavailable.\n"
+                     "# TYPE keymeld_nonce_pool_drops_total counter\n"
+                     "keymeld_nonce_pool_drops_total %llu\n",
+                     (unsigned long long)cs.pool_signings, (unsigned long long)cs.pool_misses,
+                     (unsigned long long)cs.pool_filled, (unsigned long long)cs.pool_drops);
     return r;
 }
 

@@ -171,12 +171,34 @@ static size_t check_no_entry_used_twice(const struct session *s)
     return n;
 }
 
+/* The value of the sample `name` (its full name with labels) in
+ * GET /api/v1/metrics. */
+static unsigned long long metric(struct session *s, const char *name)
+{
+    struct rest_response res;
+    struct km_error err;
+    expect_ok(rest_call(s->http, &res, "GET", "/api/v1/metrics", NULL, NULL, &err), &err);
+    CHECK_EQ(res.status, 200);
+    char needle[160];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *p = strstr(res.text, needle);
+    if (p == NULL)
+        fail_msg("no %s in the metrics", name);
+    unsigned long long v = strtoull(p + strlen(needle), NULL, 10);
+    rest_response_clear(&res);
+    return v;
+}
+
 static void test_signings_take_two_rounds(void **state)
 {
     (void)state;
     struct session s = {0};
     begin(&s);
     sign_until_pooled(&s, 8, 30);
+    /* /api/v1/metrics counts them, and the entries the fills brought. */
+    CHECK(metric(&s, "keymeld_nonce_pool_signings_total{source=\"pool\"}") >= 8);
+    CHECK(metric(&s, "keymeld_nonce_pool_entries_filled_total") >= 8 * NITEMS);
+    CHECK_EQ(metric(&s, "keymeld_nonce_pool_drops_total"), 0);
     /* Each pooled signing took NITEMS entries on each of the 3 enclaves. */
     CHECK(check_no_entry_used_twice(&s) >= 8 * NITEMS * 3);
     /* The gateway never named an entry it had handed out before (the
