@@ -23,13 +23,13 @@
 #include <string.h>
 
 #include "attest/doc.h"
+#include "bitcoin/address.h"
 #include "client/attest.h"
 #include "client/session.h"
 #include "cmd/opts.h"
 #include "common/clock.h"
 #include "common/hex.h"
 #include "common/secure.h"
-#include "crypto/taproot.h"
 #include "crypto/thash.h"
 #include "common/banned.h"
 
@@ -40,7 +40,7 @@
 struct demo_opts {
     const char *gateway;
     uint64_t participants, messages;
-    const char *hrp;
+    enum address_network network;
     bool json;
     struct cmd_trust_opts trust;
 };
@@ -107,11 +107,13 @@ static int parse_demo(struct demo_opts *d, int argc, char **argv)
     if (!bad)
         bad = !cmd_trust_check(&d->trust, PROG);
     if (!bad) {
-        d->hrp = strcmp(net, "regtest") == 0   ? "bcrt"
-                 : strcmp(net, "testnet") == 0 ? "tb"
-                 : strcmp(net, "mainnet") == 0 ? "bc"
-                                               : NULL;
-        if (d->hrp == NULL)
+        if (strcmp(net, "regtest") == 0)
+            d->network = ADDRESS_REGTEST;
+        else if (strcmp(net, "testnet") == 0)
+            d->network = ADDRESS_TESTNET;
+        else if (strcmp(net, "mainnet") == 0)
+            d->network = ADDRESS_MAINNET;
+        else
             bad = fprintf(stderr, PROG ": --network must be regtest, testnet or mainnet\n") > 0;
     }
     if (bad) {
@@ -356,9 +358,9 @@ static int run_demo(const struct demo_opts *d)
         goto out;
     }
     double keygen_ms = ms_since(t_keygen);
-    char agg[2 * PROTO_PUBKEY_LEN + 1], address[TAPROOT_ADDR_MAX + 1];
+    char agg[2 * PROTO_PUBKEY_LEN + 1], address[ADDRESS_STR_MAX];
     hex_encode(agg, sizeof(agg), k.aggregate, PROTO_PUBKEY_LEN);
-    if (taproot_address(address, sizeof(address), d->hrp, k.xonly) != KM_OK)
+    if (address_taproot(address, sizeof(address), d->network, k.xonly) != KM_OK)
         snprintf(address, sizeof(address), "?");
     say("      aggregate key (BIP-86 tweaked, checked against the participants' keys):\n"
         "        %s\n"

@@ -20,13 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitcoin/address.h"
 #include "client/attest.h"
 #include "client/invite.h"
 #include "client/keyfile.h"
 #include "cmd/cmd_join.h"
 #include "cmd/opts.h"
 #include "common/hex.h"
-#include "crypto/taproot.h"
 #include "common/banned.h"
 
 #define DEFAULT_GATEWAY "http://127.0.0.1:8090"
@@ -191,9 +191,9 @@ int cmd_keygen(int argc, char **argv)
     if (rc == KM_OK)
         rc = keyfile_save(out, &k, gateway, &err);
     if (rc == KM_OK) {
-        char agg[67], addr[TAPROOT_ADDR_MAX + 1] = "?";
+        char agg[67], addr[ADDRESS_STR_MAX] = "?";
         hex_encode(agg, sizeof(agg), k.aggregate, 33);
-        if (taproot_address(addr, sizeof(addr), "bcrt", k.xonly) != KM_OK)
+        if (address_taproot(addr, sizeof(addr), ADDRESS_REGTEST, k.xonly) != KM_OK)
             addr[0] = '\0';
         if (json)
             print_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:i, s:b}", "ok", 1,

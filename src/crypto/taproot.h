@@ -1,6 +1,6 @@
 /*
- * taproot.h - BIP-341 / BIP-86 Taproot output keys and BIP-350 (bech32m)
- * P2TR addresses.
+ * taproot.h - BIP-341 / BIP-86 Taproot output keys. The P2TR address
+ * (bech32m) of an output key is address_taproot in bitcoin/address.h.
  *
  * Output key Q = P + int(hash_TapTweak(xbytes(P) || merkle_root)) * G with P
  * the (even-Y) internal key. merkle_root NULL means a key-path-only output:
@@ -25,8 +25,6 @@
 #define TAPROOT_XONLY_LEN 32
 #define TAPROOT_HASH_LEN  32
 #define TAPROOT_SPK_LEN   34 /* OP_1 OP_PUSHBYTES_32 <key> */
-/* Longest address (BIP-173 limit, 90 characters) plus the NUL. */
-#define TAPROOT_ADDR_MAX 91
 /* Leaf version of BIP-342 tapscript. */
 #define TAPROOT_LEAF_TAPSCRIPT 0xc0
 
@@ -71,23 +69,5 @@ void taproot_branch_hash(uint8_t out[TAPROOT_HASH_LEN], const uint8_t a[TAPROOT_
 
 /* scriptPubKey of a P2TR output: 0x51 0x20 || key. */
 void taproot_script_pubkey(uint8_t out[TAPROOT_SPK_LEN], const uint8_t key[TAPROOT_XONLY_LEN]);
-
-/*
- * Encodes the P2TR address (segwit v1, bech32m) of an output key.
- * Returns: KM_OK; KM_ERR_INVALID (hrp empty, longer than 83 characters, or
- *          with characters outside 33..126 or upper case); KM_ERR_TOO_LARGE
- *          (outcap too small).
- * In: hrp  "bc" (mainnet), "tb" (testnet/signet), "bcrt" (regtest)
- */
-int taproot_address(char *out, size_t outcap, const char *hrp,
-                    const uint8_t key[TAPROOT_XONLY_LEN]) KM_WUR;
-
-/*
- * Decodes a P2TR address for the expected hrp (case-insensitive; mixed
- * case is refused). Returns KM_OK or KM_ERR_INVALID (bad length, charset,
- * checksum, hrp, witness version or program size).
- */
-int taproot_address_decode(uint8_t key[TAPROOT_XONLY_LEN], const char *hrp, const char *addr,
-                           size_t len) KM_WUR;
 
 #endif /* KM_CRYPTO_TAPROOT_H */
