@@ -167,10 +167,18 @@ static int store_metrics(struct gateway *gw, struct buf *out)
                     "keymeld_sessions{kind=\"signing\",state=\"active\"} %lld\n"
                     "# HELP keymeld_database_size_bytes Size of the SQLite database.\n"
                     "# TYPE keymeld_database_size_bytes gauge\n"
-                    "keymeld_database_size_bytes %lld\n",
+                    "keymeld_database_size_bytes %lld\n"
+                    "# HELP keymeld_database_group_commits_total Commits made durable by the "
+                    "group commit (SQLite, fsync on).\n"
+                    "# TYPE keymeld_database_group_commits_total counter\n"
+                    "keymeld_database_group_commits_total %llu\n"
+                    "# HELP keymeld_database_group_syncs_total WAL syncs that made them durable.\n"
+                    "# TYPE keymeld_database_group_syncs_total counter\n"
+                    "keymeld_database_group_syncs_total %llu\n",
                     (long long)ss.keygen_total, (long long)ss.keygen_active,
                     (long long)ss.signing_total, (long long)ss.signing_active,
-                    (long long)ss.db_size_bytes);
+                    (long long)ss.db_size_bytes, (unsigned long long)ss.group_commits,
+                    (unsigned long long)ss.group_syncs);
 }
 
 int gateway_metrics(struct gateway *gw, struct buf *out)

@@ -87,6 +87,18 @@ int db_commit(struct db_conn *c)
     return c->ops->commit(c);
 }
 
+bool db_needs_sync(const struct db_conn *c)
+{
+    return c->needs_sync;
+}
+
+int db_sync_committed(struct db_conn *c)
+{
+    if (!c->needs_sync || c->ops->sync_committed == NULL)
+        return KM_OK;
+    return c->ops->sync_committed(c);
+}
+
 void db_rollback(struct db_conn *c)
 {
     c->ops->rollback(c);

@@ -50,6 +50,11 @@ struct db_open_options {
     /* SQLite */
     bool wal;               /* journal_mode=WAL */
     bool fsync_each_commit; /* synchronous=FULL, else NORMAL */
+    /* With wal and fsync_each_commit: commits run with synchronous=NORMAL
+     * (the WAL is written, not synced) and the caller makes them durable
+     * with db_sync_committed, so one sync can cover the commits of many
+     * connections (group commit: the store does it, store.c). */
+    bool group_commit;
     /* PostgreSQL */
     uint32_t connect_timeout_secs; /* 0 = 10 */
 };
@@ -90,6 +95,17 @@ int db_exec_script(struct db_conn *c, const char *sql) KM_WUR;
  */
 int db_begin(struct db_conn *c) KM_WUR;
 int db_commit(struct db_conn *c) KM_WUR;
+
+/* Whether c was opened with group_commit in effect (SQLite, WAL, fsync on):
+ * then a commit is durable only after a db_sync_committed that began after
+ * it. Always false for PostgreSQL, whose commits are durable as they are. */
+bool db_needs_sync(const struct db_conn *c);
+
+/* Makes every transaction committed so far on c's database, by any
+ * connection, durable: SQLite syncs its WAL file (fdatasync, and the
+ * directory on the first call). Any connection of the database will do;
+ * KM_OK at once where db_needs_sync is false. */
+int db_sync_committed(struct db_conn *c) KM_WUR;
 void db_rollback(struct db_conn *c);
 bool db_in_transaction(struct db_conn *c);
 

@@ -18,6 +18,7 @@ struct db_ops {
     int (*exec_script)(struct db_conn *c, const char *sql);
     int (*begin)(struct db_conn *c);
     int (*commit)(struct db_conn *c);
+    int (*sync_committed)(struct db_conn *c); /* NULL: commits are durable */
     void (*rollback)(struct db_conn *c);
     bool (*in_transaction)(struct db_conn *c);
     int (*schema_version)(struct db_conn *c, int *version);
@@ -44,6 +45,7 @@ struct db_ops {
 struct db_conn {
     const struct db_ops *ops;
     enum db_kind kind;
+    bool needs_sync; /* set by open: db_needs_sync */
 };
 
 struct db_stmt {

@@ -37,6 +37,11 @@ struct store_conn {
      * database and sleeping in the engine's busy handler or lock wait. */
     pthread_mutex_t *write_lock;
     bool writing;
+    /* Group commit (store_make_durable): the store's shared state, and
+     * whether an autocommit write that returned rows (it commits when
+     * reset) still waits for its sync, which the release then does. */
+    struct store_durability *durability;
+    bool sync_pending;
     struct {
         const char *sql;
         struct db_stmt *stmt;
@@ -93,6 +98,21 @@ const char *store_sql(const struct store_conn *c, const char *sqlite_sql, const 
 /* The cached statement for sql, reset and with bindings cleared. NULL on a
  * prepare failure (a bug in our SQL, or the server is gone: logged). */
 struct db_stmt *store_stmt(struct store_conn *c, const char *sql);
+
+/*
+ * Group commit (db.h group_commit; SQLite with fsync on): a commit is
+ * durable once the WAL has been synced after it, and one sync covers every
+ * commit written before it began. store_commit and autocommit writes call
+ * this after the writer lock is released, so the next writer runs while
+ * this one waits, and the commits that end during one sync share the next.
+ * Numbers the commit just ended on c, then returns once a sync that began
+ * after it has finished: at once where db_needs_sync is false. A failed
+ * sync ends the process (abort, logged): the kernel may have dropped the
+ * pages it could not write, so no later sync could be trusted to cover
+ * them, and a restart recovers from what reached the disk (PostgreSQL
+ * stops for the same reason).
+ */
+void store_make_durable(struct store_conn *c);
 
 /* Write transactions (db_begin: one writer at a time across every
  * gateway of the database). store_begin takes the writer lock; a

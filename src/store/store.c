@@ -28,6 +28,16 @@ struct kcache_slot {
     struct store_keygen k;
 };
 
+/* Group commit's shared state (store_make_durable). */
+struct store_durability {
+    pthread_mutex_t lock;
+    pthread_cond_t synced_cond;
+    _Atomic uint64_t committed; /* commits numbered so far */
+    uint64_t synced;            /* every commit up to this number is durable */
+    bool syncing;               /* a leader is syncing */
+    uint64_t syncs;             /* syncs done */
+};
+
 struct store {
     struct store_conn *conns;
     bool *busy;
@@ -45,6 +55,7 @@ struct store {
     pthread_mutex_t kcache_lock;
     struct kcache_slot *kcache;
     uint64_t kcache_tick;
+    struct store_durability durability;
 };
 
 void store_options_default(struct store_options *o, const char *url)
@@ -67,6 +78,7 @@ static int conn_open(struct store *s, struct store_conn *c, struct km_error *err
     memset(c, 0, sizeof(*c));
     c->write_lock = &s->write_lock;
     c->keygen_gen = &s->keygen_gen;
+    c->durability = &s->durability;
     return db_open(&c->db, s->kind, s->target, &s->dbo, err);
 }
 
@@ -152,8 +164,11 @@ int store_open(struct store **out, const struct store_options *opts, struct km_e
         .busy_timeout_ms = o.busy_timeout_ms,
         .wal = o.wal,
         .fsync_each_commit = o.fsync_each_commit,
+        .group_commit = true,
     };
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->durability.lock, NULL);
+    pthread_cond_init(&s->durability.synced_cond, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->write_lock, NULL);
     pthread_mutex_init(&s->kcache_lock, NULL);
@@ -164,6 +179,9 @@ int store_open(struct store **out, const struct store_options *opts, struct km_e
     if (r == KM_OK) {
         s->nconns = 1;
         r = store_migrate(s->conns[0].db, err);
+        if (r == KM_OK && db_sync_committed(s->conns[0].db) != KM_OK)
+            r = km_error_set(err, KM_ERR_IO, 0, "cannot sync the database after migrating: %s",
+                             db_errmsg(s->conns[0].db));
     }
     for (unsigned i = 1; r == KM_OK && i < o.connections; i++) {
         r = conn_open(s, &s->conns[i], err);
@@ -191,6 +209,8 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
     pthread_mutex_destroy(&s->write_lock);
+    pthread_mutex_destroy(&s->durability.lock);
+    pthread_cond_destroy(&s->durability.synced_cond);
     for (size_t i = 0; s->kcache != NULL && i < KCACHE_SLOTS; i++)
         store_keygen_clear(&s->kcache[i].k);
     free(s->kcache);
@@ -233,6 +253,10 @@ void store_conn_release(struct store *s, struct store_conn *c)
         store_rollback(c);
     }
     keygen_write_ended(c);
+    if (c->sync_pending) {
+        c->sync_pending = false;
+        store_make_durable(c);
+    }
     pthread_mutex_lock(&s->lock);
     s->busy[c - s->conns] = false;
     pthread_cond_signal(&s->freed);
@@ -360,10 +384,46 @@ int store_step(struct store_conn *c, struct db_stmt *st)
     int rc = db_step(st);
     pthread_mutex_unlock(c->write_lock);
     /* Committed by itself once done; a statement that returns rows
-     * commits when it is reset, and the release moves the generation on. */
+     * commits when it is reset, and the release moves the generation on
+     * and waits for the sync. */
+    if (rc == DB_ROW)
+        c->sync_pending = true;
     if (rc != DB_ROW)
         keygen_write_ended(c);
+    if (rc == DB_DONE)
+        store_make_durable(c);
     return rc;
+}
+
+void store_make_durable(struct store_conn *c)
+{
+    if (!db_needs_sync(c->db))
+        return;
+    struct store_durability *d = c->durability;
+    uint64_t seq = atomic_fetch_add(&d->committed, 1) + 1;
+    pthread_mutex_lock(&d->lock);
+    while (d->synced < seq) {
+        if (d->syncing) {
+            pthread_cond_wait(&d->synced_cond, &d->lock);
+            continue;
+        }
+        /* Lead: every commit numbered by now was written before the sync. */
+        d->syncing = true;
+        uint64_t target = atomic_load(&d->committed);
+        pthread_mutex_unlock(&d->lock);
+        int r = db_sync_committed(c->db);
+        if (r != KM_OK) {
+            log_error(LOG_COMP, "cannot sync the database's WAL (%s): %s; stopping so that no "
+                      "commit is reported durable that is not", km_errname(r), db_errmsg(c->db));
+            abort();
+        }
+        pthread_mutex_lock(&d->lock);
+        d->syncing = false;
+        d->synced = target;
+        d->syncs++;
+        pthread_cond_broadcast(&d->synced_cond);
+    }
+    pthread_mutex_unlock(&d->lock);
 }
 
 /* Transaction control: store_begin/commit/rollback manage the writer lock. */
@@ -391,10 +451,12 @@ static void end_write(struct store_conn *c)
 int store_commit(struct store_conn *c)
 {
     int r = db_commit(c->db);
-    if (r == KM_OK)
+    if (r == KM_OK) {
         end_write(c);
-    else
+        store_make_durable(c);
+    } else {
         r = store_db_err(c, r, "commit");
+    }
     return r;
 }
 
@@ -519,6 +581,10 @@ int store_stats(struct store *s, struct store_stats *out)
             out->signing_active = db_col_int64(st, 3);
             out->db_size_bytes = db_col_int64(st, 4);
             r = KM_OK;
+            pthread_mutex_lock(&s->durability.lock);
+            out->group_commits = s->durability.synced;
+            out->group_syncs = s->durability.syncs;
+            pthread_mutex_unlock(&s->durability.lock);
         } else {
             r = store_db_err(c, rc, "stats");
         }

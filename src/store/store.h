@@ -12,10 +12,16 @@
  * or signature.
  *
  * Durability: a transaction is durable when its commit returns. SQLite:
- * WAL journal with synchronous=FULL by default, so a commit survives a
- * crash of the gateway process (kill -9), of the kernel, or a power loss;
- * with fsync_each_commit off (synchronous=NORMAL) it still survives a
- * crash of the process, but a power loss may undo the last commits;
+ * WAL journal, with the WAL synced before a commit returns by default, so
+ * a commit survives a crash of the gateway process (kill -9), of the
+ * kernel, or a power loss. The sync is a group commit: the writer lock is
+ * released first, and one sync of the WAL covers every commit written
+ * before it (internal.h, store_make_durable). So another connection may
+ * read a commit up to one sync (under a millisecond) before the commit
+ * returns; only a power loss inside that window could undo what it read.
+ * With fsync_each_commit off (synchronous=NORMAL, no sync) a commit still
+ * survives a crash of the process, but a power loss may undo the last
+ * commits;
  * store_close() checkpoints with wal_checkpoint(TRUNCATE). PostgreSQL: as
  * the server is configured.
  *
@@ -87,6 +93,9 @@ struct store_stats {
     int64_t keygen_total, keygen_active;
     int64_t signing_total, signing_active;
     int64_t db_size_bytes; /* SQLite: the file; PostgreSQL: pg_database_size */
+    /* Group commit (SQLite with fsync_each_commit): commits made durable
+     * so far, and the WAL syncs that did it (0 and 0 otherwise). */
+    uint64_t group_commits, group_syncs;
 };
 int store_stats(struct store *s, struct store_stats *out) KM_WUR;
 

@@ -726,6 +726,69 @@ static void test_commits_survive_sigkill(void **state)
     store_close(s);
 }
 
+/* Group commit: every commit of concurrent writers is made durable (the
+ * counters see each one) by fewer WAL syncs than commits when they
+ * overlap, never more; the data survives a reopen. Without fsync there is
+ * nothing to sync. */
+struct committer {
+    struct store *s;
+    int id;
+};
+
+static void *commit_loop(void *arg)
+{
+    struct committer *c = arg;
+    for (int i = 0; i < 50; i++) {
+        char nonce[32];
+        snprintf(nonce, sizeof(nonce), "t%d-%d", c->id, i);
+        if (add_nonce(c->s, "group", nonce, 1000) != KM_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void **state)
+{
+    (void)state;
+    struct store *s = open_fresh();
+    struct store_stats before, after;
+    CHECK_OK(store_stats(s, &before));
+    pthread_t th[4];
+    struct committer cs[4];
+    for (int t = 0; t < 4; t++) {
+        cs[t] = (struct committer){.s = s, .id = t};
+        CHECK_EQ(pthread_create(&th[t], NULL, commit_loop, &cs[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        void *ret;
+        CHECK_EQ(pthread_join(th[t], &ret), 0);
+        CHECK_NULL(ret);
+    }
+    CHECK_OK(store_stats(s, &after));
+    uint64_t commits = after.group_commits - before.group_commits;
+    uint64_t syncs = after.group_syncs - before.group_syncs;
+    print_message("%llu commits made durable by %llu WAL syncs\n", (unsigned long long)commits,
+                  (unsigned long long)syncs);
+    CHECK(commits >= 200);
+    CHECK(syncs >= 1 && syncs <= commits);
+    store_close(s);
+    s = reopen();
+    CHECK(nonce_seen(s, "group", "t0-0"));
+    CHECK(nonce_seen(s, "group", "t3-49"));
+    store_close(s);
+
+    struct store_options o;
+    struct km_error err;
+    store_options_default(&o, db_url);
+    o.fsync_each_commit = false;
+    CHECK_OK(store_open(&s, &o, &err));
+    CHECK_OK(add_nonce(s, "group", "nofsync", 1000));
+    CHECK_OK(store_stats(s, &after));
+    CHECK_EQ(after.group_commits, 0);
+    CHECK_EQ(after.group_syncs, 0);
+    store_close(s);
+}
+
 /* The hourly quota counts reserves, not keygens that still exist: one
  * deleted does not give its reserve back. */
 static void test_hourly_quota_survives_delete(void **state)
@@ -1151,6 +1214,7 @@ int main(void)
         TEST(test_auth_nonces),
         TEST(test_leases),
         TEST(test_commits_survive_sigkill),
+        TEST(test_group_commit),
         TEST(test_sealed_keys_and_rotation),
         TEST(test_enclave_keys_and_documents),
         TEST(test_api_keys),
