@@ -236,8 +236,10 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     approvers = xcalloc(k.nparticipants + 1, sizeof(*approvers));
     size_t nreq = required_approvers(&k, subsets, items, approvers);
     sg.status = nreq > 0 ? STORE_SIGNING_AWAITING_APPROVALS : STORE_SIGNING_RUNNING;
-    /* Items that could not be written fail as the store's write would. */
-    r = sg.items != NULL ? store_signing_create(gw->store, &sg) : KM_ERR_NOMEM;
+    /* Items that could not be written fail as the store's write would. The
+     * creation's sync overlaps the coordinator's first round (below). */
+    uint64_t durable = 0;
+    r = sg.items != NULL ? store_signing_create_deferred(gw->store, &sg, &durable) : KM_ERR_NOMEM;
     free(sg.items);
     json_decref(encoded);
     if (r == KM_ERR_LIMIT) {
@@ -254,6 +256,8 @@ void api_signing_create(void *ud, const struct http_request *req, struct http_re
     }
     if (nreq == 0)
         coord_wake(gw->coord, COORD_SIGNING, sid);
+    /* Durable before anyone outside learns of it, the creator first. */
+    store_wait_durable(gw->store, durable);
     json_t *need = json_array();
     for (size_t i = 0; i < nreq; i++)
         json_array_append_new(need, json_string(approvers[i]));

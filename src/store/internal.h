@@ -114,6 +114,14 @@ struct db_stmt *store_stmt(struct store_conn *c, const char *sql);
  */
 void store_make_durable(struct store_conn *c);
 
+/* Numbers the commit just ended on c for store_wait_durable (0 where
+ * db_needs_sync is false). */
+uint64_t store_commit_number(struct store_conn *c);
+
+/* store_commit without the wait: *ticket (0 when there is nothing to
+ * wait for) goes to store_wait_durable. */
+int store_commit_deferred(struct store_conn *c, uint64_t *ticket) KM_WUR;
+
 /* Write transactions (db_begin: one writer at a time across every
  * gateway of the database). store_begin takes the writer lock; a
  * successful commit or the rollback releases it (a failed commit leaves

@@ -53,8 +53,9 @@ static const char SQL_SIGNING_INSERT[] =
     "INSERT INTO signing_sessions (id, keygen_session_id, status, items, timeout_secs,"
     " created_at, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)";
 
-int store_signing_create(struct store *s, const struct store_signing *sg)
+static int signing_create(struct store *s, const struct store_signing *sg, uint64_t *ticket)
 {
+    *ticket = 0;
     struct store_conn *c = store_conn_acquire(s);
     int r = store_begin(c), rc;
     struct db_stmt *st;
@@ -110,12 +111,26 @@ int store_signing_create(struct store *s, const struct store_signing *sg)
             db_reset(st);
     }
     if (r == KM_OK)
-        r = store_commit(c);
+        r = store_commit_deferred(c, ticket);
 out:
     if (r != KM_OK)
         store_rollback(c);
     store_conn_release(s, c);
     return r;
+}
+
+int store_signing_create(struct store *s, const struct store_signing *sg)
+{
+    uint64_t ticket;
+    int r = signing_create(s, sg, &ticket);
+    store_wait_durable(s, ticket);
+    return r;
+}
+
+int store_signing_create_deferred(struct store *s, const struct store_signing *sg,
+                                  uint64_t *durable_ticket)
+{
+    return signing_create(s, sg, durable_ticket);
 }
 
 static const char SQL_SIGNING_GET[] =

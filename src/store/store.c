@@ -395,12 +395,10 @@ int store_step(struct store_conn *c, struct db_stmt *st)
     return rc;
 }
 
-void store_make_durable(struct store_conn *c)
+/* Waits until every commit up to seq is durable, syncing through db when
+ * no sync that covers it has begun. */
+static void durable_wait(struct store_durability *d, uint64_t seq, struct db_conn *db)
 {
-    if (!db_needs_sync(c->db))
-        return;
-    struct store_durability *d = c->durability;
-    uint64_t seq = atomic_fetch_add(&d->committed, 1) + 1;
     pthread_mutex_lock(&d->lock);
     while (d->synced < seq) {
         if (d->syncing) {
@@ -411,10 +409,10 @@ void store_make_durable(struct store_conn *c)
         d->syncing = true;
         uint64_t target = atomic_load(&d->committed);
         pthread_mutex_unlock(&d->lock);
-        int r = db_sync_committed(c->db);
+        int r = db_sync_committed(db);
         if (r != KM_OK) {
             log_error(LOG_COMP, "cannot sync the database's WAL (%s): %s; stopping so that no "
-                      "commit is reported durable that is not", km_errname(r), db_errmsg(c->db));
+                      "commit is reported durable that is not", km_errname(r), db_errmsg(db));
             abort();
         }
         pthread_mutex_lock(&d->lock);
@@ -424,6 +422,34 @@ void store_make_durable(struct store_conn *c)
         pthread_cond_broadcast(&d->synced_cond);
     }
     pthread_mutex_unlock(&d->lock);
+}
+
+uint64_t store_commit_number(struct store_conn *c)
+{
+    if (!db_needs_sync(c->db))
+        return 0;
+    return atomic_fetch_add(&c->durability->committed, 1) + 1;
+}
+
+void store_make_durable(struct store_conn *c)
+{
+    uint64_t seq = store_commit_number(c);
+    if (seq != 0)
+        durable_wait(c->durability, seq, c->db);
+}
+
+void store_wait_durable(struct store *s, uint64_t ticket)
+{
+    if (ticket == 0)
+        return;
+    pthread_mutex_lock(&s->durability.lock);
+    bool done = s->durability.synced >= ticket;
+    pthread_mutex_unlock(&s->durability.lock);
+    if (done)
+        return;
+    struct store_conn *c = store_conn_acquire(s);
+    durable_wait(&s->durability, ticket, c->db);
+    store_conn_release(s, c);
 }
 
 /* Transaction control: store_begin/commit/rollback manage the writer lock. */
@@ -458,6 +484,17 @@ int store_commit(struct store_conn *c)
         r = store_db_err(c, r, "commit");
     }
     return r;
+}
+
+int store_commit_deferred(struct store_conn *c, uint64_t *ticket)
+{
+    *ticket = 0;
+    int r = db_commit(c->db);
+    if (r != KM_OK)
+        return store_db_err(c, r, "commit");
+    end_write(c);
+    *ticket = store_commit_number(c);
+    return KM_OK;
 }
 
 void store_rollback(struct store_conn *c)

@@ -399,6 +399,21 @@ void store_signing_clear(struct store_signing *sg);
  * became of it) is used up; KM_ERR_STATE if the keygen is not completed. */
 int store_signing_create(struct store *s, const struct store_signing *sg) KM_WUR;
 
+/* store_signing_create, except that it returns once the session is
+ * committed and visible, before the commit is durable: *durable_ticket
+ * names the wait, and the caller calls store_wait_durable with it before
+ * anyone outside the gateway may learn of the session (its reply). The
+ * gateway starts the signing's enclave round in between, so the sync and
+ * the round overlap. Nothing the enclaves do can outlive a lost creation
+ * to harm anyone: a signing session the database does not know is never
+ * resumed, and its pool nonces are spent, not reused. */
+int store_signing_create_deferred(struct store *s, const struct store_signing *sg,
+                                  uint64_t *durable_ticket) KM_WUR;
+
+/* Returns once the commit named by ticket (from a _deferred call; 0 is a
+ * no-op) is durable, syncing the WAL itself if no sync covers it yet. */
+void store_wait_durable(struct store *s, uint64_t ticket);
+
 int store_signing_get(struct store *s, const char *id, struct store_signing *out) KM_WUR;
 
 /* The session's status alone: a cheap read for long-polls, which reload the

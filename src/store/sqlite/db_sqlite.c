@@ -134,12 +134,25 @@ static int sq_open(struct db_conn **out, const char *path, const struct db_open_
  * the directory the first time, as it does for its own syncs. Linux
  * flushes a file whichever descriptor asks, so this covers the commits
  * of every connection. */
-static int sq_sync_committed(struct db_conn *c)
+static sqlite3_file *wal_file(sqlite3 *db)
 {
     sqlite3_file *wal = NULL;
-    int rc = sqlite3_file_control(handle(c), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
-    if (rc != SQLITE_OK || wal == NULL || wal->pMethods == NULL)
-        return KM_ERR_STATE; /* no WAL open: this connection never wrote */
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+        wal == NULL || wal->pMethods == NULL)
+        return NULL;
+    return wal;
+}
+
+static int sq_sync_committed(struct db_conn *c)
+{
+    sqlite3_file *wal = wal_file(handle(c));
+    if (wal == NULL) {
+        /* A connection that has not read yet has no WAL open: a read opens it. */
+        (void)sqlite3_exec(handle(c), "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+        wal = wal_file(handle(c));
+    }
+    if (wal == NULL)
+        return KM_ERR_STATE;
     return map_rc(wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL));
 }
 

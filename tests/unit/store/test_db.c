@@ -664,6 +664,39 @@ static void test_notify(void **state)
 /* ---- setup ------------------------------------------------------------- */
 
 /* A scenario on one backend, named "<test>/<backend>"; BOTH: on each. */
+/* Group commit (db.h): with it the connection needs syncs, and a sync
+ * works from any connection of the database, also one that never read;
+ * without it (or on PostgreSQL) a sync is a no-op. The data survives. */
+static void test_sync_committed(void **state)
+{
+    struct backend *be = *state;
+    struct db_conn *c = open_fresh(be);
+    CHECK(!db_needs_sync(c));
+    CHECK_OK(db_sync_committed(c));
+    CHECK_EQ(run_sql(c, CREATE_T), DB_DONE);
+    if (be->kind == DB_SQLITE) {
+        enum db_kind kind;
+        const char *target;
+        struct km_error err;
+        CHECK_OK(db_parse_url(be->url, &kind, &target, &err));
+        struct db_open_options o = {
+            .busy_timeout_ms = 2000, .wal = true, .fsync_each_commit = true, .group_commit = true};
+        struct db_conn *g = NULL, *fresh = NULL;
+        CHECK_OK(db_open(&g, kind, target, &o, &err));
+        CHECK_OK(db_open(&fresh, kind, target, &o, &err));
+        CHECK(db_needs_sync(g));
+        CHECK_OK(db_begin(g));
+        CHECK_EQ(run_sql(g, "INSERT INTO t (id, name) VALUES (1, 'a')"), DB_DONE);
+        CHECK_OK(db_commit(g));
+        CHECK_OK(db_sync_committed(fresh)); /* never read: opens the WAL first */
+        CHECK_OK(db_sync_committed(g));
+        db_close(fresh, false);
+        db_close(g, false);
+        CHECK_EQ(count_rows(c, "t"), 1);
+    }
+    db_close(c, false);
+}
+
 #define ON_BACKEND(fn, be, label)                                                                  \
     (struct CMUnitTest)                                                                            \
     {                                                                                              \
@@ -697,6 +730,7 @@ int main(void)
         BOTH(test_schema_version),
         BOTH(test_param_count_readonly),
         BOTH(test_notify),
+        BOTH(test_sync_committed),
         ON_BACKEND(test_pg_concurrent_schema_version, pg_be, "postgres"),
         ON_BACKEND(test_pg_messages_hide_secrets, pg_be, "postgres"),
         ON_BACKEND(test_pg_reconnect, pg_be, "postgres"),

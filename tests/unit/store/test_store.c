@@ -771,6 +771,22 @@ static void test_group_commit(void **state)
                   (unsigned long long)syncs);
     CHECK(commits >= 200);
     CHECK(syncs >= 1 && syncs <= commits);
+
+    /* A deferred creation is visible at once and durable after its wait. */
+    reserve_three(s);
+    complete_keygen(s);
+    struct store_signing sg;
+    signing_of_k1(&sg, STORE_SIGNING_RUNNING);
+    uint64_t ticket = 0;
+    CHECK_OK(store_signing_create_deferred(s, &sg, &ticket));
+    CHECK(ticket > 0);
+    struct store_signing got;
+    CHECK_OK(store_signing_get(s, S1, &got));
+    store_signing_clear(&got);
+    store_wait_durable(s, ticket);
+    CHECK_OK(store_stats(s, &after));
+    CHECK(after.group_commits >= ticket);
+    store_wait_durable(s, ticket); /* covered: returns at once */
     store_close(s);
     s = reopen();
     CHECK(nonce_seen(s, "group", "t0-0"));
