@@ -472,7 +472,11 @@ static void apply_pool_size(struct stack *st)
 static int run_config(const struct config *cfg, const struct options *o)
 {
     struct stack st = {0};
-    snprintf(st.bin_dir, sizeof(st.bin_dir), "%s", KM_BIN_DIR);
+    /* KEYMELD_BENCH_BIN_DIR runs another build's keymeld-gateway and
+     * keymeld-enclave (an older commit's, say) under this benchmark, so two
+     * builds can be measured alternately with the same client. */
+    const char *bin = getenv("KEYMELD_BENCH_BIN_DIR");
+    snprintf(st.bin_dir, sizeof(st.bin_dir), "%s", bin != NULL && bin[0] ? bin : KM_BIN_DIR);
     /* KEYMELD_BENCH_LOG_LEVEL=debug (with KEYMELD_TEST_KEEP_DIRS=1) leaves
      * per-command timings in the logs, for finding where a signing waits. */
     st.log_level = getenv("KEYMELD_BENCH_LOG_LEVEL") ? getenv("KEYMELD_BENCH_LOG_LEVEL") : "warn";
