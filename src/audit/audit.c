@@ -32,6 +32,16 @@ struct audit_log {
     uint64_t seq;                 /* of the last line (0: none) */
     uint8_t prev[AUDIT_HASH_LEN]; /* chain hash of the last line (zeros: none) */
     off_t end;                    /* file size after the last complete line */
+
+    /* Group commit of fsync_each_line: a line is written under mu, then
+     * synced outside it, and one fdatasync covers every line written
+     * before it began (wait_synced). Lock order: sync_mu, then mu. */
+    pthread_mutex_t sync_mu;
+    pthread_cond_t synced_cond;
+    uint64_t synced;      /* every line up to this seq is on disk */
+    uint64_t failed_upto; /* lines up to this seq were covered by a failed sync */
+    int failed_errno;
+    bool syncing; /* a writer is in fdatasync */
 };
 
 /* ---- opening ------------------------------------------------------------------ */
@@ -145,8 +155,10 @@ struct audit_log *audit_open(const char *path, struct km_error *err)
                  (unsigned)(st.st_mode & 07777));
     if (st.st_size > 0 && continue_chain(a, st.st_size, err) != KM_OK)
         goto fail;
-    if (pthread_mutex_init(&a->mu, NULL) != 0)
+    if (pthread_mutex_init(&a->mu, NULL) != 0 || pthread_mutex_init(&a->sync_mu, NULL) != 0 ||
+        pthread_cond_init(&a->synced_cond, NULL) != 0)
         KM_BUG("pthread_mutex_init");
+    a->synced = a->seq; /* what an earlier run wrote is as durable as it will get */
     log_info(LOG_COMP, "audit log %s opened (%" PRIu64 " lines so far)", path, a->seq);
     return a;
 
@@ -180,6 +192,8 @@ void audit_close(struct audit_log *a)
     if (a == NULL)
         return;
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->sync_mu);
+    pthread_cond_destroy(&a->synced_cond);
     close(a->fd);
     free(a->path);
     free(a);
@@ -315,6 +329,46 @@ static int write_line(struct audit_log *a, const char *line, size_t len, struct 
     return km_error_set(err, KM_ERR_IO, e, "%s: audit write failed: %s", a->path, strerror(e));
 }
 
+/* Returns once line seq is on disk: the first waiter syncs (reading the
+ * last seq written just before, so its fdatasync covers every line up to
+ * there), the others wait for a sync that covers them. A line a failed sync
+ * covered gets that failure, never a later sync's success: after a failed
+ * fdatasync the kernel may have dropped the pages it could not write. */
+static int wait_synced(struct audit_log *a, uint64_t seq, struct km_error *err)
+{
+    int r = KM_OK;
+    pthread_mutex_lock(&a->sync_mu);
+    while (a->synced < seq) {
+        if (a->failed_upto >= seq) {
+            r = km_error_set(err, KM_ERR_IO, a->failed_errno,
+                             "%s: fdatasync of the audit log failed: %s", a->path,
+                             strerror(a->failed_errno));
+            break;
+        }
+        if (a->syncing) {
+            pthread_cond_wait(&a->synced_cond, &a->sync_mu);
+            continue;
+        }
+        a->syncing = true;
+        pthread_mutex_lock(&a->mu);
+        uint64_t target = a->seq;
+        pthread_mutex_unlock(&a->mu);
+        pthread_mutex_unlock(&a->sync_mu);
+        int rc = fdatasync(a->fd), e = errno;
+        pthread_mutex_lock(&a->sync_mu);
+        a->syncing = false;
+        if (rc == 0) {
+            a->synced = target;
+        } else {
+            a->failed_upto = target;
+            a->failed_errno = e;
+        }
+        pthread_cond_broadcast(&a->synced_cond);
+    }
+    pthread_mutex_unlock(&a->sync_mu);
+    return r;
+}
+
 int audit_append(struct audit_log *a, const struct audit_event *ev, struct km_error *err)
 {
     KM_ASSERT(a != NULL && ev != NULL);
@@ -336,6 +390,8 @@ int audit_append(struct audit_log *a, const struct audit_event *ev, struct km_er
 
     char *line = NULL;
     size_t len = 0;
+    uint64_t seq = 0;
+    bool sync = false;
     pthread_mutex_lock(&a->mu);
     if (a->broken) {
         r = km_error_set(err, KM_ERR_STATE, 0,
@@ -352,14 +408,14 @@ int audit_append(struct audit_log *a, const struct audit_event *ev, struct km_er
     a->seq++;
     audit_hash_line(a->prev, (const uint8_t *)line, len - 1);
     a->end += (off_t)len;
-    if (a->fsync_each_line && fdatasync(a->fd) != 0) {
-        int e = errno;
-        r = km_error_set(err, KM_ERR_IO, e, "%s: fdatasync of the audit log failed: %s", a->path,
-                         strerror(e));
-    }
+    seq = a->seq;
+    sync = a->fsync_each_line;
 out:
     pthread_mutex_unlock(&a->mu);
     free(line);
     json_decref(subject);
+    /* Synced outside mu, so the next line is written meanwhile. */
+    if (r == KM_OK && sync)
+        r = wait_synced(a, seq, err);
     return r;
 }

@@ -52,7 +52,10 @@
  * are written does the same) and compare.
  *
  * Writing: each line is written with one write() on an O_APPEND descriptor
- * and, unless turned off, fdatasync()ed before audit_append returns. A
+ * and, unless turned off, fdatasync()ed before audit_append returns. The
+ * sync is a group commit: it runs after the log's lock is released, and
+ * one fdatasync covers every line written before it began, so concurrent
+ * writers share syncs instead of queueing behind each other's. A
  * process holds an exclusive flock() on the file while it is open, so two
  * gateways never interleave their chains in one file.
  */
@@ -117,7 +120,9 @@ void audit_set_fsync(struct audit_log *a, bool fsync_each_line);
  * failed. A failed or short write is rolled back (ftruncate to the previous
  * end), so the chain stays intact and the next append may succeed; if even
  * that fails the log refuses further appends (KM_ERR_STATE). After a failed
- * fdatasync the line is in the file and the chain continues from it.
+ * fdatasync the line is in the file and the chain continues from it; every
+ * line that sync covered (other threads' too) gets KM_ERR_IO, and later
+ * lines are synced anew.
  */
 int audit_append(struct audit_log *a, const struct audit_event *ev, struct km_error *err) KM_WUR;
 

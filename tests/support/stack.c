@@ -290,13 +290,14 @@ static void write_config(struct stack *s, const char *path, uint16_t port, const
             "  open_reserve: %s\n"
             "%s"
             "logging:\n  level: %s\n"
-            "audit:\n  path: %s/%s\n  fsync: false\n"
+            "audit:\n  path: %s/%s\n  fsync: %s\n"
             "coordinator:\n  health_check_interval_secs: 1\n"
             "security:\n  enable_attestation: true\n  attestation_root: %s\n"
             "  attestation_pcrs: %s\n"
             "enclaves:\n  vsock_timeout_secs: %u\n  enclaves:\n",
             port, s->require_api_keys ? "false" : "true", database,
-            s->log_level ? s->log_level : "info", s->dir, audit, s->trust_root, s->pcrs_path,
+            s->log_level ? s->log_level : "info", s->dir, audit,
+            s->audit_fsync ? "true" : "false", s->trust_root, s->pcrs_path,
             s->vsock_timeout_secs ? s->vsock_timeout_secs : 20);
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
@@ -417,7 +418,7 @@ void stack_start(struct stack *s, size_t n)
     if (n > STACK_MAX_ENCLAVES)
         fail_msg_("too many enclaves");
     const char *level = s->log_level;
-    bool no_fsync = s->no_fsync, keep_dir = s->keep_dir;
+    bool no_fsync = s->no_fsync, audit_fsync = s->audit_fsync, keep_dir = s->keep_dir;
     const char *sealer = s->enclave_sealer;
     bool require_api_keys = s->require_api_keys;
     uint32_t max_sessions = s->enclave_max_sessions;
@@ -433,6 +434,7 @@ void stack_start(struct stack *s, size_t n)
     s->before_start_ctx = before_start_ctx;
     s->log_level = level;
     s->no_fsync = no_fsync;
+    s->audit_fsync = audit_fsync;
     s->keep_dir = keep_dir;
     s->enclave_sealer = sealer;
     s->require_api_keys = require_api_keys;

@@ -39,6 +39,7 @@ struct stack {
     const char *log_level; /* gateway's level, "info" unless set before
                                stack_start; enclaves use it if more verbose */
     bool no_fsync;         /* database.fsync_each_commit: false (benchmarks) */
+    bool audit_fsync;      /* audit.fsync: true, the production default (benchmarks) */
     /* Attestation: enclaves run ATTESTATION=development with a CA in
      * dir/dev-ca; the gateway verifies them (security.enable_attestation)
      * against trust_root and pcrs_path (PCR0 = SHA-384 of keymeld-enclave). */

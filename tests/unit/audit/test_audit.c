@@ -193,6 +193,37 @@ static void test_threads_one_chain(void **state)
     fx_free(f);
 }
 
+/* The same with every line synced (the default): the syncs run outside the
+ * log's lock and are shared; every append still returns after its line is
+ * on disk, and the chain is whole. */
+static void test_threads_synced(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    struct km_error err;
+    struct audit_log *a = audit_open(f->path, &err);
+    CHECK_NOT_NULL(a);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){a, i};
+        CHECK_EQ(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_join(th[i], NULL), 0);
+    CHECK_EQ(audit_last_seq(a), THREADS * PER_THREAD);
+    audit_close(a);
+    expect_intact(f->path, THREADS * PER_THREAD);
+
+    a = audit_open(f->path, &err); /* reopened: continues, synced from there */
+    CHECK_NOT_NULL(a);
+    append_one(a, "keygen.reserve", "ok", NULL, 1);
+    CHECK_EQ(audit_last_seq(a), THREADS * PER_THREAD + 1);
+    audit_close(a);
+    expect_intact(f->path, THREADS * PER_THREAD + 1);
+    fx_free(f);
+}
+
 static void test_line_format(void **state)
 {
     (void)state;
@@ -627,6 +658,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TEST(test_threads_one_chain),
+        TEST(test_threads_synced),
         TEST(test_line_format),
         TEST(test_hash_is_plain_sha256),
         TEST(test_reopen_continues_chain),
