@@ -166,15 +166,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void test_threads_one_chain(void **state)
+/* THREADS threads append PER_THREAD lines each to a, then a is closed. */
+static void append_from_threads(struct audit_log *a)
 {
-    (void)state;
-    struct fx *f = fx_new();
-    struct km_error err;
-    struct audit_log *a = audit_open(f->path, &err);
-    CHECK_NOT_NULL(a);
-    CHECK_EQ(audit_last_seq(a), 0);
-    audit_set_fsync(a, false); /* one thread below keeps nothing waiting */
     pthread_t th[THREADS];
     struct worker w[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -185,6 +179,18 @@ static void test_threads_one_chain(void **state)
         CHECK_EQ(pthread_join(th[i], NULL), 0);
     CHECK_EQ(audit_last_seq(a), THREADS * PER_THREAD);
     audit_close(a);
+}
+
+static void test_threads_one_chain(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    struct km_error err;
+    struct audit_log *a = audit_open(f->path, &err);
+    CHECK_NOT_NULL(a);
+    CHECK_EQ(audit_last_seq(a), 0);
+    audit_set_fsync(a, false); /* one thread below keeps nothing waiting */
+    append_from_threads(a);
 
     struct stat st;
     CHECK_EQ(stat(f->path, &st), 0);
@@ -203,16 +209,7 @@ static void test_threads_synced(void **state)
     struct km_error err;
     struct audit_log *a = audit_open(f->path, &err);
     CHECK_NOT_NULL(a);
-    pthread_t th[THREADS];
-    struct worker w[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){a, i};
-        CHECK_EQ(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
-    }
-    for (int i = 0; i < THREADS; i++)
-        CHECK_EQ(pthread_join(th[i], NULL), 0);
-    CHECK_EQ(audit_last_seq(a), THREADS * PER_THREAD);
-    audit_close(a);
+    append_from_threads(a);
     expect_intact(f->path, THREADS * PER_THREAD);
 
     a = audit_open(f->path, &err); /* reopened: continues, synced from there */
