@@ -411,8 +411,10 @@ static void durable_wait(struct store_durability *d, uint64_t seq, struct db_con
         pthread_mutex_unlock(&d->lock);
         int r = db_sync_committed(db);
         if (r != KM_OK) {
-            log_error(LOG_COMP, "cannot sync the database's WAL (%s): %s; stopping so that no "
-                      "commit is reported durable that is not", km_errname(r), db_errmsg(db));
+            log_error(LOG_COMP,
+                      "cannot sync the database's WAL (%s): %s; stopping so that no "
+                      "commit is reported durable that is not",
+                      km_errname(r), db_errmsg(db));
             abort();
         }
         pthread_mutex_lock(&d->lock);

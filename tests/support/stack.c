@@ -296,9 +296,8 @@ static void write_config(struct stack *s, const char *path, uint16_t port, const
             "  attestation_pcrs: %s\n"
             "enclaves:\n  vsock_timeout_secs: %u\n  enclaves:\n",
             port, s->require_api_keys ? "false" : "true", database,
-            s->log_level ? s->log_level : "info", s->dir, audit,
-            s->audit_fsync ? "true" : "false", s->trust_root, s->pcrs_path,
-            s->vsock_timeout_secs ? s->vsock_timeout_secs : 20);
+            s->log_level ? s->log_level : "info", s->dir, audit, s->audit_fsync ? "true" : "false",
+            s->trust_root, s->pcrs_path, s->vsock_timeout_secs ? s->vsock_timeout_secs : 20);
     for (size_t i = 0; i < s->n; i++)
         fprintf(f,
                 "    - id: %zu\n      transport: tcp\n      tcp_host: 127.0.0.1\n      port: %u\n",

@@ -8,9 +8,11 @@
  * FULL does inside every commit, done once for all the commits written
  * before it. NORMAL still syncs the WAL before each checkpoint, the
  * database file after it and the WAL header when the WAL is reused, so a
- * commit a checkpoint moved out of the WAL is durable too. A write transaction is BEGIN IMMEDIATE; the busy timeout
- * only matters against other processes, since the store queues its own
- * writers on a mutex first.
+ * commit a checkpoint moved out of the WAL is durable too.
+ *
+ * A write transaction is BEGIN IMMEDIATE; the busy timeout only matters
+ * against other processes, since the store queues its own writers on a
+ * mutex first.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -112,8 +114,7 @@ static int sq_open(struct db_conn **out, const char *path, const struct db_open_
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=%s; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
              "PRAGMA temp_store=MEMORY;",
-             o->wal ? "WAL" : "DELETE",
-             o->fsync_each_commit && !group_commit ? "FULL" : "NORMAL");
+             o->wal ? "WAL" : "DELETE", o->fsync_each_commit && !group_commit ? "FULL" : "NORMAL");
     char *msg = NULL;
     if (sqlite3_exec(db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         km_error_set(err, KM_ERR_IO, 0, "cannot configure database '%s': %s", path,
@@ -183,8 +184,8 @@ static int sq_exec_script(struct db_conn *c, const char *sql)
 /* Runs one of the connection's prepared control statements. */
 static int run_control(struct db_conn *c, sqlite3_stmt **st, const char *sql)
 {
-    if (*st == NULL && sqlite3_prepare_v3(handle(c), sql, -1, SQLITE_PREPARE_PERSISTENT, st,
-                                          NULL) != SQLITE_OK) {
+    if (*st == NULL &&
+        sqlite3_prepare_v3(handle(c), sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
         int r = map_rc(sqlite3_errcode(handle(c)));
         return r != KM_OK ? r : KM_ERR_IO;
     }
