@@ -4,13 +4,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/clock.h"
 #include "crypto/thash.h"
+#include "protocol/envelope.h"
+#include "transport/frame.h"
 #include "common/banned.h"
+
+/* Whether every call carries the same arguments object: a step sends one
+ * command to all its enclaves. */
+static bool args_shared(const struct fanout_call *calls, size_t n)
+{
+    if (n < 2 || calls[0].args == NULL)
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (calls[i].args != calls[0].args || strcmp(calls[i].cmd, calls[0].cmd) != 0)
+            return false;
+    return true;
+}
 
 void fanout_run(struct enclave_mgr *em, struct fanout_call *calls, size_t n, uint32_t timeout_ms)
 {
     struct deadline dl = deadline_in_ms(timeout_ms ? timeout_ms : 30000);
+    /* Shared arguments are encoded once, not once per enclave; if that
+     * fails (too large), each call encodes them and reports it itself. */
+    struct buf shared;
+    buf_init(&shared, FRAME_MAX_DEFAULT);
+    bool text = args_shared(calls, n) && env_dump_json(&shared, calls[0].args) == KM_OK;
     struct pool_call **pending = calloc(n ? n : 1, sizeof(*pending));
     if (pending == NULL)
         KM_BUG("out of memory");
@@ -22,9 +42,13 @@ void fanout_run(struct enclave_mgr *em, struct fanout_call *calls, size_t n, uin
         if (p == NULL)
             c->rc = km_error_set(&c->err, KM_ERR_NOT_FOUND, 0, "enclave %u is not configured",
                                  c->enclave_id);
+        else if (text)
+            c->rc = pool_call_start_text(p, &pending[i], c->cmd, &c->command_id, buf_peek(&shared),
+                                         buf_len(&shared), dl, &c->err);
         else
             c->rc = pool_call_start(p, &pending[i], c->cmd, &c->command_id, c->args, dl, &c->err);
     }
+    buf_release(&shared);
     for (size_t i = 0; i < n; i++) {
         struct fanout_call *c = &calls[i];
         if (pending[i] != NULL) {

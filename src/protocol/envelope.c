@@ -149,23 +149,43 @@ out:
     return r;
 }
 
-int env_request_encode(struct buf *out, uint64_t id, const struct uuid *command_id, const char *cmd,
-                       const json_t *args)
+/* The request up to its "args" value. */
+static int request_head(struct buf *out, uint64_t id, const struct uuid *command_id,
+                        const char *cmd)
 {
     char cid[UUID_STR_LEN + 1];
     if (!env_is_snake_name(cmd, ENV_CMD_MAX) || id > ENV_ID_MAX)
-        return KM_ERR_INVALID;
-    if (args != NULL && !json_is_object(args))
         return KM_ERR_INVALID;
     uuid_format(cid, command_id);
     /* The fixed part is formatted directly: cheaper than building a json_t
      * tree for every request, and the values need no escaping (validated
      * above). */
-    int r = buf_putf(out, "{\"v\":%d,\"id\":%llu,\"command_id\":\"%s\",\"cmd\":\"%s\",\"args\":",
-                     ENV_VERSION, (unsigned long long)id, cid, cmd);
+    return buf_putf(out, "{\"v\":%d,\"id\":%llu,\"command_id\":\"%s\",\"cmd\":\"%s\",\"args\":",
+                    ENV_VERSION, (unsigned long long)id, cid, cmd);
+}
+
+int env_request_encode(struct buf *out, uint64_t id, const struct uuid *command_id, const char *cmd,
+                       const json_t *args)
+{
+    if (args != NULL && !json_is_object(args))
+        return KM_ERR_INVALID;
+    int r = request_head(out, id, command_id, cmd);
     if (r != KM_OK)
         return r;
     r = args ? env_dump_json(out, args) : buf_put_str(out, "{}");
+    if (r != KM_OK)
+        return r;
+    return buf_put_u8(out, '}');
+}
+
+int env_request_encode_text(struct buf *out, uint64_t id, const struct uuid *command_id,
+                            const char *cmd, const uint8_t *args_json, size_t len)
+{
+    if (len < 2 || args_json[0] != '{' || args_json[len - 1] != '}')
+        return KM_ERR_INVALID;
+    int r = request_head(out, id, command_id, cmd);
+    if (r == KM_OK)
+        r = buf_put(out, args_json, len);
     if (r != KM_OK)
         return r;
     return buf_put_u8(out, '}');

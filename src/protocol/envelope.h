@@ -71,6 +71,12 @@ int env_request_decode(struct env_request *out, bool *has_id, const uint8_t *p, 
 int env_request_encode(struct buf *out, uint64_t id, const struct uuid *command_id, const char *cmd,
                        const json_t *args) KM_WUR;
 
+/* The same with args already encoded: args_json[0..len) is the text
+ * env_dump_json made of a JSON object (a fan-out encodes its arguments once
+ * for every enclave). KM_ERR_INVALID if it does not look like an object. */
+int env_request_encode_text(struct buf *out, uint64_t id, const struct uuid *command_id,
+                            const char *cmd, const uint8_t *args_json, size_t len) KM_WUR;
+
 /* Decodes a reply; on success *out owns result. */
 int env_reply_decode(struct env_reply *out, const uint8_t *p, size_t len,
                      struct km_error *err) KM_WUR;

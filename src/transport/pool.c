@@ -501,9 +501,11 @@ static int call_send(struct pool *p, struct pool_call *c, struct km_error *err)
     return KM_OK;
 }
 
-int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
-                    const struct uuid *command_id, const json_t *args, struct deadline dl,
-                    struct km_error *err)
+/* Starts a call whose arguments are args, or the text args_json[0..len)
+ * when args_json is not NULL. */
+static int call_start(struct pool *p, struct pool_call **out, const char *cmd,
+                      const struct uuid *command_id, const json_t *args, const uint8_t *args_json,
+                      size_t len, struct deadline dl, struct km_error *err)
 {
     struct uuid fresh;
     *out = NULL;
@@ -526,7 +528,9 @@ int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
     buf_init(&c->frame, p->cfg.max_frame + FRAME_HEADER_LEN);
     int r = frame_begin(&c->frame);
     if (r == KM_OK)
-        r = env_request_encode(&c->frame, c->id, command_id, cmd, args);
+        r = args_json != NULL
+                ? env_request_encode_text(&c->frame, c->id, command_id, cmd, args_json, len)
+                : env_request_encode(&c->frame, c->id, command_id, cmd, args);
     if (r == KM_OK)
         r = frame_finish(&c->frame, 0, p->cfg.max_frame);
     if (r != KM_OK) {
@@ -543,6 +547,20 @@ int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
     }
     *out = c;
     return KM_OK;
+}
+
+int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
+                    const struct uuid *command_id, const json_t *args, struct deadline dl,
+                    struct km_error *err)
+{
+    return call_start(p, out, cmd, command_id, args, NULL, 0, dl, err);
+}
+
+int pool_call_start_text(struct pool *p, struct pool_call **out, const char *cmd,
+                         const struct uuid *command_id, const uint8_t *args_json, size_t len,
+                         struct deadline dl, struct km_error *err)
+{
+    return call_start(p, out, cmd, command_id, NULL, args_json, len, dl, err);
 }
 
 /* Whether a failed call gets its one transparent resend: it went alone on

@@ -130,6 +130,12 @@ int pool_call_start(struct pool *p, struct pool_call **out, const char *cmd,
                     struct km_error *err) KM_WUR;
 int pool_call_wait(struct pool_call *c, struct env_reply *reply, struct km_error *err) KM_WUR;
 
+/* pool_call_start with the arguments already encoded (env_dump_json of an
+ * object: env_request_encode_text), so one text serves many enclaves. */
+int pool_call_start_text(struct pool *p, struct pool_call **out, const char *cmd,
+                         const struct uuid *command_id, const uint8_t *args_json, size_t len,
+                         struct deadline dl, struct km_error *err) KM_WUR;
+
 /* True if err (from pool_call_wait/pool_request) is worth retrying. */
 bool pool_error_is_retryable(int code, const struct km_error *err, const struct env_reply *reply);
 

@@ -42,6 +42,38 @@ static void test_request_roundtrip(void **state)
     buf_release(&b);
 }
 
+/* Arguments encoded once (a fan-out) give the same bytes as encoding the
+ * object with each request; text that is no object is refused. */
+static void test_request_with_encoded_args(void **state)
+{
+    (void)state;
+    struct uuid cid;
+    struct buf args_text, want, got;
+    CHECK_OK(uuid_v7_new(&cid));
+    buf_init(&args_text, 4096);
+    buf_init(&want, 4096);
+    buf_init(&got, 4096);
+    json_t *args = json_pack("{s:s, s:[i,i]}", "session", "abc", "units", 1, 2);
+    CHECK_OK(env_dump_json(&args_text, args));
+    CHECK_OK(env_request_encode(&want, 7, &cid, "signing_sign", args));
+    CHECK_OK(env_request_encode_text(&got, 7, &cid, "signing_sign", buf_peek(&args_text),
+                                     buf_len(&args_text)));
+    CHECK_EQ(buf_len(&got), buf_len(&want));
+    CHECK(memcmp(buf_peek(&got), buf_peek(&want), buf_len(&want)) == 0);
+    json_decref(args);
+
+    buf_reset(&got);
+    CHECK_ERR(env_request_encode_text(&got, 7, &cid, "signing_sign", (const uint8_t *)"[1]", 3),
+              KM_ERR_INVALID);
+    CHECK_ERR(env_request_encode_text(&got, 7, &cid, "signing_sign", (const uint8_t *)"{", 1),
+              KM_ERR_INVALID);
+    CHECK_ERR(env_request_encode_text(&got, 7, &cid, "Bad-Name", (const uint8_t *)"{}", 2),
+              KM_ERR_INVALID);
+    buf_release(&args_text);
+    buf_release(&want);
+    buf_release(&got);
+}
+
 static void test_request_rejects(void **state)
 {
     (void)state;
@@ -171,8 +203,11 @@ static void test_reply_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_request_roundtrip), TEST(test_request_rejects),
-        TEST(test_reply_roundtrip),   TEST(test_error_message_truncated_on_utf8_boundary),
+        TEST(test_request_roundtrip),
+        TEST(test_request_with_encoded_args),
+        TEST(test_request_rejects),
+        TEST(test_reply_roundtrip),
+        TEST(test_error_message_truncated_on_utf8_boundary),
         TEST(test_reply_rejects),
     };
     return RUN_TESTS("protocol.envelope", tests);
