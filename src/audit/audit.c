@@ -38,8 +38,9 @@ struct audit_log {
      * before it began (wait_synced). Lock order: sync_mu, then mu. */
     pthread_mutex_t sync_mu;
     pthread_cond_t synced_cond;
-    uint64_t synced;      /* every line up to this seq is on disk */
-    uint64_t failed_upto; /* lines up to this seq were covered by a failed sync */
+    uint64_t synced; /* every line up to this seq is on disk */
+    /* The lines the last failed sync covered (none: from > upto), and why. */
+    uint64_t failed_from, failed_upto;
     int failed_errno;
     bool syncing; /* a writer is in fdatasync */
 };
@@ -159,6 +160,7 @@ struct audit_log *audit_open(const char *path, struct km_error *err)
         pthread_cond_init(&a->synced_cond, NULL) != 0)
         KM_BUG("pthread_mutex_init");
     a->synced = a->seq; /* what an earlier run wrote is as durable as it will get */
+    a->failed_from = 1; /* and no failed sync yet (failed_upto 0) */
     log_info(LOG_COMP, "audit log %s opened (%" PRIu64 " lines so far)", path, a->seq);
     return a;
 
@@ -338,13 +340,15 @@ static int wait_synced(struct audit_log *a, uint64_t seq, struct km_error *err)
 {
     int r = KM_OK;
     pthread_mutex_lock(&a->sync_mu);
-    while (a->synced < seq) {
-        if (a->failed_upto >= seq) {
+    for (;;) {
+        if (seq >= a->failed_from && seq <= a->failed_upto) {
             r = km_error_set(err, KM_ERR_IO, a->failed_errno,
                              "%s: fdatasync of the audit log failed: %s", a->path,
                              strerror(a->failed_errno));
             break;
         }
+        if (a->synced >= seq)
+            break;
         if (a->syncing) {
             pthread_cond_wait(&a->synced_cond, &a->sync_mu);
             continue;
@@ -360,6 +364,7 @@ static int wait_synced(struct audit_log *a, uint64_t seq, struct km_error *err)
         if (rc == 0) {
             a->synced = target;
         } else {
+            a->failed_from = a->synced + 1;
             a->failed_upto = target;
             a->failed_errno = e;
         }

@@ -386,12 +386,13 @@ int store_step(struct store_conn *c, struct db_stmt *st)
     /* Committed by itself once done; a statement that returns rows
      * commits when it is reset, and the release moves the generation on
      * and waits for the sync. */
-    if (rc == DB_ROW)
+    if (rc == DB_ROW) {
         c->sync_pending = true;
-    if (rc != DB_ROW)
+    } else {
         keygen_write_ended(c);
-    if (rc == DB_DONE)
-        store_make_durable(c);
+        if (rc == DB_DONE)
+            store_make_durable(c);
+    }
     return rc;
 }
 
