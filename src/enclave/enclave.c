@@ -370,8 +370,8 @@ static const struct en_command dispatch[PROTO_CMD_COUNT_] = {
      * repeated command_id gets the cached partial signatures, never new
      * ones. */
     [PROTO_CMD_SIGNING_SIGN] = {en_signing_sign, 0, NO_ID, 0,
-                                offsetof(struct proto_signing_sign_args, signing_session_id),
-                                offsetof(struct proto_signing_sign_args, keygen_session_id)},
+                                offsetof(struct proto_signing_sign_args, init.signing_session_id),
+                                offsetof(struct proto_signing_sign_args, init.keygen_session_id)},
 };
 
 /* A command without a row would be a call through NULL: refuse to start. */

@@ -1275,10 +1275,10 @@ static int keep_signing(struct en_req *r, struct signing_data *sd, struct sessio
         signing_destroy(sd);
         return KM_OK;
     }
-    struct session *s = session_new(SESSION_SIGNING, &a->signing_session_id, &a->keygen_session_id,
-                                    sd, signing_destroy);
+    struct session *s = session_new(SESSION_SIGNING, &a->init.signing_session_id,
+                                    &a->init.keygen_session_id, sd, signing_destroy);
     s->state = SIGNING_PARTIALS_ISSUED;
-    return en_store_insert(r, s, kgs, a->timeout_secs);
+    return en_store_insert(r, s, kgs, a->init.timeout_secs);
 }
 
 /* The signing session must be new (checked again when it is inserted). */
@@ -1311,24 +1311,16 @@ static void log_uses(const struct pool_plan *pl, const struct uuid *signing_id)
 static int sign_prepare(struct en_req *r, struct signing_data *sd,
                         const struct proto_signing_sign_args *a, struct pool_plan *pl)
 {
-    /* signing_init's view of the same arguments. */
-    const struct proto_signing_init_args init = {.signing_session_id = a->signing_session_id,
-                                                 .keygen_session_id = a->keygen_session_id,
-                                                 .timeout_secs = a->timeout_secs,
-                                                 .n_items = a->n_items,
-                                                 .items = a->items,
-                                                 .n_approvals = a->n_approvals,
-                                                 .approvals = a->approvals};
-    int rc = check_new_signing(r, &a->signing_session_id);
+    int rc = check_new_signing(r, &a->init.signing_session_id);
     if (rc == KM_OK)
-        rc = build_items(r, sd, &init);
+        rc = build_items(r, sd, &a->init);
     if (rc == KM_OK)
-        rc = check_approvals(r, sd, &init);
+        rc = check_approvals(r, sd, &a->init);
     if (rc != KM_OK)
         return rc;
     plan_init(pl, sd);
     for (size_t i = 0; i < a->n_nonces && rc == KM_OK; i++)
-        rc = stage_pool_nonce(r, sd, &a->keygen_session_id, pl, &a->nonces[i]);
+        rc = stage_pool_nonce(r, sd, &a->init.keygen_session_id, pl, &a->nonces[i]);
     if (rc == KM_OK)
         rc = plan_entries(r, pl, a->n_nonces);
     return rc;
@@ -1363,7 +1355,7 @@ int en_signing_sign(struct en_req *r)
 {
     const struct proto_signing_sign_args *a = r->args;
     struct proto_signing_distribute_nonces_result res = {0};
-    struct session *kgs = acquire_keygen(r, &a->keygen_session_id);
+    struct session *kgs = acquire_keygen(r, &a->init.keygen_session_id);
     if (kgs == NULL)
         return KM_ERR_INVALID;
     struct signing_data *sd = xcalloc(1, sizeof(*sd));
@@ -1375,16 +1367,17 @@ int en_signing_sign(struct en_req *r)
     memset(&pl, 0, sizeof(pl));
     int rc = sign_prepare(r, sd, a, &pl);
     if (rc == KM_OK)
-        rc = take_entries(r, kgs->data, sd, &pl, &a->signing_session_id);
+        rc = take_entries(r, kgs->data, sd, &pl, &a->init.signing_session_id);
     if (rc == KM_OK)
-        rc = sign_units(r, sd, &a->signing_session_id, &pl.ns, &res);
+        rc = sign_units(r, sd, &a->init.signing_session_id, &pl.ns, &res);
     plan_release(&pl);
     if (rc != KM_OK) {
         signing_destroy(sd); /* wipes any secret nonce left */
     } else {
         char sid[UUID_STR_LEN + 1];
         log_debug(LOG_COMP, "signing %s: %zu units signed from pool nonces for %zu local signers",
-                  en_uuid_str(sid, &a->signing_session_id), sd->n_units, res.n_partial_signatures);
+                  en_uuid_str(sid, &a->init.signing_session_id), sd->n_units,
+                  res.n_partial_signatures);
         rc = keep_signing(r, sd, kgs, a);
     }
     if (rc == KM_OK)

@@ -268,18 +268,27 @@ static enum calls_verdict step_init(struct sg_ctx *x, json_t *state)
     return v;
 }
 
-static enum calls_verdict step_nonces(struct sg_ctx *x, json_t *state)
+/* The round that returns every enclave's partial signatures
+ * (signing_distribute_nonces, or signing_sign on the pool path): they go to
+ * state.partials. Consumes args. */
+static enum calls_verdict fan_for_partials(struct sg_ctx *x, const char *cmd, json_t *args,
+                                           enum sg_step step, json_t *state)
 {
-    json_t *args = json_pack("{s:s, s:o}", "signing_session_id", x->sg.id, "nonces",
-                             union_of(state, "nonces", "nonces"));
     json_t *partials = json_object();
-    enum calls_verdict v = fan_to_all(x, "signing_distribute_nonces", args, SG_NONCES, partials,
-                                      &proto_signing_distribute_nonces_result_schema);
+    enum calls_verdict v =
+        fan_to_all(x, cmd, args, step, partials, &proto_signing_distribute_nonces_result_schema);
     if (v == CALLS_OK)
         json_object_set(state, "partials", partials);
     json_decref(partials);
     json_decref(args);
     return v;
+}
+
+static enum calls_verdict step_nonces(struct sg_ctx *x, json_t *state)
+{
+    json_t *args = json_pack("{s:s, s:o}", "signing_session_id", x->sg.id, "nonces",
+                             union_of(state, "nonces", "nonces"));
+    return fan_for_partials(x, "signing_distribute_nonces", args, SG_NONCES, state);
 }
 
 /* ---- the pool path ---- */
@@ -390,15 +399,7 @@ static json_t *sign_args(struct sg_ctx *x)
     struct proto_pool_nonce_ref *refs =
         XALLOC_ARRAY(struct proto_pool_nonce_ref, ia.n_items * x->k.nparticipants + 1);
     if (pool_refs(x, &ia, refs, &n)) {
-        struct proto_signing_sign_args sa = {.signing_session_id = ia.signing_session_id,
-                                             .keygen_session_id = ia.keygen_session_id,
-                                             .timeout_secs = ia.timeout_secs,
-                                             .n_items = ia.n_items,
-                                             .items = ia.items,
-                                             .n_approvals = ia.n_approvals,
-                                             .approvals = ia.approvals,
-                                             .n_nonces = n,
-                                             .nonces = refs};
+        struct proto_signing_sign_args sa = {.init = ia, .n_nonces = n, .nonces = refs};
         out = proto_signing_sign_args_encode(&sa);
     } else {
         snprintf(x->err, sizeof(x->err), "a pool entry lacks a participant's nonce");
@@ -419,14 +420,7 @@ static enum calls_verdict step_sign(struct sg_ctx *x, json_t *state)
         x->pool = false;
         return step_init(x, state);
     }
-    json_t *partials = json_object();
-    enum calls_verdict v = fan_to_all(x, "signing_sign", args, SG_INIT, partials,
-                                      &proto_signing_distribute_nonces_result_schema);
-    if (v == CALLS_OK)
-        json_object_set(state, "partials", partials);
-    json_decref(partials);
-    json_decref(args);
-    return v;
+    return fan_for_partials(x, "signing_sign", args, SG_INIT, state);
 }
 
 static enum calls_verdict step_finalize(struct sg_ctx *x, json_t *state, json_t **results)

@@ -326,13 +326,25 @@ static const struct proto_field approval_fields[] = {
 };
 PROTO_ELEM_SCHEMA(approval_schema, proto_approval, approval_fields);
 
+/* signing_init's keys, in struct st whose signing_init arguments are at
+ * member path m: empty for signing_init itself, `init.` for signing_sign,
+ * whose arguments are signing_init's plus the pool nonces. */
+/* clang-format off */
+#define SIGNING_INIT_FIELDS(st, m)                                                                 \
+    {PF_BASE_(st, "signing_session_id", m signing_session_id, PF_UUID, 0)},                        \
+    {PF_BASE_(st, "keygen_session_id", m keygen_session_id, PF_UUID, 0)},                          \
+    {PF_BASE_(st, "timeout_secs", m timeout_secs, PF_U32, 0),                                      \
+     .min = 1, .max = PROTO_MAX_TIMEOUT_SECS},                                                     \
+    {PF_BASE_(st, "items", m items, PF_ARRAY, PF_F_DISTINCT),                                      \
+     .count_off = offsetof(struct st, m n_items), .min = 1, .max = PROTO_MAX_ITEMS,                \
+     .elem = &item_schema},                                                                        \
+    {PF_BASE_(st, "approvals", m approvals, PF_ARRAY, PF_F_OPTIONAL | PF_F_DISTINCT),              \
+     .count_off = offsetof(struct st, m n_approvals), .min = 0, .max = PROTO_MAX_PARTICIPANTS,     \
+     .elem = &approval_schema}
+/* clang-format on */
+
 static const struct proto_field signing_init_args_fields[] = {
-    FUUID(proto_signing_init_args, signing_session_id, 0),
-    FUUID(proto_signing_init_args, keygen_session_id, 0),
-    FU32(proto_signing_init_args, timeout_secs, 1, PROTO_MAX_TIMEOUT_SECS, 0),
-    FARR(proto_signing_init_args, items, n_items, &item_schema, 1, PROTO_MAX_ITEMS, PF_F_DISTINCT),
-    FARR(proto_signing_init_args, approvals, n_approvals, &approval_schema, 0,
-         PROTO_MAX_PARTICIPANTS, PF_F_OPTIONAL | PF_F_DISTINCT),
+    SIGNING_INIT_FIELDS(proto_signing_init_args, ),
 };
 PROTO_SCHEMA(signing_init_args, "signing_init args", signing_init_args_fields, NULL);
 
@@ -435,12 +447,7 @@ static const struct proto_field pool_nonce_ref_fields[] = {
 PROTO_ELEM_SCHEMA(pool_nonce_ref_schema, proto_pool_nonce_ref, pool_nonce_ref_fields);
 
 static const struct proto_field signing_sign_args_fields[] = {
-    FUUID(proto_signing_sign_args, signing_session_id, 0),
-    FUUID(proto_signing_sign_args, keygen_session_id, 0),
-    FU32(proto_signing_sign_args, timeout_secs, 1, PROTO_MAX_TIMEOUT_SECS, 0),
-    FARR(proto_signing_sign_args, items, n_items, &item_schema, 1, PROTO_MAX_ITEMS, PF_F_DISTINCT),
-    FARR(proto_signing_sign_args, approvals, n_approvals, &approval_schema, 0,
-         PROTO_MAX_PARTICIPANTS, PF_F_OPTIONAL | PF_F_DISTINCT),
+    SIGNING_INIT_FIELDS(proto_signing_sign_args, init.),
     /* One per signer and unit: the handler checks coverage and duplicates. */
     FARR(proto_signing_sign_args, nonces, n_nonces, &pool_nonce_ref_schema, 1,
          PROTO_MAX_SIGNER_UNITS, 0),

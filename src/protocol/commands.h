@@ -456,13 +456,7 @@ struct proto_pool_nonce_ref {
  * unit; replaces signing_init + signing_distribute_nonces. The result is
  * signing_distribute_nonces's. */
 struct proto_signing_sign_args {
-    struct uuid signing_session_id;
-    struct uuid keygen_session_id;
-    uint32_t timeout_secs;
-    size_t n_items;
-    struct proto_item *items;
-    size_t n_approvals; /* optional */
-    struct proto_approval *approvals;
+    struct proto_signing_init_args init; /* its keys sit beside "nonces" in the JSON */
     size_t n_nonces;
     struct proto_pool_nonce_ref *nonces;
 };

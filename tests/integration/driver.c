@@ -446,6 +446,20 @@ void drv_signing_setup(struct drv_signing *sg, size_t n_items)
     sg->timeout_secs = 600;
 }
 
+void drv_item_set_tweak(struct drv_item *it, int type, uint8_t fill)
+{
+    memset(&it->tweak, 0, sizeof(it->tweak));
+    it->has_tweak = true;
+    it->tweak.type = type;
+    if (type == PROTO_TWEAK_PLAIN || type == PROTO_TWEAK_XONLY) {
+        it->tweak.has_tweak = true;
+        memset(it->tweak.tweak, fill, sizeof(it->tweak.tweak));
+    } else if (type == PROTO_TWEAK_TAPROOT_MERKLE_ROOT) {
+        it->tweak.has_merkle_root = true;
+        memset(it->tweak.merkle_root, fill, sizeof(it->tweak.merkle_root));
+    }
+}
+
 void drv_item_add_adaptor(struct drv_item *it, int type, size_t n_points)
 {
     if (it->n_adaptors == DRV_MAX_ADAPTORS || n_points > DRV_MAX_POINTS)

@@ -170,6 +170,9 @@ struct drv_signing {
 
 /* n_items random messages, plain, no tweak, timeout 600 s. */
 void drv_signing_setup(struct drv_signing *sg, size_t n_items);
+/* Gives item it its own tweak of type (enum proto_tweak_type): the 32-byte
+ * tweak (plain, x-only) or merkle root is `fill` repeated. */
+void drv_item_set_tweak(struct drv_item *it, int type, uint8_t fill);
 /* Adds an adaptor config of type with n_points fresh secrets to item i. */
 void drv_item_add_adaptor(struct drv_item *it, int type, size_t n_points);
 void drv_signing_release(struct drv_signing *sg);

@@ -116,10 +116,7 @@ static void flow(struct rec *r, bool local, const char *name)
     must(drv_keygen_run(&d, &kg, &err), &err, "keygen");
     drv_signing_setup(&sg, 4);
     sg.items[1].subset = 0;
-    sg.items[2].has_tweak = true;
-    sg.items[2].tweak.type = PROTO_TWEAK_XONLY;
-    sg.items[2].tweak.has_tweak = true;
-    memset(sg.items[2].tweak.tweak, 3, 32);
+    drv_item_set_tweak(&sg.items[2], PROTO_TWEAK_XONLY, 3);
     drv_item_add_adaptor(&sg.items[3], PROTO_ADAPTOR_SINGLE, 1);
     drv_item_add_adaptor(&sg.items[3], PROTO_ADAPTOR_AND, 2);
     drv_item_add_adaptor(&sg.items[3], PROTO_ADAPTOR_OR, 2);

@@ -29,50 +29,18 @@
 #include "crypto/auth.h"
 #include "crypto/schnorr.h"
 #include "pg_cluster.h"
-#include "stack.h"
+#include "stack_session.h"
 #include "common/banned.h"
 
 #define NUSERS 3
 #define NITEMS 4
 
-struct session {
-    struct stack stack;
-    struct rest_client *http;
-    struct client_trust trust;
-    struct client_keygen k;
-};
-
-static void stack_fail_cmocka(const char *msg)
+/* The stack and a keygen of NUSERS, user 1 approving each signing when asked. */
+static void begin(struct stack_session *s, bool approve_user1)
 {
-    fail_msg("%s", msg);
-}
-
-static void expect_ok(int r, const struct km_error *err)
-{
-    if (r != KM_OK)
-        fail_msg("%s", err->msg);
-}
-
-static void begin(struct session *s, bool approve_user1)
-{
-    struct km_error err;
-    struct proto_tweak tweak = {.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT};
-    stack_fail_hook = stack_fail_cmocka;
-    stack_start(&s->stack, 3);
-    s->http = rest_client_new(s->stack.base_url, 30000);
-    CHECK_OK(client_keygen_new(&s->k, NUSERS, &tweak));
-    stack_client_trust(&s->stack, &s->trust);
-    s->k.trust = &s->trust;
+    stack_session_start(s, NUSERS);
     s->k.users[1].require_approval = approve_user1;
-    expect_ok(client_keygen_run(s->http, &s->k, 600, 20000, &err), &err);
-}
-
-static void end(struct session *s)
-{
-    client_keygen_clear(&s->k);
-    client_trust_release(&s->trust);
-    rest_client_free(s->http);
-    stack_stop(&s->stack);
+    stack_session_keygen(s);
 }
 
 static void new_signing(struct client_signing *g)
@@ -83,7 +51,7 @@ static void new_signing(struct client_signing *g)
 }
 
 /* One request; asserts the status; returns the parsed body (caller frees). */
-static json_t *call(struct session *s, const char *method, const char *path, json_t *body,
+static json_t *call(struct stack_session *s, const char *method, const char *path, json_t *body,
                     const struct keypair *signer, long want)
 {
     struct rest_response r;
@@ -136,7 +104,7 @@ static int scan_entry(const char *path, const struct stat *st, int type, struct 
 /* Searches the database's files for secrets, raw and in hex: the SQLite
  * file and its WAL, or every file of the PostgreSQL cluster (tables and
  * its WAL). */
-static void check_database_has_no_secrets(struct session *s, const struct client_signing *g)
+static void check_database_has_no_secrets(struct stack_session *s, const struct client_signing *g)
 {
     struct secret_ref secrets[NUSERS + 1 + NITEMS * 2];
     size_t nsec = 0;
@@ -166,31 +134,31 @@ static void check_database_has_no_secrets(struct session *s, const struct client
 static void test_keygen_and_batch_signing(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     struct client_signing g;
     struct km_error err;
     begin(&s, false);
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
+    test_expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
     CHECK_STR_EQ(g.status, "running");
     /* Opens and verifies every signature under the aggregate key. */
-    expect_ok(client_sign_wait(s.http, &s.k, &g, 0, 20000, &err), &err);
+    test_expect_ok(client_sign_wait(s.http, &s.k, &g, 0, 20000, &err), &err);
     check_database_has_no_secrets(&s, &g);
     client_signing_clear(&g);
 
     /* POST /signing?wait_ms: the create reply itself carries the outcome. */
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 20000, &err), &err);
+    test_expect_ok(client_sign_create(s.http, &s.k, &g, 600, 20000, &err), &err);
     CHECK_STR_EQ(g.status, "completed");
     CHECK(client_signing_done(&g));
     client_signing_clear(&g);
-    end(&s);
+    stack_session_end(&s);
 }
 
 static void test_signing_waits_for_approval(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     struct client_signing g;
     struct km_error err;
     begin(&s, true);
@@ -198,7 +166,7 @@ static void test_signing_waits_for_approval(void **state)
     /* A create that would wait answers at once while approvals are pending
      * (nothing can finish before someone approves). */
     uint64_t t0 = clock_now_ms();
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 5000, &err), &err);
+    test_expect_ok(client_sign_create(s.http, &s.k, &g, 600, 5000, &err), &err);
     CHECK(clock_now_ms() - t0 < 2500);
     CHECK_STR_EQ(g.status, "awaiting_approvals");
     /* Nothing happens without it. */
@@ -208,28 +176,28 @@ static void test_signing_waits_for_approval(void **state)
     snprintf(path, sizeof(path), "/api/v1/signing/%s/approve/%s", g.id_s, s.k.users[1].id_s);
     json_decref(call(&s, "POST", path, json_pack("{s:i, s:s}", "timestamp", 1, "signature", "00"),
                      &s.k.users[2].auth, 401));
-    expect_ok(client_sign_approve(s.http, &s.k, &g, 1, &err), &err);
-    expect_ok(client_sign_wait(s.http, &s.k, &g, 1, 20000, &err), &err);
+    test_expect_ok(client_sign_approve(s.http, &s.k, &g, 1, &err), &err);
+    test_expect_ok(client_sign_wait(s.http, &s.k, &g, 1, 20000, &err), &err);
     client_signing_clear(&g);
-    end(&s);
+    stack_session_end(&s);
 }
 
 static void test_gateway_crash_mid_signing_resumes(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     struct client_signing g;
     struct km_error err;
     begin(&s, false);
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
+    test_expect_ok(client_sign_create(s.http, &s.k, &g, 600, 0, &err), &err);
     stack_kill_gateway(&s.stack); /* SIGKILL right after the commit */
     stack_start_gateway(&s.stack);
     /* Resumed from its last committed step; completes with valid sigs. */
-    expect_ok(client_sign_wait(s.http, &s.k, &g, 2, 20000, &err), &err);
+    test_expect_ok(client_sign_wait(s.http, &s.k, &g, 2, 20000, &err), &err);
     CHECK(stack_log_contains(&s.stack, "gateway.log", "resuming"));
     client_signing_clear(&g);
-    end(&s);
+    stack_session_end(&s);
 }
 
 /* kill -9 while signings are in the middle of their steps (enclave 0 holds
@@ -240,30 +208,30 @@ static void test_gateway_crash_mid_signing_resumes(void **state)
 static void test_gateway_crash_mid_step_resumes(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     struct client_signing g[3];
     struct km_error err;
     begin(&s, false);
     CHECK(kill(s.stack.enclave_pid[0], SIGSTOP) == 0);
     for (int i = 0; i < 3; i++) {
         new_signing(&g[i]);
-        expect_ok(client_sign_create(s.http, &s.k, &g[i], 600, 0, &err), &err);
+        test_expect_ok(client_sign_create(s.http, &s.k, &g[i], 600, 0, &err), &err);
     }
     clock_sleep_ms(300);
     stack_kill_gateway(&s.stack);
     CHECK(kill(s.stack.enclave_pid[0], SIGCONT) == 0);
     stack_start_gateway(&s.stack);
     for (int i = 0; i < 3; i++) {
-        expect_ok(client_sign_wait(s.http, &s.k, &g[i], 2, 20000, &err), &err);
+        test_expect_ok(client_sign_wait(s.http, &s.k, &g[i], 2, 20000, &err), &err);
         client_signing_clear(&g[i]);
     }
     CHECK(stack_log_contains(&s.stack, "gateway.log", "resuming"));
-    end(&s);
+    stack_session_end(&s);
 }
 
 /* Stops enclave 2 and checks readiness names it and a signing that needs
  * it fails clearly after its retries. */
-static void enclave_2_down(struct session *s)
+static void enclave_2_down(struct stack_session *s)
 {
     struct client_signing g;
     struct km_error err;
@@ -286,7 +254,7 @@ static void enclave_2_down(struct session *s)
     CHECK_EQ(stack_http_get(&s->stack, "/health", NULL), 200);
 
     new_signing(&g);
-    expect_ok(client_sign_create(s->http, &s->k, &g, 600, 0, &err), &err);
+    test_expect_ok(client_sign_create(s->http, &s->k, &g, 600, 0, &err), &err);
     CHECK_ERR(client_sign_wait(s->http, &s->k, &g, 0, 30000, &err), KM_ERR_STATE);
     CHECK_CONTAINS(err.msg, "enclave 2 unreachable");
     client_signing_clear(&g);
@@ -297,7 +265,7 @@ static void enclave_2_down(struct session *s)
 static void test_enclave_down_and_back(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     struct client_signing g;
     struct km_error err;
     begin(&s, false);
@@ -305,12 +273,12 @@ static void test_enclave_down_and_back(void **state)
     stack_start_enclave(&s.stack, 2);
     CHECK(stack_wait_ready(&s.stack, 15000));
     new_signing(&g);
-    expect_ok(client_sign_create(s.http, &s.k, &g, 600, 20000, &err), &err);
+    test_expect_ok(client_sign_create(s.http, &s.k, &g, 600, 20000, &err), &err);
     CHECK(client_signing_done(&g));
     client_signing_clear(&g);
     CHECK(stack_log_contains(&s.stack, "gateway.log", "restored from its stored ciphertexts"));
     CHECK(stack_log_contains(&s.stack, "enclave-2.log", "identity key epoch 1 restored"));
-    end(&s);
+    stack_session_end(&s);
 }
 
 /* SEALER=none: keys live in enclave memory only, so a restart gives a new
@@ -318,7 +286,7 @@ static void test_enclave_down_and_back(void **state)
 static void test_enclave_restart_without_sealer(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     s.stack.enclave_sealer = "none";
     begin(&s, false);
     enclave_2_down(&s);
@@ -330,11 +298,11 @@ static void test_enclave_restart_without_sealer(void **state)
     CHECK_STR_EQ(json_string_value(json_object_get(res, "status")), "failed");
     CHECK_CONTAINS(json_string_value(json_object_get(res, "error")), "enclave 2 restarted");
     json_decref(res);
-    end(&s);
+    stack_session_end(&s);
 }
 
 /* A request that must answer `want`; its error message in out. */
-static void reply_of(struct session *s, const char *method, const char *path,
+static void reply_of(struct stack_session *s, const char *method, const char *path,
                      const struct keypair *signer, long want, char *out, size_t cap)
 {
     struct rest_response r;
@@ -347,8 +315,8 @@ static void reply_of(struct session *s, const char *method, const char *path,
 }
 
 /* A request whose status must be 4xx with an error message. */
-static void expect_4xx(struct session *s, const char *method, const char *path, const char *raw,
-                       const struct keypair *signer, long want)
+static void expect_4xx(struct stack_session *s, const char *method, const char *path,
+                       const char *raw, const struct keypair *signer, long want)
 {
     struct rest_response r;
     struct km_error err;
@@ -369,7 +337,7 @@ static void expect_4xx(struct session *s, const char *method, const char *path, 
 static void test_bad_input_gets_4xx(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     begin(&s, false);
     char p[256];
     const char *nobody = "0190f4a2-0000-7000-8000-0000000000ff";
@@ -464,7 +432,7 @@ static void test_bad_input_gets_4xx(void **state)
     /* The gateway is still serving. */
     CHECK_EQ(stack_http_get(&s.stack, "/health", NULL), 200);
     CHECK(!stack_log_contains(&s.stack, "gateway.log", "BUG"));
-    end(&s);
+    stack_session_end(&s);
 }
 
 int main(void)

@@ -25,74 +25,27 @@
 #include "client/session.h"
 #include "common/clock.h"
 #include "common/secure.h"
-#include "stack.h"
+#include "stack_session.h"
 #include "common/banned.h"
 
 #define NUSERS    3
 #define NITEMS    2
 #define POOL_MARK "pool entry "
 
-struct session {
-    struct stack stack;
-    struct rest_client *http;
-    struct client_trust trust;
-    struct client_keygen k;
-};
-
-static void stack_fail_cmocka(const char *msg)
+/* The stack (enclaves logging each pool entry they use) and a keygen. */
+static void begin(struct stack_session *s)
 {
-    fail_msg("%s", msg);
-}
-
-static void expect_ok(int r, const struct km_error *err)
-{
-    if (r != KM_OK)
-        fail_msg("%s", err->msg);
-}
-
-static void begin(struct session *s)
-{
-    struct km_error err;
-    struct proto_tweak tweak = {.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT};
-    stack_fail_hook = stack_fail_cmocka;
     s->stack.log_level = "debug";
-    stack_start(&s->stack, 3);
-    s->http = rest_client_new(s->stack.base_url, 30000);
-    CHECK_OK(client_keygen_new(&s->k, NUSERS, &tweak));
-    stack_client_trust(&s->stack, &s->trust);
-    s->k.trust = &s->trust;
-    expect_ok(client_keygen_run(s->http, &s->k, 600, 20000, &err), &err);
+    stack_session_start(s, NUSERS);
+    stack_session_keygen(s);
 }
 
-static void end(struct session *s)
-{
-    client_keygen_clear(&s->k);
-    client_trust_release(&s->trust);
-    rest_client_free(s->http);
-    stack_stop(&s->stack);
-}
-
-static char *slurp(const struct session *s, const char *name)
+/* A log of the stack's, whole. */
+static char *slurp(const struct stack_session *s, const char *name)
 {
     char path[512];
     stack_log_path(&s->stack, name, path, sizeof(path));
-    FILE *f = fopen(path, "rb");
-    CHECK_NOT_NULL(f);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    CHECK_NOT_NULL(buf);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            CHECK_NOT_NULL(buf);
-        }
-    }
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return test_read_file(path, NULL);
 }
 
 static size_t count_in(const char *text, const char *needle)
@@ -104,7 +57,7 @@ static size_t count_in(const char *text, const char *needle)
 }
 
 /* Signings the gateway completed from pool nonces so far. */
-static size_t pooled_signings(const struct session *s)
+static size_t pooled_signings(const struct stack_session *s)
 {
     char *log = slurp(s, "gateway.log");
     size_t n = count_in(log, "pool nonces)");
@@ -114,22 +67,22 @@ static size_t pooled_signings(const struct session *s)
 
 /* One signing of NITEMS random messages, created and waited for (every
  * signature opened and verified). */
-static void sign_one(struct session *s)
+static void sign_one(struct stack_session *s)
 {
     uint8_t msgs[NITEMS][32];
     struct client_signing g;
     struct km_error err;
     CHECK_OK(secure_random(msgs, sizeof(msgs)));
     CHECK_OK(client_signing_new(&g, (const uint8_t(*)[32])msgs, NITEMS));
-    expect_ok(client_sign_create(s->http, &s->k, &g, 600, 20000, &err), &err);
+    test_expect_ok(client_sign_create(s->http, &s->k, &g, 600, 20000, &err), &err);
     if (!client_signing_done(&g))
-        expect_ok(client_sign_wait(s->http, &s->k, &g, 0, 20000, &err), &err);
+        test_expect_ok(client_sign_wait(s->http, &s->k, &g, 0, 20000, &err), &err);
     client_signing_clear(&g);
 }
 
 /* Signs until the gateway has completed `want` more signings from pool
  * nonces (the first of a keygen fills the pools); at most `max` signings. */
-static void sign_until_pooled(struct session *s, size_t want, size_t max)
+static void sign_until_pooled(struct stack_session *s, size_t want, size_t max)
 {
     size_t before = pooled_signings(s);
     for (size_t i = 0; i < max && pooled_signings(s) < before + want; i++)
@@ -139,7 +92,7 @@ static void sign_until_pooled(struct session *s, size_t want, size_t max)
 
 /* Every "pool entry <hex32> used by signing session <uuid>" line of every
  * enclave log; no entry id may appear twice (an entry is taken once). */
-static size_t check_no_entry_used_twice(const struct session *s)
+static size_t check_no_entry_used_twice(const struct stack_session *s)
 {
     size_t n = 0, cap = 256;
     char(*ids)[33] = malloc(cap * sizeof(*ids));
@@ -173,11 +126,11 @@ static size_t check_no_entry_used_twice(const struct session *s)
 
 /* The value of the sample `name` (its full name with labels) in
  * GET /api/v1/metrics. */
-static unsigned long long metric(struct session *s, const char *name)
+static unsigned long long metric(struct stack_session *s, const char *name)
 {
     struct rest_response res;
     struct km_error err;
-    expect_ok(rest_call(s->http, &res, "GET", "/api/v1/metrics", NULL, NULL, &err), &err);
+    test_expect_ok(rest_call(s->http, &res, "GET", "/api/v1/metrics", NULL, NULL, &err), &err);
     CHECK_EQ(res.status, 200);
     char needle[160];
     snprintf(needle, sizeof(needle), "\n%s ", name);
@@ -192,7 +145,7 @@ static unsigned long long metric(struct session *s, const char *name)
 static void test_signings_take_two_rounds(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     begin(&s);
     sign_until_pooled(&s, 8, 30);
     /* /api/v1/metrics counts them, and the entries the fills brought. */
@@ -204,13 +157,13 @@ static void test_signings_take_two_rounds(void **state)
     /* The gateway never named an entry it had handed out before (the
      * enclave would have refused it: nonce_unavailable). */
     CHECK(!stack_log_contains(&s.stack, "gateway.log", "nonce_unavailable"));
-    end(&s);
+    stack_session_end(&s);
 }
 
 static void test_enclave_restart_falls_back(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     begin(&s);
     sign_until_pooled(&s, 2, 20);
     /* Its pools die with it; the gateway's stock for it is stale. */
@@ -222,7 +175,7 @@ static void test_enclave_restart_falls_back(void **state)
     /* The stale stock was dropped on the way; the pools come back. */
     sign_until_pooled(&s, 2, 20);
     check_no_entry_used_twice(&s);
-    end(&s);
+    stack_session_end(&s);
 }
 
 #define NLOAD 8
@@ -235,7 +188,7 @@ static void test_enclave_restart_falls_back(void **state)
 static void test_gateway_crash_under_load(void **state)
 {
     (void)state;
-    struct session s = {0};
+    struct stack_session s = {0};
     struct client_signing g[NLOAD];
     struct km_error err;
     begin(&s);
@@ -246,14 +199,14 @@ static void test_gateway_crash_under_load(void **state)
         uint8_t msgs[NITEMS][32];
         CHECK_OK(secure_random(msgs, sizeof(msgs)));
         CHECK_OK(client_signing_new(&g[i], (const uint8_t(*)[32])msgs, NITEMS));
-        expect_ok(client_sign_create(s.http, &s.k, &g[i], 600, 0, &err), &err);
+        test_expect_ok(client_sign_create(s.http, &s.k, &g[i], 600, 0, &err), &err);
     }
     clock_sleep_ms(300);
     stack_kill_gateway(&s.stack);
     CHECK(kill(s.stack.enclave_pid[stopped], SIGCONT) == 0);
     stack_start_gateway(&s.stack);
     for (int i = 0; i < NLOAD; i++) {
-        expect_ok(client_sign_wait(s.http, &s.k, &g[i], 2, 30000, &err), &err);
+        test_expect_ok(client_sign_wait(s.http, &s.k, &g[i], 2, 30000, &err), &err);
         client_signing_clear(&g[i]);
     }
     CHECK(stack_log_contains(&s.stack, "gateway.log", "resuming"));
@@ -263,7 +216,7 @@ static void test_gateway_crash_under_load(void **state)
      * entries; none of them was used again after the resume. */
     sign_until_pooled(&s, 2, 20);
     check_no_entry_used_twice(&s);
-    end(&s);
+    stack_session_end(&s);
 }
 
 int main(void)

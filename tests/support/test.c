@@ -27,6 +27,12 @@ const char *test_vectors_dir(void)
     exit(1);
 }
 
+void test_expect_ok(int r, const struct km_error *err)
+{
+    if (r != KM_OK)
+        fail_msg("%s", err->msg);
+}
+
 char *test_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -50,6 +50,9 @@ const char *test_vectors_dir(void);
  * on error). *len may be NULL. */
 char *test_read_file(const char *path, size_t *len);
 
+/* Fails the test with err's message unless r is KM_OK. */
+void test_expect_ok(int r, const struct km_error *err);
+
 /* Removes a SQLite database (with its -wal, -shm and -journal files) and
  * then its directory if that is left empty. For clean-up after a passing
  * run; a failing one keeps the files for inspection. */

@@ -451,6 +451,18 @@ static void test_deterministic_sign_round(void **state)
     party_clear(&p);
 }
 
+/* Adds 1 to up and takes 1 from down (scalars mod n): both partial
+ * signatures turn invalid, their sum does not change. */
+static void shift_one(uint8_t up[32], uint8_t down[32])
+{
+    uint8_t one[32] = {0}, neg[32];
+    one[31] = 1;
+    CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, up, one));
+    memcpy(neg, one, 32);
+    CHECK(secp256k1_ec_seckey_negate(secp256k1_context_static, neg));
+    CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, down, neg));
+}
+
 static void test_agg_verify(void **state)
 {
     (void)state;
@@ -493,15 +505,10 @@ static void test_agg_verify(void **state)
     /* Two colluders shifting value between them: the final signature is
      * still valid, but the shifted partial signature is named. */
     {
-        uint8_t one[32] = {0}, neg[32];
-        one[31] = 1;
         uint8_t saved0[32], saved1[32];
         memcpy(saved0, psig[0], 32);
         memcpy(saved1, psig[1], 32);
-        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[0], one));
-        memcpy(neg, one, 32);
-        CHECK(secp256k1_ec_seckey_negate(secp256k1_context_static, neg));
-        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[1], neg));
+        shift_one(psig[0], psig[1]);
         CHECK_ERR(musig_partial_sig_agg_verify(sig, &b, p.ka, &s, pn, (const uint8_t(*)[32])psig, 3,
                                                msg, 32),
                   KM_ERR_CRYPTO);
@@ -514,17 +521,13 @@ static void test_agg_verify(void **state)
      * shift between 1 and 2 is still named. */
     {
         const bool known[3] = {true, false, false};
-        uint8_t one[32] = {0}, neg[32], saved1[32], saved2[32];
+        uint8_t saved1[32], saved2[32];
         CHECK_OK(musig_partial_sig_agg_verify_known(sig, &b, p.ka, &s, pn,
                                                     (const uint8_t(*)[32])psig, known, 3, msg, 32));
         CHECK_OK(schnorr_verify(sig, 64, msg, 32, xonly, 32));
-        one[31] = 1;
         memcpy(saved1, psig[1], 32);
         memcpy(saved2, psig[2], 32);
-        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[2], one));
-        memcpy(neg, one, 32);
-        CHECK(secp256k1_ec_seckey_negate(secp256k1_context_static, neg));
-        CHECK(secp256k1_ec_seckey_tweak_add(secp256k1_context_static, psig[1], neg));
+        shift_one(psig[2], psig[1]);
         CHECK_ERR(musig_partial_sig_agg_verify_known(sig, &b, p.ka, &s, pn,
                                                      (const uint8_t(*)[32])psig, known, 3, msg, 32),
                   KM_ERR_CRYPTO);

@@ -70,23 +70,11 @@ static void test_tweak_modes(void **state)
     setup(&e, 3, en_keygen_taproot);
     drv_signing_setup(&sg, 6);
     /* Item 0 keeps the keygen's BIP-86 tweak; the others bring their own. */
-    sg.items[1].has_tweak = true;
-    sg.items[1].tweak.type = PROTO_TWEAK_NONE;
-    sg.items[2].has_tweak = true;
-    sg.items[2].tweak.type = PROTO_TWEAK_TAPROOT_MERKLE_ROOT;
-    sg.items[2].tweak.has_merkle_root = true;
-    memset(sg.items[2].tweak.merkle_root, 0x42, 32);
-    sg.items[3].has_tweak = true;
-    sg.items[3].tweak.type = PROTO_TWEAK_PLAIN;
-    sg.items[3].tweak.has_tweak = true;
-    memset(sg.items[3].tweak.tweak, 0x07, 32);
-    sg.items[4].has_tweak = true;
-    sg.items[4].tweak.type = PROTO_TWEAK_XONLY;
-    sg.items[4].tweak.has_tweak = true;
-    memset(sg.items[4].tweak.tweak, 0x09, 32);
-    sg.items[5].has_tweak = true;
-    sg.items[5].tweak.type = PROTO_TWEAK_UNSPENDABLE_TAPROOT;
-    sg.items[5].tweak.has_tweak = false;
+    drv_item_set_tweak(&sg.items[1], PROTO_TWEAK_NONE, 0);
+    drv_item_set_tweak(&sg.items[2], PROTO_TWEAK_TAPROOT_MERKLE_ROOT, 0x42);
+    drv_item_set_tweak(&sg.items[3], PROTO_TWEAK_PLAIN, 0x07);
+    drv_item_set_tweak(&sg.items[4], PROTO_TWEAK_XONLY, 0x09);
+    drv_item_set_tweak(&sg.items[5], PROTO_TWEAK_UNSPENDABLE_TAPROOT, 0);
     sign_ok(&e, &sg);
     drv_signing_release(&sg);
     teardown(&e);
@@ -102,8 +90,7 @@ static void test_five_users_and_subsets(void **state)
     sg.items[1].subset = 0;
     sg.items[2].subset = 1;
     sg.items[3].subset = 1;
-    sg.items[3].has_tweak = true;
-    sg.items[3].tweak.type = PROTO_TWEAK_NONE;
+    drv_item_set_tweak(&sg.items[3], PROTO_TWEAK_NONE, 0);
     sign_ok(&e, &sg);
     drv_signing_release(&sg);
 
@@ -319,10 +306,19 @@ static void corrupt_psig_at(struct drv_signing *sg, size_t u, size_t k, const ui
     proto_psig_data_clear(&pd);
 }
 
-/* Flips a bit of user u's partial signature for the first unit. */
-static void corrupt_psig(struct drv_signing *sg, size_t u, const uint8_t secret[32])
+/* Corrupts user u's partial signature of item `item`, then checks that
+ * signing_finalize refuses and names both. */
+static void finalize_names_culprit(struct env *e, struct drv_signing *sg, size_t u, size_t item)
 {
-    corrupt_psig_at(sg, u, 0, secret);
+    struct km_error err;
+    char uid[UUID_STR_LEN + 1], iid[UUID_STR_LEN + 1];
+    corrupt_psig_at(sg, u, item, e->kg.secret);
+    uuid_format(uid, &sg->psigs[u].user_id);
+    uuid_format(iid, &sg->items[item].id);
+    CHECK_ERR(drv_sign_finalize(&e->f.d, &e->kg, sg, &err), KM_ERR_REMOTE);
+    CHECK_CONTAINS(err.msg, "invalid_partial_signature");
+    CHECK_CONTAINS(err.msg, uid);
+    CHECK_CONTAINS(err.msg, iid);
 }
 
 /* A session of 40 items runs its units on two threads (signing.c
@@ -336,7 +332,6 @@ static void test_large_batch_in_parallel(void **state)
     struct env e;
     struct drv_signing sg;
     struct km_error err;
-    char uid[UUID_STR_LEN + 1], iid[UUID_STR_LEN + 1];
     setup(&e, 3, NULL);
     drv_signing_setup(&sg, 40);
     sign_ok(&e, &sg);
@@ -345,13 +340,7 @@ static void test_large_batch_in_parallel(void **state)
         drv_signing_setup(&sg, 40);
         CHECK_OK(drv_sign_init(&e.f.d, &e.kg, &sg, &err));
         CHECK_OK(drv_sign_nonces(&e.f.d, &e.kg, &sg, &err));
-        corrupt_psig_at(&sg, u, 39, e.kg.secret);
-        uuid_format(uid, &sg.psigs[u].user_id);
-        uuid_format(iid, &sg.items[39].id);
-        CHECK_ERR(drv_sign_finalize(&e.f.d, &e.kg, &sg, &err), KM_ERR_REMOTE);
-        CHECK_CONTAINS(err.msg, "invalid_partial_signature");
-        CHECK_CONTAINS(err.msg, uid);
-        CHECK_CONTAINS(err.msg, iid);
+        finalize_names_culprit(&e, &sg, u, 39);
         drv_signing_release(&sg);
     }
     teardown(&e);
@@ -363,20 +352,13 @@ static void test_invalid_partial_signature_named(void **state)
     struct env e;
     struct drv_signing sg;
     struct km_error err;
-    char uid[UUID_STR_LEN + 1], iid[UUID_STR_LEN + 1];
     setup(&e, 3, NULL);
     drv_signing_setup(&sg, 3);
     CHECK_OK(drv_sign_init(&e.f.d, &e.kg, &sg, &err));
     CHECK_OK(drv_sign_nonces(&e.f.d, &e.kg, &sg, &err));
     struct proto_blob keep;
     proto_blob_set(&keep, sg.psigs[1].ciphertext.p, sg.psigs[1].ciphertext.len);
-    corrupt_psig(&sg, 1, e.kg.secret);
-    uuid_format(uid, &sg.psigs[1].user_id);
-    uuid_format(iid, &sg.items[0].id);
-    CHECK_ERR(drv_sign_finalize(&e.f.d, &e.kg, &sg, &err), KM_ERR_REMOTE);
-    CHECK_CONTAINS(err.msg, "invalid_partial_signature");
-    CHECK_CONTAINS(err.msg, uid);
-    CHECK_CONTAINS(err.msg, iid);
+    finalize_names_culprit(&e, &sg, 1, 0);
     /* Only the coordinator finalizes. */
     struct proto_signing_finalize_args a = {.signing_session_id = sg.id,
                                             .n_partial_signatures = sg.n_psigs,
